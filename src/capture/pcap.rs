@@ -1,0 +1,486 @@
+//! pcap and pcapng, streamed through our own buffer so records can be lent
+//! out without copying; block contents are decoded with `pcap-parser`.
+//!
+//! Checks are soft: snaplen 0, odd versions, unknown blocks and a cut-off
+//! last record are warnings, not failures. A record that claims more bytes
+//! than any sane capture holds ends the input with a warning that says where.
+
+use super::{CaptureReader, Format, InputWarning, RawPacket, Record, Ts};
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
+use std::io::Read;
+
+/// Largest block/record accepted: far above any real frame (jumbo frames,
+/// TSO/GRO super-packets up to 256 KiB), low enough that a corrupt length
+/// cannot make us allocate gigabytes.
+const MAX_BLOCK: usize = 4 * 1024 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Pcap { big_endian: bool, nanos: bool },
+    PcapNg,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    linktype: u32,
+    /// Units per second of this interface's timestamps.
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+pub struct PcapReader {
+    kind: Kind,
+    linktype: u32,
+    source: Option<Box<dyn Read + Send>>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Offset in the input of `buf[0]`, for warnings.
+    base_offset: u64,
+    eof: bool,
+    done: bool,
+    frame: u64,
+    ng_big_endian: bool,
+    interfaces: Vec<Interface>,
+    linktypes_seen: Vec<u32>,
+    warnings: Vec<InputWarning>,
+    snaplen_cut: u64,
+}
+
+impl PcapReader {
+    /// Recognises the format from the first bytes.
+    pub fn detect(head: &[u8]) -> Option<PcapReaderBuilder> {
+        if head.len() < 4 {
+            return None;
+        }
+        let magic = [head[0], head[1], head[2], head[3]];
+        let kind = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => Kind::Pcap {
+                big_endian: false,
+                nanos: false,
+            },
+            [0xa1, 0xb2, 0xc3, 0xd4] => Kind::Pcap {
+                big_endian: true,
+                nanos: false,
+            },
+            [0x4d, 0x3c, 0xb2, 0xa1] => Kind::Pcap {
+                big_endian: false,
+                nanos: true,
+            },
+            [0xa1, 0xb2, 0x3c, 0x4d] => Kind::Pcap {
+                big_endian: true,
+                nanos: true,
+            },
+            [0x0a, 0x0d, 0x0d, 0x0a] => Kind::PcapNg,
+            _ => return None,
+        };
+        Some(PcapReaderBuilder { kind })
+    }
+
+    fn fill(&mut self, want: usize) -> bool {
+        // Ensure buf[start..end] holds at least `want` bytes, if the input has
+        // them. Returns false when it does not.
+        while self.end - self.start < want {
+            if self.eof {
+                return false;
+            }
+            if self.start > 0
+                && (self.start > self.buf.len() / 2 || self.buf.len() - self.end < READ_CHUNK)
+            {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.base_offset += self.start as u64;
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let need = (self.start + want).max(self.end + READ_CHUNK);
+            if self.buf.len() < need {
+                self.buf.resize(need, 0);
+            }
+            let Some(src) = self.source.as_mut() else {
+                self.eof = true;
+                return false;
+            };
+            match src.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.warnings.push(InputWarning {
+                        what: format!("read error after {} bytes: {e}", self.offset()),
+                    });
+                    self.eof = true;
+                }
+            }
+        }
+        true
+    }
+
+    fn offset(&self) -> u64 {
+        self.base_offset + self.start as u64
+    }
+
+    fn u32_at(&self, at: usize, big_endian: bool) -> u32 {
+        let b = [
+            self.buf[at],
+            self.buf[at + 1],
+            self.buf[at + 2],
+            self.buf[at + 3],
+        ];
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    fn truncated(&mut self, what: &str) {
+        let left = self.end - self.start;
+        self.warnings.push(InputWarning {
+            what: format!(
+                "capture ends inside a {what} at byte {} ({left} bytes of it present): the file was cut short, e.g. tcpdump killed while writing",
+                self.offset()
+            ),
+        });
+        self.done = true;
+    }
+
+    fn corrupt(&mut self, what: String) {
+        self.warnings.push(InputWarning {
+            what: format!(
+                "{what} at byte {}; the rest of the input is skipped",
+                self.offset()
+            ),
+        });
+        self.done = true;
+    }
+
+    fn read_pcap_header(&mut self) {
+        let Kind::Pcap { big_endian, .. } = self.kind else {
+            return;
+        };
+        if !self.fill(24) {
+            self.truncated("pcap file header");
+            return;
+        }
+        let s = self.start;
+        let snaplen = self.u32_at(s + 16, big_endian);
+        // The upper bits of the link type can carry FCS information.
+        self.linktype = self.u32_at(s + 20, big_endian) & 0x0fff_ffff;
+        self.linktypes_seen.push(self.linktype);
+        if snaplen == 0 {
+            self.warnings.push(InputWarning {
+                what: "pcap header has snaplen 0 (read as unlimited)".into(),
+            });
+        }
+        self.start += 24;
+    }
+
+    fn next_pcap(&mut self) -> Option<Record<'_>> {
+        let Kind::Pcap { big_endian, nanos } = self.kind else {
+            return None;
+        };
+        if !self.fill(16) {
+            if self.end > self.start {
+                self.truncated("packet record header");
+            }
+            self.done = true;
+            return None;
+        }
+        let s = self.start;
+        let ts_sec = self.u32_at(s, big_endian);
+        let ts_frac = self.u32_at(s + 4, big_endian);
+        let incl = self.u32_at(s + 8, big_endian) as usize;
+        let orig = self.u32_at(s + 12, big_endian);
+        if incl > MAX_BLOCK {
+            self.corrupt(format!(
+                "packet record {} claims {incl} bytes (corrupt record)",
+                self.frame + 1
+            ));
+            return None;
+        }
+        if !self.fill(16 + incl) {
+            self.truncated("packet record");
+            return None;
+        }
+        self.frame += 1;
+        if (orig as usize) > incl {
+            self.snaplen_cut += 1;
+        }
+        let s = self.start;
+        self.start += 16 + incl;
+        let frac_nanos = if nanos {
+            i64::from(ts_frac)
+        } else {
+            i64::from(ts_frac) * 1000
+        };
+        Some(Record::Packet(RawPacket {
+            frame: self.frame,
+            ts: Ts::from_secs_nanos(i64::from(ts_sec), frac_nanos),
+            linktype: self.linktype,
+            data: &self.buf[s + 16..s + 16 + incl],
+            orig_len: orig,
+        }))
+    }
+
+    fn next_pcapng(&mut self) -> Option<Record<'_>> {
+        loop {
+            if !self.fill(12) {
+                if self.end > self.start {
+                    self.truncated("pcapng block header");
+                }
+                self.done = true;
+                return None;
+            }
+            let s = self.start;
+            let block_type = self.u32_at(s, self.ng_big_endian);
+            if block_type == 0x0a0d_0d0a {
+                // Section header: its byte-order magic decides the order of
+                // everything up to the next section.
+                let bom = [
+                    self.buf[s + 8],
+                    self.buf[s + 9],
+                    self.buf[s + 10],
+                    self.buf[s + 11],
+                ];
+                self.ng_big_endian = match bom {
+                    [0x1a, 0x2b, 0x3c, 0x4d] => true,
+                    [0x4d, 0x3c, 0x2b, 0x1a] => false,
+                    _ => {
+                        self.corrupt(
+                            "pcapng section header with an unknown byte-order magic".into(),
+                        );
+                        return None;
+                    }
+                };
+                self.interfaces.clear();
+            }
+            let len = self.u32_at(s + 4, self.ng_big_endian) as usize;
+            if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
+                self.corrupt(format!(
+                    "pcapng block of type {block_type:#x} claims length {len} (corrupt block)"
+                ));
+                return None;
+            }
+            if !self.fill(len) {
+                self.truncated("pcapng block");
+                return None;
+            }
+            let s = self.start;
+            self.start += len;
+            let bytes = &self.buf[s..s + len];
+            let parsed = if block_type == 0x0a0d_0d0a {
+                parse_sectionheaderblock(bytes).map(|(_, b)| Block::SectionHeader(b))
+            } else if self.ng_big_endian {
+                parse_block_be(bytes).map(|(_, b)| b)
+            } else {
+                parse_block_le(bytes).map(|(_, b)| b)
+            };
+            let block = match parsed {
+                Ok(b) => b,
+                Err(_) => {
+                    // Skip what we cannot decode; its length was sane.
+                    self.warnings.push(InputWarning {
+                        what: format!(
+                            "undecodable pcapng block of type {block_type:#x} at byte {} skipped",
+                            self.base_offset + s as u64
+                        ),
+                    });
+                    continue;
+                }
+            };
+            match block {
+                Block::InterfaceDescription(idb) => {
+                    let linktype = idb.linktype.0 as u32;
+                    let units = idb.ts_resolution().unwrap_or(1_000_000).max(1);
+                    self.interfaces.push(Interface {
+                        linktype,
+                        units_per_sec: units,
+                        offset_secs: idb.if_tsoffset,
+                    });
+                    if !self.linktypes_seen.contains(&linktype) {
+                        self.linktypes_seen.push(linktype);
+                    }
+                }
+                Block::EnhancedPacket(epb) => {
+                    let Some(iface) = self.interfaces.get(epb.if_id as usize).copied() else {
+                        self.warnings.push(InputWarning {
+                            what: format!("packet for undeclared interface {} skipped", epb.if_id),
+                        });
+                        continue;
+                    };
+                    self.frame += 1;
+                    if epb.origlen > epb.caplen {
+                        self.snaplen_cut += 1;
+                    }
+                    let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                    let secs = raw / iface.units_per_sec;
+                    let rem = raw % iface.units_per_sec;
+                    let nanos =
+                        (u128::from(rem) * 1_000_000_000 / u128::from(iface.units_per_sec)) as i64;
+                    let caplen = (epb.caplen as usize).min(epb.data.len());
+                    let data_off = epb.data.as_ptr() as usize - bytes.as_ptr() as usize;
+                    let orig = epb.origlen;
+                    let frame = self.frame;
+                    return Some(Record::Packet(RawPacket {
+                        frame,
+                        ts: Ts::from_secs_nanos(secs as i64 + iface.offset_secs, nanos),
+                        linktype: iface.linktype,
+                        data: &self.buf[s + data_off..s + data_off + caplen],
+                        orig_len: orig,
+                    }));
+                }
+                Block::SimplePacket(spb) => {
+                    let Some(iface) = self.interfaces.first().copied() else {
+                        continue;
+                    };
+                    self.frame += 1;
+                    // The captured length is the smaller of the original
+                    // length and what the block holds.
+                    let caplen = (spb.origlen as usize).min(len.saturating_sub(16));
+                    let frame = self.frame;
+                    let orig = spb.origlen;
+                    return Some(Record::Packet(RawPacket {
+                        frame,
+                        ts: Ts(0),
+                        linktype: iface.linktype,
+                        data: &self.buf[s + 12..s + 12 + caplen],
+                        orig_len: orig,
+                    }));
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+pub struct PcapReaderBuilder {
+    kind: Kind,
+}
+
+impl PcapReaderBuilder {
+    pub fn with_source(self, head: Vec<u8>, source: Box<dyn Read + Send>) -> PcapReader {
+        let end = head.len();
+        let mut r = PcapReader {
+            kind: self.kind,
+            linktype: 0,
+            source: Some(source),
+            buf: head,
+            start: 0,
+            end,
+            base_offset: 0,
+            eof: false,
+            done: false,
+            frame: 0,
+            ng_big_endian: false,
+            interfaces: Vec::new(),
+            linktypes_seen: Vec::new(),
+            warnings: Vec::new(),
+            snaplen_cut: 0,
+        };
+        r.read_pcap_header();
+        r
+    }
+}
+
+impl CaptureReader for PcapReader {
+    fn format(&self) -> Format {
+        match self.kind {
+            Kind::Pcap { .. } => Format::Pcap,
+            Kind::PcapNg => Format::PcapNg,
+        }
+    }
+
+    fn next(&mut self) -> Option<Record<'_>> {
+        if self.done {
+            return None;
+        }
+        match self.kind {
+            Kind::Pcap { .. } => self.next_pcap(),
+            Kind::PcapNg => self.next_pcapng(),
+        }
+    }
+
+    fn warnings(&self) -> &[InputWarning] {
+        &self.warnings
+    }
+
+    fn linktypes(&self) -> Vec<u32> {
+        self.linktypes_seen.clone()
+    }
+}
+
+impl PcapReader {
+    /// Packets whose captured length is below their length on the wire.
+    pub fn snaplen_cut(&self) -> u64 {
+        self.snaplen_cut
+    }
+}
+
+/// Reads a whole capture from bytes (tests, fuzzing).
+pub fn from_bytes(bytes: &[u8]) -> Option<PcapReader> {
+    let head = bytes.to_vec();
+    let b = PcapReader::detect(&head)?;
+    let mut r = b.with_source(head, Box::new(std::io::empty()));
+    r.eof = true;
+    Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_le(packets: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&0u32.to_le_bytes()); // snaplen 0: tolerated
+        v.extend_from_slice(&101u32.to_le_bytes());
+        for (i, p) in packets.iter().enumerate() {
+            v.extend_from_slice(&(1000 + i as u32).to_le_bytes());
+            v.extend_from_slice(&500u32.to_le_bytes());
+            v.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            v.extend_from_slice(p);
+        }
+        v
+    }
+
+    #[test]
+    fn reads_pcap_and_reports_truncation() {
+        let bytes = pcap_le(&[b"abcd", b"efghij"]);
+        let mut r = from_bytes(&bytes).unwrap();
+        assert_eq!(r.format(), Format::Pcap);
+        let mut frames = Vec::new();
+        while let Some(Record::Packet(p)) = r.next() {
+            frames.push((p.frame, p.data.to_vec(), p.ts, p.linktype));
+        }
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1].1, b"efghij");
+        assert_eq!(frames[0].2, Ts::from_secs_nanos(1000, 500_000));
+        assert_eq!(frames[0].3, 101);
+        assert!(r.warnings()[0].what.contains("snaplen 0"));
+
+        // Cut inside the second record.
+        let cut = &bytes[..bytes.len() - 3];
+        let mut r = from_bytes(cut).unwrap();
+        let mut n = 0;
+        while r.next().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 1);
+        assert!(r.warnings().iter().any(|w| w.what.contains("cut short")));
+    }
+
+    #[test]
+    fn absurd_record_length_stops_without_allocating() {
+        let mut bytes = pcap_le(&[b"abcd"]);
+        let at = 24 + 8;
+        bytes[at..at + 4].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        let mut r = from_bytes(&bytes).unwrap();
+        assert!(r.next().is_none());
+        assert!(r.warnings().iter().any(|w| w.what.contains("corrupt")));
+    }
+}

@@ -1,0 +1,237 @@
+//! The terminal view: what happened per account, then the findings grouped
+//! by exchange, most severe first. Readable in seconds, coloured by
+//! severity when the output is a terminal.
+
+use super::sanitize::term;
+use super::{accounts, endpoint, summary};
+use crate::analysis::Analysis;
+use crate::correlate::Outcome;
+use crate::rules::{Finding, Severity};
+use comfy_table::{presets, ContentArrangement, Table};
+use std::io::{self, Write};
+
+pub struct TextOptions {
+    pub color: bool,
+    pub width: u16,
+}
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn sev(&self, s: Severity, text: &str) -> String {
+        if !self.on {
+            return text.to_string();
+        }
+        let code = match s {
+            Severity::Critical => "1;35",
+            Severity::Error => "1;31",
+            Severity::Warning => "33",
+            Severity::Info => "36",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+    fn bold(&self, text: &str) -> String {
+        if self.on {
+            format!("\x1b[1m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn dim(&self, text: &str) -> String {
+        if self.on {
+            format!("\x1b[2m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn outcome(&self, o: Outcome) -> String {
+        let t = o.as_str();
+        if !self.on {
+            return t.to_string();
+        }
+        let code = match o {
+            Outcome::Succeeded => "32",
+            Outcome::Failed => "31",
+            Outcome::Unanswered => "33",
+            Outcome::Incomplete => "2",
+        };
+        format!("\x1b[{code}m{t}\x1b[0m")
+    }
+}
+
+fn table(width: u16) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width);
+    t
+}
+
+fn frames(f: &[u64]) -> String {
+    let v: Vec<String> = f.iter().map(u64::to_string).collect();
+    v.join(",")
+}
+
+pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let p = Paint { on: o.color };
+    let s = summary(a);
+
+    // Inputs.
+    for i in &a.inputs {
+        writeln!(
+            out,
+            "{} {} ({}{}), {} packets, {} SIP messages",
+            p.bold("Input"),
+            term(&i.name),
+            i.format,
+            if i.link_types.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", i.link_types.join("/"))
+            },
+            i.packets,
+            i.sip_messages
+        )?;
+        for w in &i.warnings {
+            writeln!(out, "  {} {}", p.sev(Severity::Warning, "!"), term(w))?;
+        }
+    }
+    writeln!(out)?;
+
+    // Verdict line.
+    let outcomes: Vec<String> = s
+        .by_outcome
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    writeln!(
+        out,
+        "{} {} authentication exchanges ({})",
+        p.bold("Summary:"),
+        a.exchanges.len(),
+        if outcomes.is_empty() {
+            "none".to_string()
+        } else {
+            outcomes.join(", ")
+        }
+    )?;
+    let sev_line: Vec<String> = [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ]
+    .iter()
+    .filter_map(|sv| {
+        s.by_severity
+            .get(sv.as_str())
+            .map(|n| p.sev(*sv, &format!("{n} {}", sv.as_str())))
+    })
+    .collect();
+    if sev_line.is_empty() {
+        writeln!(
+            out,
+            "Findings: none. Every challenge was answered and accepted, or nothing was challenged."
+        )?;
+    } else {
+        writeln!(out, "Findings: {}", sev_line.join(", "))?;
+    }
+    writeln!(out)?;
+
+    // Accounts.
+    let rows = accounts(&a.exchanges, &a.findings);
+    if !rows.is_empty() {
+        let mut t = table(o.width);
+        t.set_header(vec![
+            "user",
+            "auth user",
+            "realm",
+            "client",
+            "server",
+            "exch",
+            "rounds",
+            "ok",
+            "failed",
+            "last",
+            "problem",
+        ]);
+        for r in &rows {
+            t.add_row(vec![
+                term(&r.user).into_owned(),
+                term(&r.auth_user).into_owned(),
+                term(&r.realm).into_owned(),
+                r.client.clone(),
+                r.server.clone(),
+                r.exchanges.to_string(),
+                r.rounds.to_string(),
+                r.succeeded.to_string(),
+                r.failed.to_string(),
+                r.last_outcome.as_str().to_string(),
+                r.worst_rule.unwrap_or("-").to_string(),
+            ]);
+        }
+        writeln!(out, "{}", p.bold("Accounts"))?;
+        writeln!(out, "{t}")?;
+        writeln!(out)?;
+    }
+
+    // Findings grouped by exchange, most severe exchange first.
+    let mut groups: Vec<(Option<usize>, Vec<&Finding>)> = Vec::new();
+    for f in &a.findings {
+        match groups.iter_mut().find(|(e, _)| *e == f.exchange) {
+            Some((_, v)) => v.push(f),
+            None => groups.push((f.exchange, vec![f])),
+        }
+    }
+    for (_, v) in &mut groups {
+        v.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
+    groups.sort_by(|x, y| {
+        let wx = x.1.first().map(|f| f.severity);
+        let wy = y.1.first().map(|f| f.severity);
+        wy.cmp(&wx).then(x.0.cmp(&y.0))
+    });
+    for (exid, fs) in &groups {
+        match exid.and_then(|id| a.exchanges.iter().find(|e| e.id == id)) {
+            Some(ex) => {
+                writeln!(
+                    out,
+                    "{} #{} {} {} {} -> {}  {} rounds, {}{}",
+                    p.bold("Exchange"),
+                    ex.id,
+                    term(&ex.method),
+                    term(&ex.user().unwrap_or_else(|| "?".into())),
+                    endpoint(ex.client),
+                    endpoint(ex.server),
+                    ex.rounds.len(),
+                    p.outcome(ex.outcome),
+                    ex.failure
+                        .as_deref()
+                        .map(|f| format!(" ({})", term(f)))
+                        .unwrap_or_default()
+                )?;
+            }
+            None => writeln!(out, "{}", p.bold("Across exchanges"))?,
+        }
+        for f in fs {
+            let tag = format!("{:<8}", f.severity.as_str());
+            writeln!(
+                out,
+                "  {} {} {}",
+                p.sev(f.severity, &tag),
+                p.bold(f.rule),
+                term(&f.message)
+            )?;
+            let width = f.evidence.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+            for (k, v) in &f.evidence.0 {
+                writeln!(out, "      {}  {}", p.dim(&format!("{k:<width$}")), term(v))?;
+            }
+            writeln!(out, "      {} {}", p.dim("frames"), frames(&f.frames))?;
+            writeln!(out, "      {} {}", p.bold("fix:"), term(&f.fix))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

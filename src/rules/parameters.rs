@@ -1,0 +1,251 @@
+//! The digest parameters of an answer against the challenge it answers.
+
+use super::{answered, opt, q, Evidence, Finding, RuleConfig, Severity};
+use crate::correlate::AuthExchange;
+
+/// Challenge offered qop; the answer left out cnonce, nc or qop.
+pub fn missing_cnonce(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
+    for r in &ex.rounds {
+        for (sc, ans) in answered(r) {
+            let Some(ans) = ans else { continue };
+            if ans.challenge.qop.is_empty() {
+                continue;
+            }
+            let c = &sc.credentials;
+            let missing: Vec<&str> = [
+                ("cnonce", c.cnonce.is_none()),
+                ("nc", c.nc.is_none()),
+                ("qop", c.qop.is_none()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(n, _)| *n)
+            .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let mut frames = vec![ans.frame, r.request.frame];
+            frames.extend(r.response.as_ref().map(|x| x.frame));
+            out.push(Finding {
+                rule: "missing-cnonce",
+                severity: Severity::Error,
+                exchange: Some(ex.id),
+                frames,
+                message: format!(
+                    "the challenge offered qop=\"{}\" but the answer has no {}",
+                    ans.challenge.qop.join(","),
+                    missing.join("/")
+                ),
+                evidence: Evidence::new()
+                    .add("challenge qop", ans.challenge.qop.join(","))
+                    .add_opt("credentials qop", c.qop.clone())
+                    .add_opt("credentials cnonce", c.cnonce.clone())
+                    .add_opt("credentials nc", c.nc.clone())
+                    .add_opt("user agent", ex.user_agent.clone()),
+                fix: "The client computes an RFC 2069 digest although the server requires qop (RFC 2617 §3.2.2): update the client's SIP stack (seen with old NIST-SIP based softphones), or, as a workaround, disable qop on the server for this client.".into(),
+            });
+        }
+    }
+}
+
+/// qop used that was not offered, or cnonce/nc/qop when none was offered.
+pub fn qop_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
+    for r in &ex.rounds {
+        for (sc, ans) in answered(r) {
+            let c = &sc.credentials;
+            let offered: Option<&[String]> = ans.map(|a| a.challenge.qop.as_slice());
+            let problem = match (offered, c.qop.as_deref()) {
+                (Some([]), Some(used)) => Some(format!(
+                    "the answer uses qop={used} although the challenge offered no qop"
+                )),
+                (Some(off), Some(used)) if !off.iter().any(|o| o.eq_ignore_ascii_case(used)) => {
+                    Some(format!(
+                        "the answer uses qop={used}, not one of the offered \"{}\"",
+                        off.join(",")
+                    ))
+                }
+                (Some([]), None) if c.nc.is_some() || c.cnonce.is_some() => Some(format!(
+                    "the answer carries {} without qop, and the challenge offered no qop",
+                    present_extras(c)
+                )),
+                (None, None) if c.nc.is_some() || c.cnonce.is_some() => Some(format!(
+                    "the answer carries {} without qop",
+                    present_extras(c)
+                )),
+                _ => None,
+            };
+            let Some(problem) = problem else { continue };
+            let mut frames: Vec<u64> = ans.map(|a| a.frame).into_iter().collect();
+            frames.push(r.request.frame);
+            out.push(Finding {
+                rule: "qop-mismatch",
+                severity: Severity::Error,
+                exchange: Some(ex.id),
+                frames,
+                message: problem,
+                evidence: Evidence::new()
+                    .add(
+                        "challenge qop",
+                        match offered {
+                            Some([]) => "(none offered)".to_string(),
+                            Some(o) => o.join(","),
+                            None => "(challenge not in capture)".to_string(),
+                        },
+                    )
+                    .add_opt("credentials qop", c.qop.clone())
+                    .add_opt("credentials cnonce", c.cnonce.clone())
+                    .add_opt("credentials nc", c.nc.clone())
+                    .add_opt("user agent", ex.user_agent.clone()),
+                fix: "The client builds the digest with a quality of protection the server did not offer (RFC 2617 §3.2.2: cnonce and nc only with qop, and qop one of the offered values). Servers reject or cannot verify such answers. Update or reconfigure the client's SIP stack; on the server, offering qop=\"auth\" may be accepted by such clients.".into(),
+            });
+        }
+    }
+}
+
+fn present_extras(c: &crate::sip::Credentials) -> String {
+    let mut v = Vec::new();
+    if let Some(nc) = &c.nc {
+        v.push(format!("nc={nc}"));
+    }
+    if let Some(cn) = &c.cnonce {
+        v.push(format!("cnonce={cn}"));
+    }
+    v.join(" and ")
+}
+
+/// The answer's realm differs from the challenge's.
+pub fn realm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
+    for r in &ex.rounds {
+        for (sc, ans) in answered(r) {
+            let Some(ans) = ans else { continue };
+            let (Some(ch), Some(cr)) = (&ans.challenge.realm, &sc.credentials.realm) else {
+                continue;
+            };
+            if ch == cr {
+                continue;
+            }
+            let only_case = ch.eq_ignore_ascii_case(cr);
+            out.push(Finding {
+                rule: "realm-mismatch",
+                severity: Severity::Error,
+                exchange: Some(ex.id),
+                frames: vec![ans.frame, r.request.frame],
+                message: format!(
+                    "the server challenged with realm {} but the client answered with realm {}{}",
+                    q(ch),
+                    q(cr),
+                    if only_case { " (they differ only in letter case)" } else { "" }
+                ),
+                evidence: Evidence::new()
+                    .add("challenge realm", ch.clone())
+                    .add("credentials realm", cr.clone())
+                    .add_opt("digest username", sc.credentials.username.clone()),
+                fix: format!(
+                    "Set the realm / SIP domain / authentication domain on the client to {} (or leave it empty so the client takes the realm from the challenge).",
+                    q(ch)
+                ),
+            });
+        }
+    }
+}
+
+fn uri_equivalent(a: &str, b: &str) -> bool {
+    a == b || a.eq_ignore_ascii_case(b)
+}
+
+/// The digest uri differs from the Request-URI.
+pub fn uri_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in &ex.rounds {
+        for (sc, _) in answered(r) {
+            let Some(uri) = &sc.credentials.uri else {
+                continue;
+            };
+            let ruri = &r.request.request_uri;
+            if uri_equivalent(uri, ruri) {
+                continue;
+            }
+            // One finding per distinct pair in an exchange.
+            if seen.iter().any(|(a, b)| a == uri && b == ruri) {
+                continue;
+            }
+            seen.push((uri.clone(), ruri.clone()));
+            out.push(Finding {
+                rule: "uri-mismatch",
+                severity: Severity::Warning,
+                exchange: Some(ex.id),
+                frames: vec![r.request.frame],
+                message: format!(
+                    "the digest uri {} differs from the Request-URI {}",
+                    q(uri),
+                    q(ruri)
+                ),
+                evidence: Evidence::new()
+                    .add("request-uri", ruri.clone())
+                    .add("digest uri", uri.clone())
+                    .add_opt("digest username", sc.credentials.username.clone())
+                    .add("digest username seen as", opt(sc.credentials.user_part())),
+                fix: "The digest is computed over the digest uri; servers that compare it with the Request-URI reject the answer. Look for a NAT, SBC or outbound proxy rewriting the Request-URI, or a client that puts its configured server address in the digest uri; make both the same.".into(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::testutil::*;
+
+    #[test]
+    fn missing_cnonce_when_qop_offered() {
+        let auth = "Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\"";
+        let fired = rules_fired(&one_retry(WWW_QOP, auth, 403, "Forbidden"));
+        assert!(fired.contains(&"missing-cnonce"), "{fired:?}");
+        // Without qop in the challenge the same answer is fine.
+        let fired = rules_fired(&one_retry(WWW_NOQOP, auth, 200, "OK"));
+        assert!(fired.is_empty(), "{fired:?}");
+    }
+
+    #[test]
+    fn qop_mismatch_variants() {
+        // qop sent though none offered (svcrack style).
+        let fired = rules_fired(&one_retry(
+            WWW_NOQOP,
+            &auth_qop("alice"),
+            401,
+            "Unauthorized",
+        ));
+        assert!(fired.contains(&"qop-mismatch"), "{fired:?}");
+        // nc without qop (Nero SIPPS style).
+        let auth = "Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\", nc=\"00000001\"";
+        let fired = rules_fired(&one_retry(WWW_NOQOP, auth, 200, "OK"));
+        assert_eq!(fired, vec!["qop-mismatch"]);
+        // auth-int used, only auth offered.
+        let auth = auth_qop("alice").replace("qop=auth", "qop=auth-int");
+        let fired = rules_fired(&one_retry(WWW_QOP, &auth, 200, "OK"));
+        assert_eq!(fired, vec!["qop-mismatch"]);
+    }
+
+    #[test]
+    fn realm_mismatch_names_both() {
+        let auth = auth_qop("alice").replace("realm=\"lab.example\"", "realm=\"asterisk\"");
+        let exs = one_retry(WWW_QOP, &auth, 401, "Unauthorized");
+        let f = crate::rules::evaluate(&exs, &Default::default());
+        let rm = f
+            .iter()
+            .find(|f| f.rule == "realm-mismatch")
+            .expect("fires");
+        assert!(rm.message.contains("'lab.example'") && rm.message.contains("'asterisk'"));
+        assert!(rm.fix.contains("'lab.example'"));
+    }
+
+    #[test]
+    fn uri_mismatch_but_not_on_case() {
+        let auth = auth_qop("alice").replace("uri=\"sip:lab.example\"", "uri=\"sip:192.168.1.2\"");
+        assert_eq!(
+            rules_fired(&one_retry(WWW_QOP, &auth, 200, "OK")),
+            vec!["uri-mismatch"]
+        );
+        let auth = auth_qop("alice").replace("uri=\"sip:lab.example\"", "uri=\"SIP:LAB.EXAMPLE\"");
+        assert!(rules_fired(&one_retry(WWW_QOP, &auth, 200, "OK")).is_empty());
+    }
+}

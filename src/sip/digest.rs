@@ -1,0 +1,503 @@
+//! Digest challenge (`WWW-Authenticate`, `Proxy-Authenticate`) and
+//! credentials (`Authorization`, `Proxy-Authorization`) parameters.
+//!
+//! The scanner walks `scheme param=value, param="quoted \" value", ...`
+//! leniently: any order and spacing, bare tokens or quoted strings with
+//! escapes, unknown parameters kept, folded lines, several challenges in one
+//! header. What it could not make sense of is recorded as a [`Problem`] so
+//! the `malformed-credentials` rule can name it instead of failing.
+
+use super::message::trim;
+use serde::Serialize;
+
+/// Which header carried the challenge or the credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AuthHeader {
+    #[serde(rename = "WWW-Authenticate")]
+    WwwAuthenticate,
+    #[serde(rename = "Proxy-Authenticate")]
+    ProxyAuthenticate,
+    #[serde(rename = "Authorization")]
+    Authorization,
+    #[serde(rename = "Proxy-Authorization")]
+    ProxyAuthorization,
+}
+
+impl AuthHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthHeader::WwwAuthenticate => "WWW-Authenticate",
+            AuthHeader::ProxyAuthenticate => "Proxy-Authenticate",
+            AuthHeader::Authorization => "Authorization",
+            AuthHeader::ProxyAuthorization => "Proxy-Authorization",
+        }
+    }
+    /// The credentials header that answers this challenge header.
+    pub fn answer(self) -> AuthHeader {
+        match self {
+            AuthHeader::WwwAuthenticate | AuthHeader::Authorization => AuthHeader::Authorization,
+            AuthHeader::ProxyAuthenticate | AuthHeader::ProxyAuthorization => {
+                AuthHeader::ProxyAuthorization
+            }
+        }
+    }
+}
+
+/// One `name=value` of a digest header, borrowed from the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawParam<'a> {
+    pub name: &'a [u8],
+    /// Without the surrounding quotes; escapes still in place.
+    pub value: &'a [u8],
+    pub quoted: bool,
+}
+
+impl RawParam<'_> {
+    /// The value with quoted-pair escapes resolved, as text (lossy for
+    /// invalid UTF-8, which is reported separately).
+    pub fn text(&self) -> String {
+        if !self.quoted || !self.value.contains(&b'\\') {
+            return String::from_utf8_lossy(self.value).into_owned();
+        }
+        let mut out = Vec::with_capacity(self.value.len());
+        let mut it = self.value.iter();
+        while let Some(&c) = it.next() {
+            if c == b'\\' {
+                if let Some(&n) = it.next() {
+                    out.push(n);
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Something the scanner had to work around.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub what: String,
+}
+
+/// One scheme with its parameters, borrowed.
+#[derive(Clone, Debug, Default)]
+pub struct RawAuth<'a> {
+    pub scheme: &'a [u8],
+    pub params: Vec<RawParam<'a>>,
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> RawAuth<'a> {
+    pub fn get(&self, name: &str) -> Option<&RawParam<'a>> {
+        self.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+fn is_lws(c: u8) -> bool {
+    c == b' ' || c == b'\t' || c == b'\r' || c == b'\n'
+}
+
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:".contains(&c)
+}
+
+/// Splits a header value into its schemes and parameters.
+pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
+    let mut out: Vec<RawAuth<'_>> = Vec::new();
+    let mut i = 0;
+    let n = value.len();
+    let skip_lws = |i: &mut usize| {
+        while *i < n && (is_lws(value[*i]) || value[*i] == b',') {
+            *i += 1;
+        }
+    };
+    skip_lws(&mut i);
+    while i < n {
+        // A token: either a scheme (followed by space and params) or a name.
+        let start = i;
+        while i < n && value[i] != b'=' && value[i] != b',' && !is_lws(value[i]) {
+            i += 1;
+        }
+        let token = &value[start..i];
+        let mut j = i;
+        while j < n && is_lws(value[j]) {
+            j += 1;
+        }
+        if j < n && value[j] == b'=' && !token.is_empty() {
+            // name = value
+            j += 1;
+            while j < n && is_lws(value[j]) {
+                j += 1;
+            }
+            if out.is_empty() {
+                out.push(RawAuth {
+                    scheme: b"",
+                    params: Vec::new(),
+                    problems: vec![Problem {
+                        what: "no authentication scheme before the parameters".into(),
+                    }],
+                });
+            }
+            let cur = out.last_mut().expect("pushed above");
+            if !token.iter().all(|&c| is_tchar(c)) {
+                cur.problems.push(Problem {
+                    what: format!(
+                        "parameter name '{}' has characters a token may not have",
+                        String::from_utf8_lossy(token)
+                    ),
+                });
+            }
+            if j < n && value[j] == b'"' {
+                let vstart = j + 1;
+                let mut k = vstart;
+                let mut closed = false;
+                while k < n {
+                    match value[k] {
+                        b'\\' => k += 2,
+                        b'"' => {
+                            closed = true;
+                            break;
+                        }
+                        _ => k += 1,
+                    }
+                }
+                let vend = k.min(n);
+                cur.params.push(RawParam {
+                    name: token,
+                    value: &value[vstart..vend],
+                    quoted: true,
+                });
+                if !closed {
+                    cur.problems.push(Problem {
+                        what: format!(
+                            "quoted value of '{}' is not closed",
+                            String::from_utf8_lossy(token)
+                        ),
+                    });
+                }
+                i = (k + 1).min(n);
+            } else {
+                let vstart = j;
+                let mut k = j;
+                while k < n && value[k] != b',' {
+                    k += 1;
+                }
+                let raw = trim(&value[vstart..k]);
+                if raw.iter().any(|&c| c >= 0x80) {
+                    cur.problems.push(Problem {
+                        what: format!(
+                            "value of '{}' is not quoted with ASCII '\"' (typographic quotes or other non-ASCII characters)",
+                            String::from_utf8_lossy(token)
+                        ),
+                    });
+                }
+                cur.params.push(RawParam {
+                    name: token,
+                    value: raw,
+                    quoted: false,
+                });
+                i = k;
+            }
+            // After a value only LWS and a comma may follow.
+            let mut k = i;
+            while k < n && is_lws(value[k]) {
+                k += 1;
+            }
+            if k < n && value[k] != b',' {
+                // e.g. `nonce="a" realm="b"` without a comma: keep going.
+                cur.problems.push(Problem {
+                    what: "parameters not separated by a comma".into(),
+                });
+            }
+            i = k;
+            skip_lws(&mut i);
+        } else {
+            // A scheme token begins a new challenge/credentials.
+            if !token.is_empty() {
+                out.push(RawAuth {
+                    scheme: token,
+                    params: Vec::new(),
+                    problems: Vec::new(),
+                });
+            } else {
+                i += 1;
+            }
+            i = j.max(i);
+            skip_lws(&mut i);
+        }
+    }
+    out
+}
+
+fn lower_eq(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// A challenge from a 401/407, owned so it can outlive the packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Challenge {
+    pub scheme: String,
+    pub realm: Option<String>,
+    pub nonce: Option<String>,
+    pub opaque: Option<String>,
+    /// As written (e.g. "md5"); `None` means the default, MD5.
+    pub algorithm: Option<String>,
+    /// The offered qop values, from the quoted list.
+    pub qop: Vec<String>,
+    pub stale: bool,
+    pub domain: Option<String>,
+    pub other: Vec<(String, String)>,
+    pub problems: Vec<Problem>,
+}
+
+impl Challenge {
+    pub fn is_digest(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("digest")
+    }
+
+    /// Parses every challenge in one header value.
+    pub fn parse_all(value: &[u8]) -> Vec<Challenge> {
+        scan(value)
+            .into_iter()
+            .map(|raw| {
+                let mut c = Challenge {
+                    scheme: String::from_utf8_lossy(raw.scheme).into_owned(),
+                    problems: raw.problems.clone(),
+                    ..Default::default()
+                };
+                for p in &raw.params {
+                    let name = p.name;
+                    if lower_eq(name, "realm") {
+                        c.realm = Some(p.text());
+                    } else if lower_eq(name, "nonce") {
+                        c.nonce = Some(p.text());
+                    } else if lower_eq(name, "opaque") {
+                        c.opaque = Some(p.text());
+                    } else if lower_eq(name, "algorithm") {
+                        c.algorithm = Some(p.text());
+                    } else if lower_eq(name, "qop") {
+                        c.qop = p
+                            .text()
+                            .split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect();
+                    } else if lower_eq(name, "stale") {
+                        c.stale = p.text().eq_ignore_ascii_case("true");
+                    } else if lower_eq(name, "domain") {
+                        c.domain = Some(p.text());
+                    } else {
+                        c.other
+                            .push((String::from_utf8_lossy(name).into_owned(), p.text()));
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// The algorithm, upper-cased, with the RFC default.
+    pub fn algorithm_or_default(&self) -> String {
+        self.algorithm
+            .as_deref()
+            .map(|a| a.to_ascii_uppercase())
+            .unwrap_or_else(|| "MD5".into())
+    }
+}
+
+/// Credentials from an Authorization/Proxy-Authorization header, owned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Credentials {
+    pub scheme: String,
+    pub username: Option<String>,
+    pub realm: Option<String>,
+    pub nonce: Option<String>,
+    pub uri: Option<String>,
+    pub response: Option<String>,
+    pub algorithm: Option<String>,
+    pub cnonce: Option<String>,
+    pub opaque: Option<String>,
+    pub qop: Option<String>,
+    pub nc: Option<String>,
+    pub userhash: bool,
+    pub other: Vec<(String, String)>,
+    pub problems: Vec<Problem>,
+}
+
+impl Credentials {
+    pub fn is_digest(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("digest")
+    }
+
+    /// Parses the (first) credentials in one header value, noting what is
+    /// malformed: missing required parameters, non-ASCII quoting, junk.
+    pub fn parse(value: &[u8]) -> Credentials {
+        let mut all = scan(value);
+        let mut c = Credentials::default();
+        if all.is_empty() {
+            c.problems.push(Problem {
+                what: "empty credentials header".into(),
+            });
+            return c;
+        }
+        let raw = all.swap_remove(0);
+        c.scheme = String::from_utf8_lossy(raw.scheme).into_owned();
+        c.problems = raw.problems.clone();
+        for p in &raw.params {
+            let name = p.name;
+            let v = || Some(p.text());
+            if lower_eq(name, "username") {
+                c.username = v();
+            } else if lower_eq(name, "realm") {
+                c.realm = v();
+            } else if lower_eq(name, "nonce") {
+                c.nonce = v();
+            } else if lower_eq(name, "uri") {
+                c.uri = v();
+            } else if lower_eq(name, "response") {
+                c.response = v();
+            } else if lower_eq(name, "algorithm") {
+                c.algorithm = v();
+            } else if lower_eq(name, "cnonce") {
+                c.cnonce = v();
+            } else if lower_eq(name, "opaque") {
+                c.opaque = v();
+            } else if lower_eq(name, "qop") {
+                c.qop = v();
+            } else if lower_eq(name, "nc") {
+                c.nc = v();
+            } else if lower_eq(name, "userhash") {
+                c.userhash = p.text().eq_ignore_ascii_case("true");
+            } else {
+                c.other
+                    .push((String::from_utf8_lossy(name).into_owned(), p.text()));
+            }
+        }
+        if c.is_digest() {
+            for (name, present) in [
+                ("username", c.username.is_some()),
+                ("realm", c.realm.is_some()),
+                ("nonce", c.nonce.is_some()),
+                ("uri", c.uri.is_some()),
+                ("response", c.response.is_some()),
+            ] {
+                if !present {
+                    c.problems.push(Problem {
+                        what: format!("required parameter '{name}' is missing"),
+                    });
+                }
+            }
+        }
+        if value.iter().any(|&b| b >= 0x80) {
+            let text = String::from_utf8_lossy(value);
+            if text.contains([
+                '\u{201C}', '\u{201D}', '\u{2018}', '\u{2019}', '\u{00AB}', '\u{00BB}',
+            ]) {
+                c.problems.push(Problem {
+                    what: "typographic quotes (“ ” ‘ ’) instead of ASCII '\"': probably pasted from a web page or document".into(),
+                });
+            } else if !c.problems.iter().any(|p| p.what.contains("non-ASCII")) {
+                c.problems.push(Problem {
+                    what: "non-ASCII characters in the header".into(),
+                });
+            }
+        }
+        c
+    }
+
+    pub fn algorithm_or_default(&self) -> String {
+        self.algorithm
+            .as_deref()
+            .map(|a| a.to_ascii_uppercase())
+            .unwrap_or_else(|| "MD5".into())
+    }
+
+    /// The digest username without a trailing `@domain` (or a bare `@`).
+    pub fn user_part(&self) -> Option<&str> {
+        self.username
+            .as_deref()
+            .map(|u| u.split_once('@').map(|(a, _)| a).unwrap_or(u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_any_order_spacing_qop_list() {
+        let cs = Challenge::parse_all(
+            b"Digest  qop = \"auth,auth-int\" ,realm=\"domain.xyz\", nonce=\"abc\",\r\n algorithm=md5,stale=TRUE, opaque=\"o\\\"q\", foo=bar",
+        );
+        assert_eq!(cs.len(), 1);
+        let c = &cs[0];
+        assert!(c.is_digest());
+        assert_eq!(c.realm.as_deref(), Some("domain.xyz"));
+        assert_eq!(c.nonce.as_deref(), Some("abc"));
+        assert_eq!(c.qop, vec!["auth", "auth-int"]);
+        assert_eq!(c.algorithm.as_deref(), Some("md5"));
+        assert_eq!(c.algorithm_or_default(), "MD5");
+        assert!(c.stale);
+        assert_eq!(c.opaque.as_deref(), Some("o\"q"));
+        assert_eq!(c.other, vec![("foo".to_string(), "bar".to_string())]);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+
+    #[test]
+    fn several_challenges_in_one_header() {
+        let cs = Challenge::parse_all(
+            b"Digest realm=\"a\", nonce=\"1\", algorithm=SHA-256, Digest realm=\"a\", nonce=\"2\", algorithm=MD5",
+        );
+        assert_eq!(cs.len(), 2);
+        assert_eq!(cs[0].algorithm.as_deref(), Some("SHA-256"));
+        assert_eq!(cs[1].nonce.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn credentials_all_fields() {
+        let c = Credentials::parse(
+            b"Digest username=\"bob\",realm=\"lab.example\",nonce=\"n1\",uri=\"sip:lab.example\",response=\"0123\",cnonce=\"c\",nc=00000001,qop=auth,algorithm=MD5,opaque=\"op\"",
+        );
+        assert_eq!(c.username.as_deref(), Some("bob"));
+        assert_eq!(c.nc.as_deref(), Some("00000001"));
+        assert_eq!(c.qop.as_deref(), Some("auth"));
+        assert_eq!(c.cnonce.as_deref(), Some("c"));
+        assert_eq!(c.opaque.as_deref(), Some("op"));
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+
+    #[test]
+    fn credentials_missing_required_and_typographic_quotes() {
+        let c = Credentials::parse(
+            "Digest username=“bob”, realm=\"r\", nonce=\"n\", uri=\"sip:x\"".as_bytes(),
+        );
+        assert!(c
+            .problems
+            .iter()
+            .any(|p| p.what.contains("'response' is missing")));
+        assert!(c.problems.iter().any(|p| p.what.contains("typographic")));
+    }
+
+    #[test]
+    fn nc_quoted_and_user_part() {
+        let c = Credentials::parse(
+            b"Digest username=\"alice@\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"x\", nc=\"00000001\"",
+        );
+        assert_eq!(c.nc.as_deref(), Some("00000001"));
+        assert_eq!(c.username.as_deref(), Some("alice@"));
+        assert_eq!(c.user_part(), Some("alice"));
+    }
+
+    #[test]
+    fn unclosed_quote_is_a_problem_not_a_panic() {
+        let c = Credentials::parse(b"Digest username=\"bob, realm=\"r");
+        assert!(!c.problems.is_empty());
+        let cs = Challenge::parse_all(b"Digest realm=\"");
+        assert_eq!(cs.len(), 1);
+        let cs = Challenge::parse_all(b"=,,=\"\\");
+        assert!(!cs.is_empty());
+    }
+}

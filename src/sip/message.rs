@@ -1,0 +1,689 @@
+//! A zero-copy, lenient, bounded SIP message parser.
+//!
+//! Like httparse it is a push parser over borrowed bytes: the start line,
+//! header names and values and the body are slices of the input, nothing is
+//! allocated, and on a stream it answers [`Status::Partial`] until a whole
+//! message is there. It accepts what real stacks send (LF-only line ends,
+//! folded lines, compact header names, odd spacing) and caps what hostile
+//! input could inflate (header count, header section size, body size).
+
+use super::header::HeaderKind;
+use memchr::memchr;
+
+/// Most headers one message may carry; the rest are counted, not kept.
+pub const MAX_HEADERS: usize = 96;
+/// Largest header section (start line and headers) accepted on a stream.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Largest body a stream message may announce; beyond it the message is
+/// treated as broken instead of buffering an attacker-chosen length.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    Request { method: &'a [u8], uri: &'a [u8] },
+    Response { status: u16, reason: &'a [u8] },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub name: &'a [u8],
+    /// Raw value, trimmed; may contain CR/LF + whitespace where the line was
+    /// folded. Consumers treat those as linear white space.
+    pub value: &'a [u8],
+    pub kind: HeaderKind,
+}
+
+const EMPTY_HEADER: Header<'static> = Header {
+    name: b"",
+    value: b"",
+    kind: HeaderKind::Other,
+};
+
+/// How the message is framed by its transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One datagram: a missing Content-Length means "the rest", a too-large
+    /// one is cut to what exists (with a note).
+    Datagram,
+    /// A byte stream (TCP, WebSocket reassembled): Content-Length is needed
+    /// to know where the message ends; incomplete input is `Partial`.
+    Stream,
+}
+
+/// Oddities seen while parsing that do not stop the analysis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseNotes {
+    pub lf_only: bool,
+    pub folded: bool,
+    pub headers_dropped: u32,
+    /// Content-Length announced more than the datagram holds.
+    pub body_truncated: bool,
+    pub no_content_length: bool,
+    pub bad_content_length: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Message<'a> {
+    pub start: StartLine<'a>,
+    headers: [Header<'a>; MAX_HEADERS],
+    header_count: usize,
+    pub body: &'a [u8],
+    /// The whole message as it stood in the input.
+    pub raw: &'a [u8],
+    pub notes: ParseNotes,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status<T> {
+    Complete(T),
+    /// More bytes are needed (streams only).
+    Partial,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a SIP message")]
+    NotSip,
+    #[error("malformed start line")]
+    BadStartLine,
+    #[error("header section larger than {MAX_HEADER_BYTES} bytes")]
+    HeadersTooLarge,
+    #[error("Content-Length larger than {MAX_BODY_BYTES} bytes")]
+    BodyTooLarge,
+    #[error("header section not terminated")]
+    Unterminated,
+}
+
+fn is_token(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+}
+
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r'] => rest,
+        _ => line,
+    }
+}
+
+/// Does this look like the start of a SIP message? Cheap enough to run on
+/// every UDP payload and to resynchronise a TCP stream.
+pub fn looks_like_sip(buf: &[u8]) -> bool {
+    let line_end = memchr(b'\n', &buf[..buf.len().min(2048)]).unwrap_or(buf.len().min(2048));
+    parse_start_line(strip_cr(&buf[..line_end])).is_ok()
+}
+
+fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
+    if line.len() >= 8 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        // SIP/2.0 SP Status-Code SP Reason-Phrase
+        let sp = memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+        let rest = trim(&line[sp..]);
+        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::BadStartLine);
+        }
+        if rest.len() > 3 && !rest[3].is_ascii_whitespace() {
+            return Err(ParseError::BadStartLine);
+        }
+        let status = rest[..3]
+            .iter()
+            .fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::BadStartLine);
+        }
+        return Ok(StartLine::Response {
+            status,
+            reason: trim(&rest[3..]),
+        });
+    }
+    // Method SP Request-URI SP SIP-Version
+    let sp1 = memchr(b' ', line).ok_or(ParseError::NotSip)?;
+    let method = &line[..sp1];
+    if method.is_empty() || !method.iter().all(|&c| is_token(c)) {
+        return Err(ParseError::NotSip);
+    }
+    let rest = &line[sp1 + 1..];
+    let sp2 = memchr::memrchr(b' ', rest).ok_or(ParseError::NotSip)?;
+    let version = trim(&rest[sp2 + 1..]);
+    if version.len() < 5 || !version[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(ParseError::NotSip);
+    }
+    let uri = trim(&rest[..sp2]);
+    if uri.is_empty() {
+        return Err(ParseError::BadStartLine);
+    }
+    Ok(StartLine::Request { method, uri })
+}
+
+impl<'a> Message<'a> {
+    /// Parses one message from the front of `buf`. On success the message's
+    /// `raw.len()` says how many bytes it took.
+    pub fn parse(buf: &'a [u8], framing: Framing) -> Result<Status<Message<'a>>, ParseError> {
+        let first_nl = match memchr(b'\n', &buf[..buf.len().min(MAX_HEADER_BYTES)]) {
+            Some(i) => i,
+            None => {
+                if framing == Framing::Stream && buf.len() < MAX_HEADER_BYTES {
+                    // Decide early whether this can become SIP at all.
+                    return if buf.is_empty() || could_start_sip(buf) {
+                        Ok(Status::Partial)
+                    } else {
+                        Err(ParseError::NotSip)
+                    };
+                }
+                // A datagram with one line and no line end.
+                parse_start_line(strip_cr(buf))?;
+                return Err(ParseError::Unterminated);
+            }
+        };
+        let start = parse_start_line(strip_cr(&buf[..first_nl]))?;
+        let mut msg = Message {
+            start,
+            headers: [EMPTY_HEADER; MAX_HEADERS],
+            header_count: 0,
+            body: b"",
+            raw: b"",
+            notes: ParseNotes::default(),
+        };
+        if first_nl == 0 || buf[first_nl - 1] != b'\r' {
+            msg.notes.lf_only = true;
+        }
+        let mut pos = first_nl + 1;
+        let mut content_length: Option<usize> = None;
+        let body_start;
+        // A header line ends at LF; it continues while the next line starts
+        // with SP/HT (folding). An empty line ends the section.
+        loop {
+            if pos > MAX_HEADER_BYTES {
+                return Err(ParseError::HeadersTooLarge);
+            }
+            let Some(rel) = memchr(b'\n', &buf[pos..]) else {
+                if framing == Framing::Stream {
+                    return if buf.len() > MAX_HEADER_BYTES {
+                        Err(ParseError::HeadersTooLarge)
+                    } else {
+                        Ok(Status::Partial)
+                    };
+                }
+                // A datagram whose header section is not terminated: take the
+                // last line if any and treat the message as having no body.
+                let line = strip_cr(&buf[pos..]);
+                if !line.is_empty() {
+                    msg.push_header_line(line);
+                }
+                body_start = buf.len();
+                break;
+            };
+            let mut line_end = pos + rel; // index of '\n'
+            let line = strip_cr(&buf[pos..line_end]);
+            if line.is_empty() {
+                body_start = line_end + 1;
+                break;
+            }
+            // Folding: extend over continuation lines.
+            loop {
+                let next = line_end + 1;
+                match buf.get(next) {
+                    Some(b' ') | Some(b'\t') => {
+                        msg.notes.folded = true;
+                        match memchr(b'\n', &buf[next..]) {
+                            Some(r) => line_end = next + r,
+                            None => {
+                                if framing == Framing::Stream {
+                                    return Ok(Status::Partial);
+                                }
+                                line_end = buf.len();
+                                break;
+                            }
+                        }
+                    }
+                    None if framing == Framing::Stream => return Ok(Status::Partial),
+                    _ => break,
+                }
+            }
+            let full = strip_cr(&buf[pos..line_end.min(buf.len())]);
+            if let Some(h) = msg.push_header_line(full) {
+                if h.kind == HeaderKind::ContentLength {
+                    match parse_usize(trim(h.value)) {
+                        Some(n) => content_length = Some(n),
+                        None => msg.notes.bad_content_length = true,
+                    }
+                }
+            }
+            pos = line_end + 1;
+            if pos >= buf.len() {
+                if framing == Framing::Stream {
+                    return Ok(Status::Partial);
+                }
+                body_start = buf.len();
+                break;
+            }
+        }
+        let available = buf.len().saturating_sub(body_start);
+        let body_len = match (content_length, framing) {
+            (Some(n), Framing::Stream) => {
+                if n > MAX_BODY_BYTES {
+                    return Err(ParseError::BodyTooLarge);
+                }
+                if n > available {
+                    return Ok(Status::Partial);
+                }
+                n
+            }
+            (None, Framing::Stream) => {
+                msg.notes.no_content_length = true;
+                0
+            }
+            (Some(n), Framing::Datagram) => {
+                if n > available {
+                    msg.notes.body_truncated = true;
+                    available
+                } else {
+                    n
+                }
+            }
+            (None, Framing::Datagram) => {
+                msg.notes.no_content_length = true;
+                available
+            }
+        };
+        let end = body_start.min(buf.len()) + body_len;
+        msg.body = &buf[body_start.min(buf.len())..end];
+        msg.raw = &buf[..end];
+        Ok(Status::Complete(msg))
+    }
+
+    fn push_header_line(&mut self, line: &'a [u8]) -> Option<Header<'a>> {
+        let colon = memchr(b':', line)?;
+        let name = trim(&line[..colon]);
+        if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
+            return None;
+        }
+        let h = Header {
+            name,
+            value: trim(&line[colon + 1..]),
+            kind: HeaderKind::classify(name),
+        };
+        if self.header_count < MAX_HEADERS {
+            self.headers[self.header_count] = h;
+            self.header_count += 1;
+        } else {
+            self.notes.headers_dropped += 1;
+        }
+        Some(h)
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn method(&self) -> Option<&'a [u8]> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn request_uri(&self) -> Option<&'a [u8]> {
+        match self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { status, .. } => Some(status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers[..self.header_count]
+    }
+
+    pub fn header(&self, kind: HeaderKind) -> Option<&'a [u8]> {
+        self.headers()
+            .iter()
+            .find(|h| h.kind == kind)
+            .map(|h| h.value)
+    }
+
+    pub fn headers_of(&self, kind: HeaderKind) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.headers()
+            .iter()
+            .filter(move |h| h.kind == kind)
+            .map(|h| h.value)
+    }
+
+    /// A header by name (case-insensitive), for headers without a kind.
+    pub fn header_named(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers()
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value)
+    }
+
+    pub fn call_id(&self) -> Option<&'a [u8]> {
+        self.header(HeaderKind::CallId)
+    }
+
+    /// CSeq number and method.
+    pub fn cseq(&self) -> Option<(u32, &'a [u8])> {
+        let v = self.header(HeaderKind::CSeq)?;
+        let v = trim(v);
+        let sp = v.iter().position(|c| c.is_ascii_whitespace())?;
+        let n = parse_usize(&v[..sp]).and_then(|n| u32::try_from(n).ok())?;
+        Some((n, trim(&v[sp..])))
+    }
+
+    /// The top Via value (first header, first comma-separated entry).
+    pub fn top_via(&self) -> Option<&'a [u8]> {
+        let v = self.header(HeaderKind::Via)?;
+        Some(trim(v.split(|&c| c == b',').next().unwrap_or(v)))
+    }
+
+    /// The branch parameter of the top Via.
+    pub fn via_branch(&self) -> Option<&'a [u8]> {
+        param(self.top_via()?, b"branch")
+    }
+}
+
+/// Could these bytes (without a line end yet) grow into a SIP start line?
+fn could_start_sip(buf: &[u8]) -> bool {
+    let n = buf.len().min(16);
+    let head = &buf[..n];
+    if head.len() >= 4 && head[..4].eq_ignore_ascii_case(b"SIP/") {
+        return true;
+    }
+    if b"SIP/"[..head.len().min(4)].eq_ignore_ascii_case(&head[..head.len().min(4)]) {
+        return true;
+    }
+    match memchr(b' ', head) {
+        Some(sp) => sp > 0 && head[..sp].iter().all(|&c| is_token(c)),
+        None => head.iter().all(|&c| is_token(c)),
+    }
+}
+
+pub(crate) fn parse_usize(s: &[u8]) -> Option<usize> {
+    if s.is_empty() || s.len() > 12 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0usize, |a, d| a * 10 + usize::from(d - b'0')))
+}
+
+/// A `;name=value` parameter of a header value (Via, From, To, Contact).
+pub fn param<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    // Parameters after a name-addr's '>' or anywhere in a Via.
+    let start = memchr(b'>', value).map(|i| i + 1).unwrap_or(0);
+    for p in value[start..].split(|&c| c == b';').skip(1) {
+        let p = trim(p);
+        let (n, v) = match memchr(b'=', p) {
+            Some(eq) => (trim(&p[..eq]), trim(&p[eq + 1..])),
+            None => (p, &b""[..]),
+        };
+        if n.eq_ignore_ascii_case(name) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The parts of a From/To/Contact value the analysis needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    pub uri: &'a [u8],
+    pub tag: Option<&'a [u8]>,
+}
+
+impl<'a> NameAddr<'a> {
+    pub fn parse(value: &'a [u8]) -> NameAddr<'a> {
+        let value = trim(value);
+        if let Some(lt) = memchr(b'<', value) {
+            let gt = memchr(b'>', &value[lt..]).map(|g| lt + g);
+            let uri = match gt {
+                Some(g) => &value[lt + 1..g],
+                None => &value[lt + 1..],
+            };
+            return NameAddr {
+                uri: trim(uri),
+                tag: param(value, b"tag"),
+            };
+        }
+        // addr-spec form: the URI ends at the first ';' (header params).
+        let end = memchr(b';', value).unwrap_or(value.len());
+        NameAddr {
+            uri: trim(&value[..end]),
+            tag: param(value, b"tag"),
+        }
+    }
+}
+
+/// User and host of a SIP/SIPS/TEL URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UriParts<'a> {
+    pub scheme: &'a [u8],
+    pub user: Option<&'a [u8]>,
+    pub host: &'a [u8],
+    pub port: Option<u16>,
+}
+
+impl<'a> UriParts<'a> {
+    pub fn parse(uri: &'a [u8]) -> UriParts<'a> {
+        let uri = trim(uri);
+        let (scheme, rest) = match memchr(b':', uri) {
+            Some(c) if uri[..c].iter().all(|b| b.is_ascii_alphabetic()) && c > 0 => {
+                (&uri[..c], &uri[c + 1..])
+            }
+            _ => (&b""[..], uri),
+        };
+        // Parameters and headers end the hostport.
+        let end = rest
+            .iter()
+            .position(|&c| c == b';' || c == b'?' || c == b'>')
+            .unwrap_or(rest.len());
+        let rest = &rest[..end];
+        let (user, hostport) = match memchr::memrchr(b'@', rest) {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None if scheme.eq_ignore_ascii_case(b"tel") => (Some(rest), &b""[..]),
+            None => (None, rest),
+        };
+        // user may carry ":password"; keep only the user.
+        let user = user.map(|u| match memchr(b':', u) {
+            Some(c) => &u[..c],
+            None => u,
+        });
+        let (host, port) = if hostport.first() == Some(&b'[') {
+            match memchr(b']', hostport) {
+                Some(rb) => {
+                    let port = hostport
+                        .get(rb + 2..)
+                        .filter(|_| hostport.get(rb + 1) == Some(&b':'))
+                        .and_then(parse_usize)
+                        .and_then(|p| u16::try_from(p).ok());
+                    (&hostport[..=rb], port)
+                }
+                None => (hostport, None),
+            }
+        } else {
+            match memchr(b':', hostport) {
+                Some(c) => (
+                    &hostport[..c],
+                    parse_usize(&hostport[c + 1..]).and_then(|p| u16::try_from(p).ok()),
+                ),
+                None => (hostport, None),
+            }
+        };
+        UriParts {
+            scheme,
+            user,
+            host,
+            port,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(buf: &[u8], framing: Framing) -> Message<'_> {
+        match Message::parse(buf, framing).expect("parses") {
+            Status::Complete(m) => m,
+            Status::Partial => panic!("partial"),
+        }
+    }
+
+    const REG: &[u8] = b"REGISTER sip:lab.example SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
+From: \"Alice\" <sip:alice@lab.example>;tag=1928301774\r\n\
+To: <sip:alice@lab.example>\r\n\
+Call-ID: a84b4c76e66710\r\n\
+CSeq: 314159 REGISTER\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn request_with_crlf() {
+        let m = complete(REG, Framing::Datagram);
+        assert_eq!(m.method(), Some(&b"REGISTER"[..]));
+        assert_eq!(m.request_uri(), Some(&b"sip:lab.example"[..]));
+        assert_eq!(m.call_id(), Some(&b"a84b4c76e66710"[..]));
+        assert_eq!(m.cseq(), Some((314159, &b"REGISTER"[..])));
+        assert_eq!(m.via_branch(), Some(&b"z9hG4bK776asdhds"[..]));
+        let from = NameAddr::parse(m.header(HeaderKind::From).unwrap());
+        assert_eq!(from.uri, b"sip:alice@lab.example");
+        assert_eq!(from.tag, Some(&b"1928301774"[..]));
+        assert_eq!(m.raw.len(), REG.len());
+        assert!(!m.notes.lf_only);
+    }
+
+    #[test]
+    fn compact_forms_and_lf_only() {
+        let buf = b"SIP/2.0 401 Unauthorized\n\
+v: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\n\
+f: <sip:a@b>;tag=1\n\
+t: <sip:a@b>;tag=2\n\
+i: cid@host\n\
+CSeq: 2 REGISTER\n\
+WWW-Authenticate: Digest realm=\"b\", nonce=\"n\"\n\
+l: 0\n\n";
+        let m = complete(buf, Framing::Datagram);
+        assert_eq!(m.status(), Some(401));
+        assert!(m.notes.lf_only);
+        assert_eq!(m.call_id(), Some(&b"cid@host"[..]));
+        assert_eq!(m.via_branch(), Some(&b"z9hG4bKx"[..]));
+        assert_eq!(
+            NameAddr::parse(m.header(HeaderKind::To).unwrap()).tag,
+            Some(&b"2"[..])
+        );
+        assert_eq!(m.headers_of(HeaderKind::WwwAuthenticate).count(), 1);
+    }
+
+    #[test]
+    fn folded_header_keeps_continuation() {
+        let buf = b"REGISTER sip:b SIP/2.0\r\n\
+Authorization: Digest username=\"a\",\r\n  realm=\"b\"\r\n\
+Call-ID: x\r\n\r\n";
+        let m = complete(buf, Framing::Datagram);
+        assert!(m.notes.folded);
+        let v = m.header(HeaderKind::Authorization).unwrap();
+        assert!(v.starts_with(b"Digest username"));
+        assert!(v.ends_with(b"realm=\"b\""));
+        assert_eq!(m.call_id(), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn stream_framing_partial_then_complete_and_pipelined() {
+        let mut two = REG.to_vec();
+        two.extend_from_slice(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 4\r\n\r\nabcd");
+        // Every proper prefix of the first message is Partial.
+        for cut in 1..REG.len() {
+            assert!(
+                matches!(
+                    Message::parse(&two[..cut], Framing::Stream),
+                    Ok(Status::Partial)
+                ),
+                "cut at {cut}"
+            );
+        }
+        let first = complete(&two, Framing::Stream);
+        assert_eq!(first.raw.len(), REG.len());
+        let second = complete(&two[REG.len()..], Framing::Stream);
+        assert_eq!(second.body, b"abcd");
+        assert!(matches!(
+            Message::parse(&two[REG.len()..two.len() - 1], Framing::Stream),
+            Ok(Status::Partial)
+        ));
+    }
+
+    #[test]
+    fn datagram_content_length_too_large_is_cut_with_note() {
+        let buf = b"MESSAGE sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\nhello";
+        let m = complete(buf, Framing::Datagram);
+        assert_eq!(m.body, b"hello");
+        assert!(m.notes.body_truncated);
+        // On a stream an absurd length is refused rather than buffered.
+        assert_eq!(
+            Message::parse(buf, Framing::Stream).unwrap_err(),
+            ParseError::BodyTooLarge
+        );
+    }
+
+    #[test]
+    fn not_sip() {
+        assert_eq!(
+            Message::parse(b"GET / HTTP/1.1\r\n\r\n", Framing::Datagram).unwrap_err(),
+            ParseError::NotSip
+        );
+        assert_eq!(
+            Message::parse(b"\x16\x03\x01\x02\x00", Framing::Stream).unwrap_err(),
+            ParseError::NotSip
+        );
+        assert!(!looks_like_sip(b"\x00\x01binary"));
+        assert!(looks_like_sip(REG));
+    }
+
+    #[test]
+    fn many_headers_are_counted_not_kept() {
+        let mut buf = b"OPTIONS sip:a SIP/2.0\r\n".to_vec();
+        for i in 0..(MAX_HEADERS + 10) {
+            buf.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        buf.extend_from_slice(b"\r\n");
+        let m = complete(&buf, Framing::Datagram);
+        assert_eq!(m.headers().len(), MAX_HEADERS);
+        assert_eq!(m.notes.headers_dropped, 10);
+    }
+
+    #[test]
+    fn uri_parts() {
+        let u = UriParts::parse(b"sip:alice@lab.example:5061;transport=tcp");
+        assert_eq!(u.user, Some(&b"alice"[..]));
+        assert_eq!(u.host, b"lab.example");
+        assert_eq!(u.port, Some(5061));
+        let u = UriParts::parse(b"sip:[::1]:5060");
+        assert_eq!(u.user, None);
+        assert_eq!(u.host, b"[::1]");
+        assert_eq!(u.port, Some(5060));
+        let u = UriParts::parse(b"sips:bob:secret@host");
+        assert_eq!(u.user, Some(&b"bob"[..]));
+        let na = NameAddr::parse(b"sip:300@127.0.0.1;tag=abc");
+        assert_eq!(na.uri, b"sip:300@127.0.0.1");
+        assert_eq!(na.tag, Some(&b"abc"[..]));
+    }
+}

@@ -1,0 +1,9 @@
+//! SIP: framing, the zero-copy message, digest parameters.
+
+pub mod digest;
+pub mod header;
+pub mod message;
+
+pub use digest::{AuthHeader, Challenge, Credentials};
+pub use header::HeaderKind;
+pub use message::{Framing, Message, NameAddr, ParseError, Status, UriParts};
