@@ -840,3 +840,135 @@ impl Correlator {
         (kept, self.stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+    use crate::rules::testutil::*;
+
+    #[test]
+    fn retransmissions_are_counted_not_doubled() {
+        let msgs = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+            register(2, "b", Some(&auth_qop("alice"))),
+            response(200, "OK", 2, "b", None),
+        ];
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &msgs[0]),
+            (PHONE, PBX, 0.5, &msgs[0]),
+            (PBX, PHONE, 0.6, &msgs[1]),
+            (PBX, PHONE, 0.7, &msgs[1]),
+            (PHONE, PBX, 0.8, &msgs[2]),
+            (PBX, PHONE, 0.9, &msgs[3]),
+        ]);
+        assert_eq!(exs.len(), 1);
+        let ex = &exs[0];
+        assert_eq!(ex.rounds.len(), 2);
+        assert_eq!(ex.rounds[0].request.retransmissions, 1);
+        assert_eq!(ex.rounds[0].request.retransmission_frames, vec![2]);
+        assert_eq!(ex.rounds[0].response.as_ref().unwrap().retransmissions, 1);
+        assert_eq!(ex.outcome, Outcome::Succeeded);
+        assert_eq!(ex.frames, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn retry_with_a_new_call_id_joins_the_exchange() {
+        let retry = register(2, "b", Some(&auth_qop("alice"))).replace("cid-1", "cid-2");
+        let ok = response(200, "OK", 2, "b", None).replace("cid-1", "cid-2");
+        let msgs = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+        ];
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &msgs[0]),
+            (PBX, PHONE, 0.1, &msgs[1]),
+            (PHONE, PBX, 0.2, &retry),
+            (PBX, PHONE, 0.3, &ok),
+        ]);
+        assert_eq!(exs.len(), 1);
+        assert_eq!(exs[0].call_ids.len(), 2);
+        assert_eq!(exs[0].outcome, Outcome::Succeeded);
+        // The credentials are linked to the first Call-ID's challenge.
+        let ans = exs[0].rounds[1].answers[0].as_ref().unwrap();
+        assert!(ans.by_nonce);
+        assert_eq!(ans.frame, 2);
+    }
+
+    #[test]
+    fn a_new_attempt_closes_the_abandoned_one() {
+        let first = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+        ];
+        let again = register(1, "c", None).replace("cid-1", "cid-9");
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &first[0]),
+            (PBX, PHONE, 0.1, &first[1]),
+            (PHONE, PBX, 5.0, &again),
+        ]);
+        assert_eq!(exs.len(), 2);
+        assert_eq!(exs[0].outcome, Outcome::Failed);
+        assert!(exs[0].failure.as_deref().unwrap().contains("started over"));
+        assert_eq!(exs[1].outcome, Outcome::Incomplete);
+    }
+
+    #[test]
+    fn reversed_roles_the_challenger_is_the_server() {
+        // A provisioning server (PBX) sends NOTIFY check-sync to a phone,
+        // which challenges it.
+        let notify = |cseq: u32, branch: &str, auth: &str| {
+            format!(
+                "NOTIFY sip:phone@10.0.0.5 SIP/2.0\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\n\
+From: <sip:pbx@10.0.0.1>;tag=p1\n\
+To: <sip:phone@10.0.0.5>\n\
+Call-ID: cs-1\n\
+CSeq: {cseq} NOTIFY\n\
+Event: check-sync\n\
+{auth}Content-Length: 0\n\n"
+            )
+        };
+        let resp = |status: u16, cseq: u32, branch: &str, extra: &str| {
+            format!(
+                "SIP/2.0 {status} X\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\n\
+From: <sip:pbx@10.0.0.1>;tag=p1\n\
+To: <sip:phone@10.0.0.5>;tag=ph\n\
+Call-ID: cs-1\n\
+CSeq: {cseq} NOTIFY\n\
+{extra}Content-Length: 0\n\n"
+            )
+        };
+        let ch = "WWW-Authenticate: Digest realm=\"phone.lab\", nonce=\"pn\"\n";
+        let auth = "Authorization: Digest username=\"phonecfg\", realm=\"phone.lab\", nonce=\"pn\", uri=\"sip:phone@10.0.0.5\", response=\"00112233445566778899aabbccddeeff\"\n";
+        let exs = exchanges(&[
+            (PBX, PHONE, 0.0, &notify(1, "n1", "")),
+            (PHONE, PBX, 0.1, &resp(401, 1, "n1", ch)),
+            (PBX, PHONE, 0.2, &notify(2, "n2", auth)),
+            (PHONE, PBX, 0.3, &resp(200, 2, "n2", "")),
+        ]);
+        assert_eq!(exs.len(), 1);
+        let ex = &exs[0];
+        assert_eq!(ex.method, "NOTIFY");
+        assert_eq!(ex.client, PBX.parse().ok());
+        assert_eq!(ex.server, PHONE.parse().ok());
+        assert_eq!(ex.outcome, Outcome::Succeeded);
+        assert_eq!(ex.auth_user().as_deref(), Some("phonecfg"));
+        assert_eq!(ex.realm().as_deref(), Some("phone.lab"));
+    }
+
+    #[test]
+    fn relayed_credentials_are_marked() {
+        // The same credentials seen on the client's hop and on the proxy's
+        // next hop: only the first is the client's own.
+        let proxy = "10.0.0.2:5060";
+        let auth = auth_qop("alice");
+        let hop1 = register(2, "b", Some(&auth));
+        let hop2 = register(2, "p", Some(&auth));
+        let exs = exchanges(&[(PHONE, proxy, 0.0, &hop1), (proxy, PBX, 0.01, &hop2)]);
+        assert_eq!(exs.len(), 2);
+        assert!(!exs[0].rounds[0].request.credentials[0].relayed);
+        assert!(exs[1].rounds[0].request.credentials[0].relayed);
+    }
+}

@@ -1,0 +1,181 @@
+//! The binary end to end on captures shipped in testdata/: exit codes,
+//! stdin, JSON contract, unreadable inputs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sipauth-diag"));
+    c.env_remove("NO_COLOR").env_remove("SIPAUTH_CREDENTIALS");
+    c
+}
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+const LAB: &str = "register_kamailio_sipsak.pcap";
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn lab_capture_findings_and_exit_code() {
+    let out = bin()
+        .args(["--format", "json"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    // A rejected password is an error: exit 1 with the default --fail-on.
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["summary"]["sip_messages"], 12);
+    assert_eq!(v["summary"]["exchanges"], 3);
+    assert_eq!(v["summary"]["by_outcome"]["succeeded"], 2);
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"credentials-rejected"), "{rules:?}");
+    assert!(rules.contains(&"auth-user-split"), "{rules:?}");
+    // The accepted challenges of alice and 300 are not findings.
+    let rejected: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "credentials-rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["frames"], serde_json::json!([11, 12]));
+    assert_eq!(rejected[0]["evidence"]["digest username"], "alice");
+    let ex = &v["exchanges"][1];
+    assert_eq!(ex["user"], "300");
+    assert_eq!(ex["auth_user"], "mario_rossi");
+    assert_eq!(ex["realm"], "lab.example");
+    assert_eq!(ex["outcome"], "succeeded");
+}
+
+#[test]
+fn fail_on_thresholds() {
+    let code = |level: &str| {
+        bin()
+            .args(["--fail-on", level, "--format", "json"])
+            .arg(testdata(LAB))
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(code("never"), Some(0));
+    assert_eq!(code("critical"), Some(0));
+    assert_eq!(code("error"), Some(1));
+    assert_eq!(code("info"), Some(1));
+}
+
+#[test]
+fn stdin_gives_the_same_report() {
+    let file = bin()
+        .args(["--format", "json"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    let mut child = bin()
+        .args(["--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(testdata(LAB)).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let piped = child.wait_with_output().unwrap();
+    let (mut a, mut b) = (json(&file), json(&piped));
+    a["inputs"][0]["name"] = "x".into();
+    b["inputs"][0]["name"] = "x".into();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn unreadable_inputs_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, b"this is not a capture at all\n").unwrap();
+    for (path, why) in [
+        (empty.as_path(), "empty input"),
+        (garbage.as_path(), "not a capture"),
+        (Path::new("/nonexistent/x.pcap"), "No such file"),
+    ] {
+        let out = bin().arg(path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", path.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&*path.display().to_string()) && err.contains(why),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn header_only_pcap_is_clean_with_a_warning() {
+    let mut pcap = Vec::new();
+    pcap.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    pcap.extend_from_slice(&65535u32.to_le_bytes());
+    pcap.extend_from_slice(&1u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("h.pcap");
+    std::fs::write(&f, &pcap).unwrap();
+    let out = bin().args(["--format", "json"]).arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["inputs"][0]["packets"], 0);
+    assert!(v["inputs"][0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w == "no packets"));
+}
+
+#[test]
+fn text_report_names_the_problem_without_colour_in_pipes() {
+    let out = bin().arg(testdata(LAB)).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\x1b'), "colour in a pipe");
+    assert!(text.contains("credentials-rejected"));
+    assert!(text.contains("mario_rossi"));
+    let forced = bin()
+        .args(["--color", "always"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("\x1b[1;31m"));
+    let no_color = bin()
+        .env("NO_COLOR", "1")
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&no_color.stdout).contains('\x1b'));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = bin().args(["--format", "yaml", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["-", "-"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
