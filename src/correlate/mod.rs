@@ -486,8 +486,12 @@ impl Correlator {
         if target.is_none() {
             // A fresh attempt from the same client abandons an earlier
             // exchange still waiting for a retry.
+            // (Parallel requests still waiting for their response, e.g.
+            // SUBSCRIBEs for several event packages, are left alone.)
             if let Some(&old) = self.awaiting.get(&ik) {
-                if !self.closed[old] {
+                let waits_for_retry =
+                    self.exchanges[old].rounds.last().is_some_and(Round::challenged);
+                if !self.closed[old] && waits_for_retry {
                     self.close_abandoned(old);
                 }
             }
@@ -911,6 +915,24 @@ mod tests {
         assert_eq!(exs[0].outcome, Outcome::Failed);
         assert!(exs[0].failure.as_deref().unwrap().contains("started over"));
         assert_eq!(exs[1].outcome, Outcome::Incomplete);
+    }
+
+    #[test]
+    fn parallel_requests_are_not_abandoned() {
+        // Two requests of the same client and method in parallel (new
+        // Call-IDs), each answered later: both keep their answers.
+        let a = register(1, "a", None);
+        let b = register(1, "b", None).replace("cid-1", "cid-2");
+        let ra = response(200, "OK", 1, "a", None);
+        let rb = response(200, "OK", 1, "b", None).replace("cid-1", "cid-2");
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &a),
+            (PHONE, PBX, 0.1, &b),
+            (PBX, PHONE, 0.2, &ra),
+            (PBX, PHONE, 0.3, &rb),
+        ]);
+        assert_eq!(exs.len(), 2);
+        assert!(exs.iter().all(|e| e.outcome == Outcome::Succeeded));
     }
 
     #[test]
