@@ -480,12 +480,53 @@ fn judge(
     Some((accounts[0], Verdict::Wrong { searched: search }))
 }
 
-/// A finding being collected over the rounds of one exchange.
-struct Group {
-    key: (&'static str, usize, String),
+/// A finding being collected over the rounds of one exchange: the first
+/// header of its kind speaks for the rest.
+struct Group<'a> {
+    key: (&'static str, usize, String, bool),
     count: usize,
     frames: Vec<u64>,
-    finding: Finding,
+    ctx: Ctx<'a>,
+    account: usize,
+    verdict: Verdict,
+}
+
+fn rule_of(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Verified => "digest-verified",
+        Verdict::RealmAsSent { .. } | Verdict::OtherAccount | Verdict::Field(_) => {
+            "digest-field-mismatch"
+        }
+        Verdict::Wrong { .. } => "wrong-password",
+        Verdict::Outdated => "credentials-file-outdated",
+    }
+}
+
+/// Distinct responses sent for the same username, nonce, cnonce, nc and
+/// uri: more than one means different passwords were tried (guessing).
+fn guessing(ex: &AuthExchange) -> bool {
+    let mut seen: rustc_hash::FxHashMap<[Option<&str>; 5], &str> = Default::default();
+    for (_, sc) in ex.all_credentials() {
+        let c = &sc.credentials;
+        let (Some(resp), false) = (c.response.as_deref(), sc.relayed) else {
+            continue;
+        };
+        let key = [
+            c.username.as_deref(),
+            c.nonce.as_deref(),
+            c.cnonce.as_deref(),
+            c.nc.as_deref(),
+            c.uri.as_deref(),
+        ];
+        match seen.get(&key) {
+            Some(first) if !first.eq_ignore_ascii_case(resp) => return true,
+            Some(_) => {}
+            None => {
+                seen.insert(key, resp);
+            }
+        }
+    }
+    false
 }
 
 /// Checks every credentials header of the exchange against the known
@@ -498,7 +539,7 @@ pub fn verify_digest(ex: &AuthExchange, config: &RuleConfig, out: &mut Vec<Findi
     if store.is_empty() {
         return;
     }
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     let mut searched = 0;
     for round in &ex.rounds {
         for (k, sc) in round.request.credentials.iter().enumerate() {
@@ -518,15 +559,14 @@ pub fn verify_digest(ex: &AuthExchange, config: &RuleConfig, out: &mut Vec<Findi
             if matches!(verdict, Verdict::Wrong { .. } | Verdict::Field(_)) {
                 searched += 1;
             }
-            let account = &store.accounts()[account];
-            let finding = describe(&ctx, account, &verdict);
             let key = (
-                finding.rule,
-                account.line,
+                rule_of(&verdict),
+                account,
                 match &verdict {
                     Verdict::Field(v) => format!("{}:{}", v.field.name(), v.source),
                     _ => String::new(),
                 },
+                ctx.accepted(),
             );
             let mut frames = vec![round.request.frame];
             frames.extend(round.response.as_ref().map(|r| r.frame));
@@ -539,17 +579,37 @@ pub fn verify_digest(ex: &AuthExchange, config: &RuleConfig, out: &mut Vec<Findi
                     key,
                     count: 1,
                     frames,
-                    finding,
+                    ctx,
+                    account,
+                    verdict,
                 }),
             }
         }
     }
-    for mut g in groups {
-        if g.count > 1 {
-            g.finding.message = format!("{} ({} answers alike)", g.finding.message, g.count);
-        }
-        g.finding.frames = g.frames;
-        out.push(g.finding);
+    if groups.is_empty() {
+        return;
+    }
+    let guessed = guessing(ex);
+    for g in groups {
+        let mut f = describe(
+            &g.ctx,
+            &store.accounts()[g.account],
+            &g.verdict,
+            g.count,
+            guessed,
+        );
+        f.frames = g.frames;
+        out.push(f);
+    }
+}
+
+/// "the response of 'alice'" or "15 responses of 'alice'", and the verb
+/// ending that goes with it.
+fn subject(count: usize, user: &str) -> (String, &'static str, &'static str) {
+    if count == 1 {
+        (format!("the response of {}", q(user)), "es", "does")
+    } else {
+        (format!("{count} responses of {}", q(user)), "", "do")
     }
 }
 
@@ -560,7 +620,13 @@ fn status_text(round: &Round) -> String {
     }
 }
 
-fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
+fn describe(
+    ctx: &Ctx<'_>,
+    account: &Account,
+    verdict: &Verdict,
+    count: usize,
+    guessed: bool,
+) -> Finding {
     let ex = ctx.ex;
     let c = &ctx.sc.credentials;
     let sent_user = c.username.clone().unwrap_or_default();
@@ -568,8 +634,13 @@ fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
     let algorithm = c.algorithm_or_default();
     let qop = c.qop.clone().unwrap_or_else(|| "none".into());
     let label = account.label();
+    let (who, es, does) = subject(count, &sent_user);
+    let answer = status_text(ctx.round);
     let base = Evidence::new()
-        .add("account (credentials file)", format!("{label} (line {})", account.line))
+        .add(
+            "account (credentials file)",
+            format!("{label} (line {})", account.line),
+        )
         .add("digest username", sent_user.clone())
         .add("credentials realm", sent_realm.clone())
         .add_opt("challenge realm", ctx.challenged_realm())
@@ -578,9 +649,13 @@ fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
         .add("method", ex.method.clone())
         .add_opt("digest uri", c.uri.clone())
         .add("Request-URI", ctx.round.request.request_uri.clone())
-        .add("server answer", status_text(ctx.round));
-    let rejected = !ctx.accepted();
-    let (rule, severity, message, evidence, fix) = match verdict {
+        .add("server answer", answer.clone());
+    let alike = if count > 1 {
+        format!(" ({count} responses alike)")
+    } else {
+        String::new()
+    };
+    let (message, evidence, fix) = match verdict {
         Verdict::Verified => {
             let qop_note = if c.qop.is_some() && (c.cnonce.is_none() || c.nc.is_none()) {
                 format!(
@@ -589,38 +664,44 @@ fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
             } else {
                 String::new()
             };
-            let (msg, fix) = if rejected {
+            let head = format!(
+                "{who} match{es} the known password of {label} ({algorithm}, qop={qop}){qop_note}"
+            );
+            if guessed {
                 (
                     format!(
-                        "the response of {} matches the known password of {label} ({algorithm}, qop={qop}){qop_note}, yet the server answered {}: the password is right, the rejection has another cause",
-                        q(&sent_user),
-                        status_text(ctx.round)
+                        "{head}: among the different passwords tried in this exchange, the right one was guessed (the server answered {answer})"
                     ),
-                    "The password and the digest are right: look at what else the server checks — the realm it expects, nonce freshness (stale or expired nonce), qop/cnonce syntax, an account locked after earlier failures (fail2ban, retry limits), IP access lists — see the other findings of this exchange.".to_string(),
+                    base,
+                    "The password of this account is known to whoever sent these requests: change it now, block the source and enforce retry limits (see brute-force).".to_string(),
+                )
+            } else if ctx.accepted() {
+                (
+                    head,
+                    base,
+                    "Nothing to change: the credentials are right.".to_string(),
                 )
             } else {
                 (
                     format!(
-                        "the response of {} matches the known password of {label} ({algorithm}, qop={qop}){qop_note}",
-                        q(&sent_user)
+                        "{head}, yet the server answered {answer}: the password is right, the rejection has another cause"
                     ),
-                    "Nothing to change: the credentials are right.".to_string(),
+                    base,
+                    "The password and the digest are right: look at what else the server checks — the realm it expects, nonce freshness (stale or expired nonce), qop/cnonce syntax, an account locked after earlier failures (fail2ban, retry limits), IP access lists — see the other findings of this exchange.".to_string(),
                 )
-            };
-            ("digest-verified", Severity::Info, msg, base, fix)
+            }
         }
         Verdict::RealmAsSent { challenged } => (
-            "digest-field-mismatch",
-            Severity::Error,
             format!(
-                "the phone computed the digest for realm {}, the server challenged with {}: the password is right, the realm is wrong",
+                "the phone computed the digest for realm {}, the server challenged with {}: the password is right, the realm is wrong{alike}",
                 q(&sent_realm),
                 q(challenged)
             ),
             Evidence::new()
                 .add("realm used by the phone", sent_realm.clone())
                 .add("realm challenged by the server", challenged.clone())
-                .add("account (credentials file)", label.clone()),
+                .add("account (credentials file)", label.clone())
+                .add("server answer", answer.clone()),
             format!(
                 "Set the realm / SIP domain / authentication realm on the phone to {} (or leave it empty so the phone takes the realm from the challenge).",
                 q(challenged)
@@ -635,10 +716,8 @@ fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
                 "the configured authentication name"
             };
             (
-                "digest-field-mismatch",
-                Severity::Error,
                 format!(
-                    "the response was computed with the password of account {}, but the phone sends the digest username {} ({source}): the server looks the password up under {}",
+                    "the response was computed with the password of account {}, but the phone sends the digest username {} ({source}): the server looks the password up under {}{alike}",
                     q(&account.user),
                     q(&sent_user),
                     q(&sent_user)
@@ -647,7 +726,7 @@ fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
                     .add("digest username sent", sent_user.clone())
                     .add("account whose password matches", label.clone())
                     .add_opt("From user", ex.user())
-                    .add("server answer", status_text(ctx.round)),
+                    .add("server answer", answer.clone()),
                 format!(
                     "Set the authentication user name on the phone to {} and keep the extension as the user name ({}).",
                     q(&account.user),
@@ -669,50 +748,66 @@ fn describe(ctx: &Ctx<'_>, account: &Account, verdict: &Verdict) -> Finding {
                 Field::Qop => c.qop.clone().unwrap_or_else(|| "(absent)".into()),
             };
             let (msg, fix) = field_words(ctx, v, &sent);
+            let name = v.field.name();
             let evidence = Evidence::new()
-                .add("field", v.field.name())
-                .add(&format!("{} sent", v.field.name()), sent.clone())
-                .add(&format!("{} the digest was computed with", v.field.name()), v.value.clone())
+                .add("field", name)
+                .add(&format!("{name} sent"), sent.clone())
+                .add(&format!("{name} the digest was computed with"), v.value.clone())
                 .add("that value is", v.source.clone())
                 .add("account (credentials file)", label.clone())
-                .add("server answer", status_text(ctx.round));
+                .add("server answer", answer.clone());
             let evidence = match v.frame {
                 Some(f) => evidence.add("nonce issued in frame", f.to_string()),
                 None => evidence,
             };
-            ("digest-field-mismatch", Severity::Error, msg, evidence, fix)
+            (format!("{msg}{alike}"), evidence, fix)
         }
         Verdict::Wrong { searched } => {
             let tail = if *searched {
-                "and no single-field change (username, realm, uri, method, algorithm, nonce, qop) makes it match"
+                "and no single-field change (username, realm, uri, method, algorithm, nonce, qop) makes a match"
             } else {
-                "(too many failed answers in this exchange to search each for a single-field cause)"
+                "(too many failed responses in this exchange to search each for a single-field cause)"
             };
-            (
-                "wrong-password",
-                Severity::Error,
-                format!(
-                    "the response of {} does not match the known password of {label}, {tail}: the password on the device differs from the one on the server",
-                    q(&sent_user)
-                ),
-                base.add_opt("user agent", ex.user_agent.clone()),
-                "Enter the password again on the device and on the server (watch for look-alikes such as 1/l and 0/O, and for trailing spaces); if the credentials file is out of date, update it first.".to_string(),
-            )
+            if guessed {
+                (
+                    format!(
+                        "{who} {does} not match the known password of {label}, {tail}; different passwords were tried for the same nonce: password guessing, not a misconfigured device"
+                    ),
+                    base.add_opt("user agent", ex.user_agent.clone()),
+                    "If the source is not one of your devices, block it and enforce retry limits (see brute-force); check that the account's password is strong.".to_string(),
+                )
+            } else {
+                (
+                    format!(
+                        "{who} {does} not match the known password of {label}, {tail}: the password on the device differs from the one on the server"
+                    ),
+                    base.add_opt("user agent", ex.user_agent.clone()),
+                    "Enter the password again on the device and on the server (watch for look-alikes such as 1/l and 0/O, and for trailing spaces); if the credentials file is out of date, update it first.".to_string(),
+                )
+            }
         }
         Verdict::Outdated => (
-            "credentials-file-outdated",
-            Severity::Warning,
             format!(
-                "the server accepted the response of {}, but it does not match the password of {label} in the credentials file",
-                q(&sent_user)
+                "the server accepted {}, but {} not match the password of {label} in the credentials file",
+                if count == 1 {
+                    format!("the response of {}", q(&sent_user))
+                } else {
+                    format!("{count} responses of {}", q(&sent_user))
+                },
+                if count == 1 { "it does" } else { "they do" }
             ),
             base,
             "Update the credentials file: the password the server knows is not the one in the file (or the server accepts without checking).".to_string(),
         ),
     };
+    let rule = rule_of(verdict);
     Finding {
         rule,
-        severity,
+        severity: match rule {
+            "digest-verified" => Severity::Info,
+            "credentials-file-outdated" => Severity::Warning,
+            _ => Severity::Error,
+        },
         exchange: Some(ex.id),
         frames: Vec::new(),
         message,
