@@ -246,7 +246,6 @@ pub fn run(args: Args) -> i32 {
         rules: RuleConfig {
             loop_rounds: args.loop_rounds.max(2),
             credentials,
-            ..RuleConfig::default()
         },
     };
     let analysis = analysis::analyze(inputs, &opts);

@@ -210,7 +210,11 @@ impl CredentialStore {
                     what: "empty user name",
                 });
             }
-            if user.chars().chain(realm.iter().flat_map(|r| r.chars())).any(char::is_control) {
+            if user
+                .chars()
+                .chain(realm.iter().flat_map(|r| r.chars()))
+                .any(char::is_control)
+            {
                 return Err(LoadError::Syntax {
                     line,
                     what: "control characters in the account part",
@@ -243,7 +247,13 @@ impl CredentialStore {
 
     /// `H(username ":" realm ":" password)` of account `index` (the base
     /// HA1, before `-sess`), cached.
-    pub fn ha1_base(&self, index: usize, username: &str, realm: &str, algorithm: Algorithm) -> String {
+    pub fn ha1_base(
+        &self,
+        index: usize,
+        username: &str,
+        realm: &str,
+        algorithm: Algorithm,
+    ) -> String {
         let algorithm = algorithm.base();
         let key = Ha1Key {
             account: index,
@@ -307,7 +317,10 @@ mod tests {
         .unwrap();
         let a = s.accounts();
         assert_eq!(a.len(), 5);
-        assert_eq!((a[0].user.as_str(), a[0].realm.as_deref()), ("alice", Some("lab.example")));
+        assert_eq!(
+            (a[0].user.as_str(), a[0].realm.as_deref()),
+            ("alice", Some("lab.example"))
+        );
         assert_eq!(a[0].password.expose(), b"Wonder1and");
         assert_eq!(a[1].password.expose(), b"Zq8#vv!long:and@x ");
         assert_eq!(a[1].line, 5);
@@ -316,7 +329,10 @@ mod tests {
         assert_eq!(a[3].user, "alice@example.com");
         assert_eq!(a[3].realm.as_deref(), Some("sip.example.com"));
         assert_eq!(a[3].user_part(), "alice");
-        assert_eq!((a[4].user.as_str(), a[4].realm.as_deref()), ("carol@example.com", None));
+        assert_eq!(
+            (a[4].user.as_str(), a[4].realm.as_deref()),
+            ("carol@example.com", None)
+        );
         assert!(a[0].realm_matches("LAB.example"));
         assert!(!a[0].realm_matches("other"));
     }

@@ -27,8 +27,20 @@ const MAX_SEARCHED: usize = 64;
 const MAX_FALLBACK_ACCOUNTS: usize = 64;
 
 const METHODS: &[&str] = &[
-    "REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "SUBSCRIBE", "NOTIFY", "MESSAGE",
-    "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH",
+    "REGISTER",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "MESSAGE",
+    "REFER",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -132,11 +144,15 @@ impl Variation {
 enum Verdict {
     Verified,
     /// Right password, but the realm sent is not the one challenged.
-    RealmAsSent { challenged: String },
+    RealmAsSent {
+        challenged: String,
+    },
     /// Right password of another account than the username sent.
     OtherAccount,
     Field(Variation),
-    Wrong { searched: bool },
+    Wrong {
+        searched: bool,
+    },
     /// The server accepted, the known password does not match.
     Outdated,
 }
@@ -186,9 +202,15 @@ fn uri_forms(uri: &str) -> Vec<(String, &'static str)> {
             .user
             .map(|u| format!("{}@", String::from_utf8_lossy(u)))
             .unwrap_or_default();
-        v.push((format!("{scheme}:{user}{host}"), " without port and parameters"));
+        v.push((
+            format!("{scheme}:{user}{host}"),
+            " without port and parameters",
+        ));
         if p.port.is_none() {
-            v.push((format!("{scheme}:{user}{host}:5060"), " with port 5060 added"));
+            v.push((
+                format!("{scheme}:{user}{host}:5060"),
+                " with port 5060 added",
+            ));
         }
         v.push((format!("{scheme}:{host}"), " reduced to the host"));
     }
@@ -236,13 +258,21 @@ fn variations(ctx: &Ctx<'_>, trial: &Trial<'_>, account: &Account) -> Vec<Variat
     ];
     for (base, source) in &bases {
         let Some(base) = base else { continue };
-        push_unique(&mut users, &sent_user, var(Field::Username, base.clone(), source));
+        push_unique(
+            &mut users,
+            &sent_user,
+            var(Field::Username, base.clone(), source),
+        );
         let bare = user_part(base);
         if bare != base {
             push_unique(
                 &mut users,
                 &sent_user,
-                var(Field::Username, bare.to_string(), &format!("{source} without '@...'")),
+                var(
+                    Field::Username,
+                    bare.to_string(),
+                    &format!("{source} without '@...'"),
+                ),
             );
         }
         for (domain, dsource) in &domains {
@@ -273,7 +303,11 @@ fn variations(ctx: &Ctx<'_>, trial: &Trial<'_>, account: &Account) -> Vec<Variat
             continue;
         }
         for (form, how) in uri_forms(base) {
-            push_unique(&mut uris, &trial.uri, var(Field::Uri, form, &format!("{source}{how}")));
+            push_unique(
+                &mut uris,
+                &trial.uri,
+                var(Field::Uri, form, &format!("{source}{how}")),
+            );
         }
     }
     out.extend(uris);
@@ -288,7 +322,11 @@ fn variations(ctx: &Ctx<'_>, trial: &Trial<'_>, account: &Account) -> Vec<Variat
     // Algorithm.
     for a in Algorithm::ALL {
         if a != trial.algorithm {
-            out.push(var(Field::Algorithm, a.name().to_string(), "another algorithm"));
+            out.push(var(
+                Field::Algorithm,
+                a.name().to_string(),
+                "another algorithm",
+            ));
         }
     }
 
@@ -333,7 +371,11 @@ fn variations(ctx: &Ctx<'_>, trial: &Trial<'_>, account: &Account) -> Vec<Variat
             (Qop::AuthInt, "with qop=auth-int"),
         ] {
             if Some(qop) != declared && (qop != Qop::AuthInt || trial.body.is_some()) {
-                out.push(var(Field::Qop, qop.token().unwrap_or("none").into(), source));
+                out.push(var(
+                    Field::Qop,
+                    qop.token().unwrap_or("none").into(),
+                    source,
+                ));
             }
         }
     }
@@ -385,7 +427,10 @@ fn accounts_for(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> Vec<u
 /// the file: the From/To user's account, and, when the phone sent its
 /// extension as the digest username, the other accounts of the realm.
 fn fallback_accounts(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> Vec<usize> {
-    let ids: Vec<String> = [ctx.ex.user(), ctx.ex.to_user()].into_iter().flatten().collect();
+    let ids: Vec<String> = [ctx.ex.user(), ctx.ex.to_user()]
+        .into_iter()
+        .flatten()
+        .collect();
     let sent_extension = ids.iter().any(|u| u == user_part(username));
     let realms: Vec<&str> = ctx
         .sc
@@ -406,11 +451,7 @@ fn fallback_accounts(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> 
         .collect()
 }
 
-fn judge(
-    store: &CredentialStore,
-    ctx: &Ctx<'_>,
-    search: bool,
-) -> Option<(usize, Verdict)> {
+fn judge(store: &CredentialStore, ctx: &Ctx<'_>, search: bool) -> Option<(usize, Verdict)> {
     let c = &ctx.sc.credentials;
     let (Some(username), Some(realm), Some(nonce), Some(uri), Some(sent)) = (
         c.username.as_deref(),
@@ -979,13 +1020,19 @@ CSeq: {cseq} REGISTER\n\
             )
         };
         let ch = |n: &str| {
-            format!(
-                "WWW-Authenticate: Digest realm=\"{realm}\", nonce=\"{n}\", qop=\"auth\"\n"
-            )
+            format!("WWW-Authenticate: Digest realm=\"{realm}\", nonce=\"{n}\", qop=\"auth\"\n")
         };
         let auth = format!("Authorization: Digest {header_params}\n");
-        let reason = if final_status == 200 { "OK" } else { "Unauthorized" };
-        let final_extra = if final_status == 401 { ch("n3") } else { String::new() };
+        let reason = if final_status == 200 {
+            "OK"
+        } else {
+            "Unauthorized"
+        };
+        let final_extra = if final_status == 401 {
+            ch("n3")
+        } else {
+            String::new()
+        };
         let msgs = [
             req(1, "a", ""),
             resp(401, "Unauthorized", 1, "a", &ch("n1")),
@@ -1044,7 +1091,11 @@ CSeq: {cseq} REGISTER\n\
         let f = only(&f);
         assert_eq!(f.rule, "digest-verified");
         assert_eq!(f.severity, Severity::Info);
-        assert!(f.message.contains("matches the known password"), "{}", f.message);
+        assert!(
+            f.message.contains("matches the known password"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]
@@ -1099,7 +1150,12 @@ CSeq: {cseq} REGISTER\n\
             realm: "asterisk",
             ..Phone::ok()
         };
-        let f = run_in("asterisk", &header(&sent, &Phone::ok()), 401, "alice:Wonder1and\n");
+        let f = run_in(
+            "asterisk",
+            &header(&sent, &Phone::ok()),
+            401,
+            "alice:Wonder1and\n",
+        );
         let f = only(&f);
         assert_eq!(f.rule, "digest-field-mismatch");
         assert_eq!(evidence(f, "field"), "realm");
@@ -1157,7 +1213,11 @@ CSeq: {cseq} REGISTER\n\
             },
         );
         assert_eq!(evidence(&f, "field"), "username");
-        assert!(f.message.contains("'alice@sip.example.com'"), "{}", f.message);
+        assert!(
+            f.message.contains("'alice@sip.example.com'"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]
@@ -1170,7 +1230,11 @@ CSeq: {cseq} REGISTER\n\
         let f = run(&header(&p, &p), 401, FILE);
         let f = only(&f);
         assert_eq!(f.rule, "digest-field-mismatch");
-        assert!(f.message.contains("password of account 'alice'"), "{}", f.message);
+        assert!(
+            f.message.contains("password of account 'alice'"),
+            "{}",
+            f.message
+        );
         assert!(f.message.contains("From user"), "{}", f.message);
     }
 
@@ -1227,7 +1291,8 @@ CSeq: {cseq} REGISTER\n\
         );
         assert_eq!(evidence(&f, "field"), "algorithm");
         assert!(
-            f.message.contains("computed with MD5, but the header declares algorithm=SHA-256"),
+            f.message
+                .contains("computed with MD5, but the header declares algorithm=SHA-256"),
             "{}",
             f.message
         );
@@ -1243,7 +1308,12 @@ CSeq: {cseq} REGISTER\n\
             },
         );
         assert_eq!(evidence(&f, "field"), "nonce");
-        assert!(f.message.contains("earlier nonce 'n1' (challenge in frame 2)"), "{}", f.message);
+        assert!(
+            f.message
+                .contains("earlier nonce 'n1' (challenge in frame 2)"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]
@@ -1292,5 +1362,261 @@ CSeq: {cseq} REGISTER\n\
         let mut out = Vec::new();
         verify_digest(&exs[0], &RuleConfig::default(), &mut out);
         assert!(out.is_empty());
+    }
+
+    /// REGISTER -> 401 -> `auths.len()` retries, each answered by 401 with
+    /// the same nonce n1 (no qop offered).
+    fn rounds(auths: &[String]) -> Vec<AuthExchange> {
+        use crate::rules::testutil::{register, response, WWW_NOQOP};
+        let mut msgs = vec![
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(WWW_NOQOP)),
+        ];
+        for (i, a) in auths.iter().enumerate() {
+            let cseq = i as u32 + 2;
+            let branch = format!("r{i}");
+            msgs.push(register(cseq, &branch, Some(a)));
+            msgs.push(response(
+                401,
+                "Unauthorized",
+                cseq,
+                &branch,
+                Some(WWW_NOQOP),
+            ));
+        }
+        let with_addr: Vec<(&str, &str, f64, &str)> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let (s, d) = if i % 2 == 0 {
+                    (PHONE, PBX)
+                } else {
+                    (PBX, PHONE)
+                };
+                (s, d, i as f64 * 0.01, m.as_str())
+            })
+            .collect();
+        exchanges(&with_addr)
+    }
+
+    fn rfc2069(password: &str, qop_param: &str) -> String {
+        let r = compute(
+            "alice",
+            "lab.example",
+            password.as_bytes(),
+            &ResponseInput {
+                algorithm: Algorithm::Md5,
+                nonce: "n1",
+                cnonce: None,
+                nc: None,
+                qop: Qop::None,
+                method: "REGISTER",
+                uri: "sip:lab.example",
+                body: None,
+            },
+        )
+        .unwrap();
+        format!("Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"{r}\"{qop_param}")
+    }
+
+    fn verify_all(exs: &[AuthExchange], file: &str) -> Vec<Finding> {
+        let config = config(file);
+        let mut out = Vec::new();
+        for ex in exs {
+            verify_digest(ex, &config, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_loop_of_the_same_wrong_answer_is_one_finding() {
+        // The same wrong password hashed against the same nonce: a phone
+        // retrying, not guessing.
+        let a = rfc2069("wrong", "");
+        let exs = rounds(&[a.clone(), a.clone(), a]);
+        let f = verify_all(&exs, "alice@lab.example:Wonder1and\n");
+        let f = only(&f);
+        assert_eq!(f.rule, "wrong-password");
+        assert!(
+            f.message.starts_with("3 responses of 'alice' do not match"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("differs from the one on the server"));
+        assert_eq!(f.frames, vec![3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn different_responses_for_one_nonce_are_guessing() {
+        let exs = rounds(&[
+            rfc2069("123456", ""),
+            rfc2069("password", ""),
+            rfc2069(PW, ""),
+        ]);
+        let f = verify_all(&exs, "alice@lab.example:Wonder1and\n");
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert_eq!(f[0].rule, "wrong-password");
+        assert!(
+            f[0].message.contains("password guessing"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[1].rule, "digest-verified");
+        assert!(f[1].message.contains("guessed"), "{}", f[1].message);
+        assert!(f[1].fix.contains("change it"));
+    }
+
+    #[test]
+    fn qop_without_cnonce_is_checked_in_rfc2069_form() {
+        // svcrack: qop=auth declared, no cnonce/nc, RFC 2069 response.
+        let exs = rounds(&[rfc2069(PW, ", qop=auth")]);
+        let f = verify_all(&exs, "alice:Wonder1and\n");
+        let f = only(&f);
+        assert_eq!(f.rule, "digest-verified");
+        assert!(f.message.contains("without cnonce/nc"), "{}", f.message);
+        assert!(f.message.contains("another cause"), "{}", f.message);
+    }
+
+    #[test]
+    fn relayed_credentials_are_not_checked_twice() {
+        // The phone's INVITE to the proxy, then the proxy relaying the same
+        // Proxy-Authorization to the callee: one check, not two.
+        let r = compute(
+            "alice",
+            "lab.example",
+            PW.as_bytes(),
+            &ResponseInput {
+                algorithm: Algorithm::Md5,
+                nonce: "n1",
+                cnonce: None,
+                nc: None,
+                qop: Qop::None,
+                method: "INVITE",
+                uri: "sip:bob@lab.example",
+                body: None,
+            },
+        )
+        .unwrap();
+        let invite = |via: &str, branch: &str, cseq: u32, auth: bool| {
+            let auth = if auth {
+                format!("Proxy-Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:bob@lab.example\", response=\"{r}\"\n")
+            } else {
+                String::new()
+            };
+            format!(
+                "INVITE sip:bob@lab.example SIP/2.0\n\
+Via: SIP/2.0/UDP {via};branch=z9hG4bK{branch}\n\
+From: <sip:alice@lab.example>;tag=fa\n\
+To: <sip:bob@lab.example>\n\
+Call-ID: call-1\n\
+CSeq: {cseq} INVITE\n\
+{auth}Content-Length: 0\n\n"
+            )
+        };
+        let resp = |status: u16, reason: &str, via: &str, branch: &str, cseq: u32, extra: &str| {
+            format!(
+                "SIP/2.0 {status} {reason}\n\
+Via: SIP/2.0/UDP {via};branch=z9hG4bK{branch}\n\
+From: <sip:alice@lab.example>;tag=fa\n\
+To: <sip:bob@lab.example>;tag=tb\n\
+Call-ID: call-1\n\
+CSeq: {cseq} INVITE\n\
+{extra}Content-Length: 0\n\n"
+            )
+        };
+        let bob = "10.0.0.9:5060";
+        let msgs = [
+            invite(PHONE, "i1", 1, false),
+            resp(
+                407,
+                "Proxy Authentication Required",
+                PHONE,
+                "i1",
+                1,
+                "Proxy-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\"\n",
+            ),
+            invite(PHONE, "i2", 2, true),
+            invite(PBX, "p2", 2, true),
+            resp(200, "OK", PBX, "p2", 2, ""),
+            resp(200, "OK", PHONE, "i2", 2, ""),
+        ];
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &msgs[0]),
+            (PBX, PHONE, 0.01, &msgs[1]),
+            (PHONE, PBX, 0.02, &msgs[2]),
+            (PBX, bob, 0.03, &msgs[3]),
+            (bob, PBX, 0.04, &msgs[4]),
+            (PBX, PHONE, 0.05, &msgs[5]),
+        ]);
+        let f = verify_all(&exs, "alice@lab.example:Wonder1and\n");
+        let f = only(&f);
+        assert_eq!(f.rule, "digest-verified");
+        assert_eq!(f.frames, vec![3, 6]);
+    }
+
+    #[test]
+    fn auth_int_uses_the_request_body() {
+        let body = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\n";
+        let r = compute(
+            "alice",
+            "lab.example",
+            PW.as_bytes(),
+            &ResponseInput {
+                algorithm: Algorithm::Md5,
+                nonce: "n1",
+                cnonce: Some("c1"),
+                nc: Some("00000001"),
+                qop: Qop::AuthInt,
+                method: "INVITE",
+                uri: "sip:bob@lab.example",
+                body: Some(body.as_bytes()),
+            },
+        )
+        .unwrap();
+        let invite = |branch: &str, cseq: u32, auth: &str| {
+            format!(
+                "INVITE sip:bob@lab.example SIP/2.0\n\
+Via: SIP/2.0/UDP {PHONE};branch=z9hG4bK{branch}\n\
+From: <sip:alice@lab.example>;tag=fa\n\
+To: <sip:bob@lab.example>\n\
+Call-ID: call-ai\n\
+CSeq: {cseq} INVITE\n\
+Content-Type: application/sdp\n\
+{auth}Content-Length: {}\n\n{body}",
+                body.len()
+            )
+        };
+        let resp = |status: u16, reason: &str, branch: &str, cseq: u32, extra: &str| {
+            format!(
+                "SIP/2.0 {status} {reason}\n\
+Via: SIP/2.0/UDP {PHONE};branch=z9hG4bK{branch}\n\
+From: <sip:alice@lab.example>;tag=fa\n\
+To: <sip:bob@lab.example>;tag=tb\n\
+Call-ID: call-ai\n\
+CSeq: {cseq} INVITE\n\
+{extra}Content-Length: 0\n\n"
+            )
+        };
+        let auth = format!("Proxy-Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:bob@lab.example\", response=\"{r}\", qop=auth-int, cnonce=\"c1\", nc=00000001\n");
+        let msgs = [
+            invite("i1", 1, ""),
+            resp(
+                407,
+                "Proxy Authentication Required",
+                "i1",
+                1,
+                "Proxy-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth-int\"\n",
+            ),
+            invite("i2", 2, &auth),
+            resp(200, "OK", "i2", 2, ""),
+        ];
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &msgs[0]),
+            (PBX, PHONE, 0.01, &msgs[1]),
+            (PHONE, PBX, 0.02, &msgs[2]),
+            (PBX, PHONE, 0.03, &msgs[3]),
+        ]);
+        let f = verify_all(&exs, "alice@lab.example:Wonder1and\n");
+        assert_eq!(only(&f).rule, "digest-verified", "{f:#?}");
     }
 }

@@ -175,13 +175,7 @@ impl Qop {
 /// `H(username ":" realm ":" password)`, hex. The same for an algorithm
 /// and its `-sess` variant.
 pub fn ha1_base(hash: HashKind, username: &str, realm: &str, password: &[u8]) -> String {
-    hash.hex(&[
-        username.as_bytes(),
-        b":",
-        realm.as_bytes(),
-        b":",
-        password,
-    ])
+    hash.hex(&[username.as_bytes(), b":", realm.as_bytes(), b":", password])
 }
 
 /// The HA1 used in the response: the base, or for `-sess` algorithms
@@ -434,7 +428,10 @@ mod tests {
     #[test]
     fn tokens_case_insensitive() {
         assert_eq!(Algorithm::parse("md5"), Some(Algorithm::Md5));
-        assert_eq!(Algorithm::parse("sha-256-SESS"), Some(Algorithm::Sha256Sess));
+        assert_eq!(
+            Algorithm::parse("sha-256-SESS"),
+            Some(Algorithm::Sha256Sess)
+        );
         assert_eq!(Algorithm::parse("SHA-512-256"), Some(Algorithm::Sha512_256));
         assert_eq!(Algorithm::parse("AKAv1-MD5"), None);
         assert_eq!(Algorithm::from_param(None), Some(Algorithm::Md5));
