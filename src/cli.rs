@@ -26,6 +26,9 @@ Examples:
   Straight from tcpdump or an sngrep export on stdin:
     tcpdump -i any -s 0 -w - port 5060 | sipauth-diag -
     sipauth-diag - < sngrep-export.pcap
+  Check the digests against known passwords, naming the field a phone got
+  wrong (FILE lines 'user@realm:password'; keep it chmod 600):
+    sipauth-diag --credentials accounts.txt trace.pcap
   JSON for scripts; fail a CI job on warnings too:
     sipauth-diag --format json --fail-on warning trace.pcap > report.json
 

@@ -722,6 +722,12 @@ fn describe(
                     base,
                     "Nothing to change: the credentials are right.".to_string(),
                 )
+            } else if ctx.round.response.is_none() {
+                (
+                    format!("{head}; the capture holds no final answer to it"),
+                    base,
+                    "The credentials are right: if the request still fails, look at the network path (no answer was captured).".to_string(),
+                )
             } else {
                 (
                     format!(
