@@ -26,6 +26,9 @@ const MAX_SEARCHED: usize = 64;
 /// digest username.
 const MAX_FALLBACK_ACCOUNTS: usize = 64;
 
+/// Earlier nonces of the exchange tried (the latest ones).
+const MAX_NONCES: usize = 32;
+
 const METHODS: &[&str] = &[
     "REGISTER",
     "INVITE",
@@ -350,14 +353,20 @@ fn variations(ctx: &Ctx<'_>, trial: &Trial<'_>, account: &Account) -> Vec<Variat
             add_nonce(n, a.frame);
         }
     }
-    for r in &ex.rounds {
-        if let Some(resp) = &r.response {
-            for ic in resp.digest_challenges() {
-                if let Some(n) = ic.challenge.nonce.as_deref() {
-                    add_nonce(n, resp.frame);
-                }
-            }
-        }
+    // Latest first, bounded: a long loop issues a nonce per round.
+    let issued = ex
+        .rounds
+        .iter()
+        .rev()
+        .filter_map(|r| r.response.as_ref())
+        .filter(|resp| resp.ts <= ctx.round.request.ts)
+        .flat_map(|resp| {
+            resp.digest_challenges()
+                .filter_map(move |ic| ic.challenge.nonce.as_deref().map(|n| (n, resp.frame)))
+        })
+        .take(MAX_NONCES);
+    for (n, frame) in issued {
+        add_nonce(n, frame);
     }
     out.extend(nonces);
 
@@ -1224,6 +1233,24 @@ CSeq: {cseq} REGISTER\n\
             "{}",
             f.message
         );
+    }
+
+    #[test]
+    fn username_sent_with_at_but_hashed_without() {
+        let f = field(
+            Phone {
+                user: "alice@",
+                ..Phone::ok()
+            },
+            Phone::ok(),
+        );
+        assert_eq!(evidence(&f, "field"), "username");
+        assert_eq!(evidence(&f, "username sent"), "alice@");
+        assert_eq!(
+            evidence(&f, "username the digest was computed with"),
+            "alice"
+        );
+        assert!(f.message.contains("without '@...'"), "{}", f.message);
     }
 
     #[test]
