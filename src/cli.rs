@@ -3,12 +3,14 @@
 use crate::analysis::{self, Input, Options};
 use crate::capture::{self, OpenError};
 use crate::correlate::CorrelateConfig;
+use crate::credentials::{self, CredentialStore};
 use crate::report;
 use crate::rules::{RuleConfig, Severity, RULES};
 use clap::{Parser, ValueEnum};
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Exit codes.
 pub const EXIT_CLEAN: i32 = 0;
@@ -24,6 +26,9 @@ Examples:
   Straight from tcpdump or an sngrep export on stdin:
     tcpdump -i any -s 0 -w - port 5060 | sipauth-diag -
     sipauth-diag - < sngrep-export.pcap
+  Check the digests against known passwords, naming the field a phone got
+  wrong (FILE lines 'user@realm:password'; keep it chmod 600):
+    sipauth-diag --credentials accounts.txt trace.pcap
   JSON for scripts; fail a CI job on warnings too:
     sipauth-diag --format json --fail-on warning trace.pcap > report.json
 
@@ -109,6 +114,13 @@ pub struct Args {
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub loop_rounds: usize,
 
+    /// Known passwords, to check the captured digest responses and name the
+    /// field a client got wrong: lines 'user[@realm]:password' ('#'
+    /// comments). Default: the file named by SIPAUTH_CREDENTIALS. Passwords
+    /// are never taken from the command line and never printed.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
     /// List the rules with their severity and exit.
     #[arg(long)]
     pub list_rules: bool,
@@ -149,6 +161,40 @@ fn terminal_width() -> u16 {
         .unwrap_or(120)
 }
 
+/// The credentials file of `--credentials`, else of the environment
+/// variable; warnings go to standard error, failures are usage errors.
+fn load_credentials(option: Option<&Path>) -> Result<Option<Arc<CredentialStore>>, i32> {
+    let from_env = std::env::var_os(credentials::ENV_VAR).filter(|v| !v.is_empty());
+    let path = match (option, &from_env) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(v)) => PathBuf::from(v),
+        (None, None) => return Ok(None),
+    };
+    match CredentialStore::load(&path) {
+        Ok((store, warnings)) => {
+            for w in warnings {
+                eprintln!("sipauth-diag: warning: {w}");
+            }
+            if store.is_empty() {
+                eprintln!(
+                    "sipauth-diag: warning: the credentials file {} has no accounts",
+                    report::sanitize::term(&path.display().to_string())
+                );
+            }
+            Ok(Some(Arc::new(store)))
+        }
+        Err(e) => {
+            let via = if option.is_none() {
+                format!(" (named by {})", credentials::ENV_VAR)
+            } else {
+                String::new()
+            };
+            eprintln!("sipauth-diag: {e}{via}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
 /// Runs the tool; returns the exit code.
 pub fn run(args: Args) -> i32 {
     if args.list_rules {
@@ -174,6 +220,10 @@ pub fn run(args: Args) -> i32 {
         eprintln!("sipauth-diag: --answer-timeout must be a number of seconds >= 0");
         return EXIT_USAGE;
     }
+    let credentials = match load_credentials(args.credentials.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let mut status = EXIT_CLEAN;
     let mut inputs = Vec::new();
     for p in &paths {
@@ -198,6 +248,7 @@ pub fn run(args: Args) -> i32 {
         },
         rules: RuleConfig {
             loop_rounds: args.loop_rounds.max(2),
+            credentials,
         },
     };
     let analysis = analysis::analyze(inputs, &opts);

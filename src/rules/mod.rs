@@ -7,11 +7,14 @@ mod challenge_type;
 mod identity;
 mod outcome;
 mod parameters;
+mod verify;
 
 use crate::correlate::{AnsweredChallenge, AuthExchange, Round, SentCredentials};
+use crate::credentials::CredentialStore;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,11 +90,16 @@ pub struct Finding {
 pub struct RuleConfig {
     /// Challenge rounds without success that make an auth loop.
     pub loop_rounds: usize,
+    /// Known passwords (`--credentials`); digest checks run only with them.
+    pub credentials: Option<Arc<CredentialStore>>,
 }
 
 impl Default for RuleConfig {
     fn default() -> Self {
-        RuleConfig { loop_rounds: 3 }
+        RuleConfig {
+            loop_rounds: 3,
+            credentials: None,
+        }
     }
 }
 
@@ -158,6 +166,26 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Warning,
         summary: "digest uri differs from the Request-URI",
     },
+    RuleInfo {
+        id: "digest-verified",
+        severity: Severity::Info,
+        summary: "with a known password (--credentials), the response matches",
+    },
+    RuleInfo {
+        id: "wrong-password",
+        severity: Severity::Error,
+        summary: "response does not match the known password, and no single-field variation does",
+    },
+    RuleInfo {
+        id: "digest-field-mismatch",
+        severity: Severity::Error,
+        summary: "the known password matches once one field is changed: names the field the client got wrong",
+    },
+    RuleInfo {
+        id: "credentials-file-outdated",
+        severity: Severity::Warning,
+        summary: "the server accepted a response that does not match the known password",
+    },
 ];
 
 type ExchangeRule = fn(&AuthExchange, &RuleConfig, &mut Vec<Finding>);
@@ -174,6 +202,7 @@ const EXCHANGE_RULES: &[ExchangeRule] = &[
     identity::auth_user_split,
     challenge_type::register_challenged_with_407,
     challenge_type::credentials_header_mismatch,
+    verify::verify_digest,
 ];
 
 /// Runs every rule over every exchange.

@@ -1,6 +1,7 @@
 //! SIP: framing, the zero-copy message, digest parameters.
 
 pub mod digest;
+pub mod digest_math;
 pub mod header;
 pub mod message;
 
