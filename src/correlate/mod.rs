@@ -426,9 +426,12 @@ impl Correlator {
             }
         }
         let credentials = sent;
-        let wants_body = credentials
-            .iter()
-            .any(|c| c.credentials.qop.as_deref() == Some("auth-int"));
+        let wants_body = credentials.iter().any(|c| {
+            c.credentials
+                .qop
+                .as_deref()
+                .is_some_and(|q| q.eq_ignore_ascii_case("auth-int"))
+        });
         let request = RequestInfo {
             frame: meta.frame,
             ts: meta.ts,
@@ -489,8 +492,10 @@ impl Correlator {
             // (Parallel requests still waiting for their response, e.g.
             // SUBSCRIBEs for several event packages, are left alone.)
             if let Some(&old) = self.awaiting.get(&ik) {
-                let waits_for_retry =
-                    self.exchanges[old].rounds.last().is_some_and(Round::challenged);
+                let waits_for_retry = self.exchanges[old]
+                    .rounds
+                    .last()
+                    .is_some_and(Round::challenged);
                 if !self.closed[old] && waits_for_retry {
                     self.close_abandoned(old);
                 }

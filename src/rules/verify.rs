@@ -1369,11 +1369,12 @@ CSeq: {cseq} REGISTER\n\
     }
 
     #[test]
-    fn auth_int_without_a_body_is_not_judged() {
-        // "AUTH-INT" is not spelled as the correlator expects, so no body
-        // was kept: no verdict rather than a false wrong-password.
+    fn auth_int_in_any_letter_case_keeps_the_body_and_is_judged() {
+        // The correlator keeps the body for qop=auth-int in any letter
+        // case, so a wrong response gets a verdict.
         let params = "username=\"alice\", realm=\"sip.example.com\", nonce=\"n2\", uri=\"sip:sip.example.com\", response=\"0123456789abcdef0123456789abcdef\", qop=AUTH-INT, cnonce=\"c1\", nc=00000001";
-        assert!(run(params, 401, FILE).is_empty());
+        let f = run(params, 401, FILE);
+        assert!(!f.is_empty(), "no verdict");
     }
 
     #[test]
