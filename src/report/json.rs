@@ -1,13 +1,13 @@
 //! The JSON report: a contract for scripts (docs/report-schema.md).
 //! Bump `SCHEMA_VERSION` on any incompatible change.
 
-use super::{accounts, endpoint, summary};
-use crate::analysis::Analysis;
+use super::{accounts, endpoint, summary, Report};
 use serde_json::{json, Value};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub fn to_value(a: &Analysis) -> Value {
+pub fn to_value(r: &Report) -> Value {
+    let a = &r.analysis;
     let s = summary(a);
     let exchanges: Vec<Value> = a
         .exchanges
@@ -38,6 +38,8 @@ pub fn to_value(a: &Analysis) -> Value {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
         "inputs": a.inputs,
+        "filter": r.scope,
+        "redaction": r.redaction,
         "summary": {
             "sip_messages": a.sip.messages,
             "broken_sip_messages": a.sip.broken,
@@ -52,7 +54,7 @@ pub fn to_value(a: &Analysis) -> Value {
     })
 }
 
-pub fn write(a: &Analysis, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_value(a))?;
+pub fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &to_value(r))?;
     out.write_all(b"\n")
 }

@@ -1,7 +1,14 @@
-//! Reports: the terminal view, JSON for scripts. All formats read one
-//! [`Report`] built from the analysis.
+//! Reports: the terminal view, JSON for scripts, Markdown and HTML for
+//! support tickets. Every format reads one [`Report`]: the analysis after
+//! the filters ([`filter`]) and the redaction ([`redact`]) were applied to
+//! it once, so no format can forget either.
 
+pub mod filter;
+pub mod html;
 pub mod json;
+pub mod ladder;
+pub mod markdown;
+pub mod redact;
 pub mod sanitize;
 pub mod text;
 
@@ -9,6 +16,62 @@ use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
 use std::collections::BTreeMap;
+
+/// What a report shows: the analysis, narrowed by the filters and masked
+/// by the redaction, plus what the filters left out.
+pub struct Report {
+    pub analysis: Analysis,
+    /// Set when a filter was given: what it was and the totals before it.
+    pub scope: Option<filter::Scope>,
+    pub redaction: redact::Level,
+}
+
+impl Report {
+    /// Filters, then redacts (so pseudonyms are numbered in the order the
+    /// reader meets them in what is shown).
+    pub fn build(mut analysis: Analysis, f: &filter::Filter, level: redact::Level) -> Report {
+        let scope = filter::apply(&mut analysis, f);
+        redact::apply(&mut analysis, level);
+        Report {
+            analysis,
+            scope,
+            redaction: level,
+        }
+    }
+
+    /// A report of the whole analysis, nothing masked.
+    pub fn plain(analysis: Analysis) -> Report {
+        Report {
+            analysis,
+            scope: None,
+            redaction: redact::Level::None,
+        }
+    }
+
+    /// The findings about one exchange, most severe first.
+    pub fn findings_of(&self, exchange: usize) -> Vec<&Finding> {
+        let mut v: Vec<&Finding> = self
+            .analysis
+            .findings
+            .iter()
+            .filter(|f| f.exchange == Some(exchange))
+            .collect();
+        v.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        v
+    }
+}
+
+/// Whether an exchange deserves a ladder in a ticket report: it did not
+/// succeed, or something at warning level or above was found in it.
+pub fn is_failing(ex: &AuthExchange, findings: &[Finding]) -> bool {
+    matches!(ex.outcome, Outcome::Failed | Outcome::Unanswered)
+        || findings
+            .iter()
+            .any(|f| f.exchange == Some(ex.id) && f.severity >= Severity::Warning)
+}
+
+/// Most ladders drawn in one Markdown or HTML report; the rest are named.
+pub const MAX_LADDERS: usize = 40;
 
 /// One row of the per-account table.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -25,6 +88,9 @@ pub struct AccountRow {
     pub last_outcome: Outcome,
     /// The most severe finding's rule, if any.
     pub worst_rule: Option<&'static str>,
+    /// The exchanges of this account, in capture order.
+    #[serde(skip)]
+    pub exchange_ids: Vec<usize>,
 }
 
 pub use crate::correlate::endpoint;
@@ -61,8 +127,10 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             failed: 0,
             last_outcome: ex.outcome,
             worst_rule: None,
+            exchange_ids: Vec::new(),
         });
         row.exchanges += 1;
+        row.exchange_ids.push(ex.id);
         row.rounds += ex.rounds.len();
         match ex.outcome {
             Outcome::Succeeded => row.succeeded += 1,
