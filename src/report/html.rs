@@ -299,9 +299,9 @@ const LINE_H: usize = 16;
 /// above it, time and frame on the left, parameters below it.
 fn svg(l: &Ladder, h: &mut String) {
     let width = 1040usize;
-    let left = 190usize;
+    let left = 250usize;
     let n = l.hosts.len().max(2);
-    let lane = (width - left - 60) / (n - 1);
+    let lane = (width - left - 150) / (n - 1);
     let col = |i: usize| left + i * lane;
     let room_chars = ((lane as f64 - 30.0) / CHAR_W) as usize;
     // Layout first: each step's height depends on its wrapped parameters.
@@ -329,7 +329,7 @@ fn svg(l: &Ladder, h: &mut String) {
         }
         rows.push(lines);
     }
-    let top = 56usize;
+    let top = 62usize;
     let heights: Vec<usize> = rows.iter().map(|r| 34 + r.len() * LINE_H + 8).collect();
     let total_h = top + heights.iter().sum::<usize>() + if l.omitted > 0 { 30 } else { 10 };
     let _ = writeln!(
@@ -344,7 +344,7 @@ fn svg(l: &Ladder, h: &mut String) {
     );
     for (i, host) in l.hosts.iter().enumerate() {
         let x = col(i);
-        let label = ladder::shorten(&term(host), 40);
+        let label = ladder::shorten(&term(host), 36);
         let w = (label.chars().count() as f64 * CHAR_W + 20.0).max(90.0);
         let _ = writeln!(
             h,
@@ -358,7 +358,7 @@ fn svg(l: &Ladder, h: &mut String) {
             total_h - 6
         );
     }
-    let _ = writeln!(h, "<text x=\"10\" y=\"25\" fill=\"#5b6472\">time (UTC) / frame</text>");
+    let _ = writeln!(h, "<text x=\"10\" y=\"52\" fill=\"#5b6472\">time (UTC)  frame</text>");
     let mut y = top;
     for ((s, lines), height) in l.steps.iter().zip(&rows).zip(&heights) {
         let ay = y + 20;

@@ -97,6 +97,18 @@ pub fn finding_params(f: &Finding) -> Vec<&'static str> {
     out
 }
 
+/// Shortens a nonce-like value to its head and tail: nonces of one
+/// server often share a timestamp prefix, so the tail tells them apart.
+pub fn abbrev(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 14 {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(6).collect();
+    let tail: String = s.chars().skip(n - 5).collect();
+    format!("{head}..{tail}")
+}
+
 /// Shortens long opaque values (nonces) to keep arrows readable.
 pub fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -143,11 +155,11 @@ pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
             header = Some(sc.header.name());
             push(&mut params, "username", c.username.clone());
             push(&mut params, "realm", c.realm.clone());
-            push(&mut params, "nonce", c.nonce.as_deref().map(|n| shorten(n, 12)));
+            push(&mut params, "nonce", c.nonce.as_deref().map(abbrev));
             push(&mut params, "uri", c.uri.clone());
             push(&mut params, "qop", c.qop.clone());
             push(&mut params, "nc", c.nc.clone());
-            push(&mut params, "cnonce", c.cnonce.as_deref().map(|n| shorten(n, 12)));
+            push(&mut params, "cnonce", c.cnonce.as_deref().map(abbrev));
             push(&mut params, "algorithm", c.algorithm.clone());
         }
         steps.push(Step {
@@ -181,7 +193,7 @@ pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
                 let c = &ic.challenge;
                 header = Some(ic.header.name());
                 push(&mut params, "realm", c.realm.clone());
-                push(&mut params, "nonce", c.nonce.as_deref().map(|n| shorten(n, 12)));
+                push(&mut params, "nonce", c.nonce.as_deref().map(abbrev));
                 if !c.qop.is_empty() {
                     push(&mut params, "qop", Some(c.qop.join(",")));
                 }
