@@ -248,6 +248,14 @@ impl Ips {
         let mut rest: &str = s;
         let mut prev: Option<char> = None;
         while let Some(start) = rest.find(is_run) {
+            if rest[start..].starts_with(':') && !rest[start..].starts_with("::") {
+                // "sip:10.0.0.1": the colon separates, it does not start
+                // an IPv6 address.
+                out.push_str(&rest[..=start]);
+                prev = Some(':');
+                rest = &rest[start + 1..];
+                continue;
+            }
             let before = rest[..start].chars().next_back().or(prev);
             out.push_str(&rest[..start]);
             let tail = &rest[start..];
@@ -384,14 +392,14 @@ mod tests {
     #[test]
     fn ip_pseudonyms_are_stable_and_keep_ports() {
         let mut ips = Ips::default();
-        let mut s = "from 192.168.1.2:5060 to [2001:db8:1::7]:5061, again 192.168.1.2; v 2.0.51.16".to_string();
+        let mut s = "from sip:192.168.1.2:5060 to [2001:db8:1::7]:5061, again 192.168.1.2; v 2.0.51.16".to_string();
         let mut agent = "Phone 2.0.51.16 at 192.168.1.2".to_string();
         ips.text(&mut agent, true);
         assert_eq!(agent, "Phone 2.0.51.16 at 192.168.1.2", "nothing known yet");
         ips.text(&mut s, false);
         assert_eq!(
             s,
-            "from 10.255.0.1:5060 to [2001:db8::1]:5061, again 10.255.0.1; v 10.255.0.2"
+            "from sip:10.255.0.1:5060 to [2001:db8::1]:5061, again 10.255.0.1; v 10.255.0.2"
         );
         let mut agent = "Phone at 192.168.1.2.".to_string();
         ips.text(&mut agent, true);
