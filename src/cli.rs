@@ -196,7 +196,12 @@ pub struct Args {
 
     /// Only findings of this rule (and their exchanges); repeatable or
     /// comma-separated. See --list-rules.
-    #[arg(long, value_name = "RULE", value_delimiter = ',', help_heading = "Filters")]
+    #[arg(
+        long,
+        value_name = "RULE",
+        value_delimiter = ',',
+        help_heading = "Filters"
+    )]
     pub rule: Vec<String>,
 
     /// Only findings of at least this severity (and their exchanges).
@@ -341,7 +346,11 @@ pub fn run(args: Args) -> i32 {
         eprintln!("sipauth-diag: --answer-timeout must be a number of seconds >= 0");
         return EXIT_USAGE;
     }
-    if let Some(unknown) = args.rule.iter().find(|r| !RULES.iter().any(|k| k.id == r.as_str())) {
+    if let Some(unknown) = args
+        .rule
+        .iter()
+        .find(|r| !RULES.iter().any(|k| k.id == r.as_str()))
+    {
         eprintln!(
             "sipauth-diag: --rule {}: no such rule (see --list-rules)",
             report::sanitize::term(unknown)

@@ -57,7 +57,10 @@ fn snapshot(name: &str, text: &str) {
 
 #[test]
 fn markdown_snapshots() {
-    for (name, rel) in [("markdown_wrong_password_loop", LOOP), ("markdown_sngrep_aaa", AAA)] {
+    for (name, rel) in [
+        ("markdown_wrong_password_loop", LOOP),
+        ("markdown_sngrep_aaa", AAA),
+    ] {
         let Some(p) = capture(rel) else { continue };
         let o = run_on(&p, &["--format", "markdown"]);
         let md = stdout(&o);
@@ -244,14 +247,17 @@ fn redaction_leaves_no_secret_in_any_format() {
             &std::fs::read(&p).unwrap(),
             &["nonce", "cnonce", "response", "opaque"],
         );
-        assert!(secrets.len() >= 4, "{rel}: too few values found: {secrets:?}");
+        assert!(
+            secrets.len() >= 4,
+            "{rel}: too few values found: {secrets:?}"
+        );
         // Without --redact the values (or their start, in ladders) show
         // somewhere, so this test can fail.
         let shown = FORMATS.iter().any(|fmt| {
             let plain = stdout(&run_on(&p, fmt));
-            secrets.iter().any(|s| {
-                plain.contains(s.as_str()) || plain.contains(&format!("{}..", &s[..6]))
-            })
+            secrets
+                .iter()
+                .any(|s| plain.contains(s.as_str()) || plain.contains(&format!("{}..", &s[..6])))
         });
         assert!(shown, "{rel}: no secret in any unredacted report");
         for fmt in FORMATS {
@@ -262,7 +268,10 @@ fn redaction_leaves_no_secret_in_any_format() {
                 for s in &secrets {
                     assert!(!out.contains(s.as_str()), "{rel} {args:?} shows {s}");
                     let head: String = s.chars().take(6).collect();
-                    assert!(!out.contains(&format!("{head}..")), "{rel} {args:?} shows {head}..");
+                    assert!(
+                        !out.contains(&format!("{head}..")),
+                        "{rel} {args:?} shows {head}.."
+                    );
                 }
                 if !args.contains(&"json") {
                     // The ladders show the labels in place of the values.
@@ -277,7 +286,16 @@ fn redaction_leaves_no_secret_in_any_format() {
 fn redact_all_replaces_users_and_addresses_consistently() {
     let cases: &[(&str, &[&str])] = &[
         (LOOP, &["alice", "127.0.0.1"]),
-        (AAA, &["voi18062", "voi18063", "35104723", "192.168.1.2", "212.242.33.35"]),
+        (
+            AAA,
+            &[
+                "voi18062",
+                "voi18063",
+                "35104723",
+                "192.168.1.2",
+                "212.242.33.35",
+            ],
+        ),
     ];
     for (rel, private) in cases {
         let Some(p) = capture(rel) else { continue };
@@ -288,7 +306,10 @@ fn redact_all_replaces_users_and_addresses_consistently() {
             for v in *private {
                 assert!(!out.contains(v), "{rel} {args:?} shows {v}");
             }
-            assert!(out.contains("user-1") && out.contains("10.255.0."), "{rel} {args:?}");
+            assert!(
+                out.contains("user-1") && out.contains("10.255.0."),
+                "{rel} {args:?}"
+            );
         }
         // The same value gets the same pseudonym everywhere in one report.
         let json: serde_json::Value =
@@ -298,8 +319,9 @@ fn redact_all_replaces_users_and_addresses_consistently() {
         let client = ex["client"].as_str().unwrap();
         let user = ex["user"].as_str().unwrap();
         let accounts = json["accounts"].as_array().unwrap();
-        assert!(accounts.iter().any(|a| a["user"] == user
-            && client.starts_with(a["client"].as_str().unwrap())));
+        assert!(accounts
+            .iter()
+            .any(|a| a["user"] == user && client.starts_with(a["client"].as_str().unwrap())));
     }
 }
 
@@ -320,26 +342,44 @@ fn filters_narrow_exchanges_and_findings() {
     let j = json_of(&p, &["--user", "voi18063"]);
     let ex = j["exchanges"].as_array().unwrap();
     assert!(!ex.is_empty() && ex.len() < total);
-    assert!(ex.iter().all(|e| e["user"] == "voi18063" || e["auth_user"] == "voi18063"));
+    assert!(ex
+        .iter()
+        .all(|e| e["user"] == "voi18063" || e["auth_user"] == "voi18063"));
     assert_eq!(j["filter"]["exchanges_total"], total);
     assert_eq!(j["filter"]["findings_total"], total_findings);
     assert_eq!(j["summary"]["exchanges"], ex.len());
     let ids: Vec<&serde_json::Value> = ex.iter().map(|e| &e["id"]).collect();
-    assert!(j["findings"].as_array().unwrap().iter().all(|f| ids.contains(&&f["exchange"])));
+    assert!(j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| ids.contains(&&f["exchange"])));
 
-    let j = json_of(&p, &["--rule", "auth-user-split", "--min-severity", "warning"]);
+    let j = json_of(
+        &p,
+        &["--rule", "auth-user-split", "--min-severity", "warning"],
+    );
     let fs = j["findings"].as_array().unwrap();
     assert!(!fs.is_empty());
-    assert!(fs.iter().all(|f| f["rule"] == "auth-user-split" && f["severity"] == "warning"));
+    assert!(fs
+        .iter()
+        .all(|f| f["rule"] == "auth-user-split" && f["severity"] == "warning"));
     assert_eq!(j["exchanges"].as_array().unwrap().len(), fs.len());
 
-    let cid = all["exchanges"][0]["call_ids"][0].as_str().unwrap().to_string();
+    let cid = all["exchanges"][0]["call_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     let j = json_of(&p, &["--call-id", &cid]);
     assert!(j["exchanges"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|e| e["call_ids"].as_array().unwrap().iter().any(|c| c == cid.as_str())));
+        .all(|e| e["call_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == cid.as_str())));
 
     // The capture runs from 09:32 to about 10:00 UTC.
     let early = json_of(&p, &["--until", "09:35:00"]);
@@ -366,9 +406,12 @@ fn filters_narrow_exchanges_and_findings() {
 
 // ---- Escape injection -------------------------------------------------
 
+/// Source and destination IPv4 address, capture second, UDP payload.
+type Datagram = ([u8; 4], [u8; 4], u32, Vec<u8>);
+
 /// A classic pcap (Ethernet, IPv4, UDP) holding the given SIP datagrams,
 /// `(src, dst, seconds, payload)`.
-fn pcap(msgs: &[([u8; 4], [u8; 4], u32, Vec<u8>)]) -> Vec<u8> {
+fn pcap(msgs: &[Datagram]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -381,10 +424,26 @@ fn pcap(msgs: &[([u8; 4], [u8; 4], u32, Vec<u8>)]) -> Vec<u8> {
         let ip_len = 20 + udp_len;
         let mut frame = Vec::new();
         frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let mut ip = vec![0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 1, 0x40, 0, 64, 17, 0, 0];
+        let mut ip = vec![
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
         ip.extend_from_slice(src);
         ip.extend_from_slice(dst);
-        let sum = ip.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum::<u32>();
+        let sum = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum::<u32>();
         let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         frame.extend_from_slice(&ip);
@@ -454,7 +513,9 @@ fn strip_sgr(s: &str) -> String {
     while let Some(i) = rest.find("\x1b[") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let n = after.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(after.len());
+        let n = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
         if after[n..].starts_with('m') {
             rest = &after[n + 1..];
         } else {
@@ -494,12 +555,22 @@ fn escape_sequences_from_the_capture_never_reach_the_output() {
             assert!(out.contains("\x1b[1m"), "--color always printed no colour");
         }
         // The values did get through, made visible.
-        let shown = if args.contains(&"json") { "\\u001b]0;owned" } else { "\\x1b]0;owned" };
-        assert!(out.contains(shown), "{args:?}: sanitised header missing:\n{out}");
+        let shown = if args.contains(&"json") {
+            "\\u001b]0;owned"
+        } else {
+            "\\x1b]0;owned"
+        };
+        assert!(
+            out.contains(shown),
+            "{args:?}: sanitised header missing:\n{out}"
+        );
         if args.contains(&"json") {
             assert!(out.contains("Evil\\u001b]0;owned"), "User-Agent missing");
         }
-        assert!(out.contains("realm-mismatch"), "{args:?}: the capture was not analysed");
+        assert!(
+            out.contains("realm-mismatch"),
+            "{args:?}: the capture was not analysed"
+        );
     }
 }
 
@@ -519,10 +590,20 @@ fn a_closed_pipe_ends_the_run_quietly() {
         .spawn()
         .unwrap();
     let mut first = [0u8; 64];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     drop(child.stdout.take());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(err.is_empty(), "stderr after a closed pipe: {err}");
     assert!(
@@ -540,7 +621,11 @@ fn completions_and_man_page_are_generated() {
     let o = tool().arg("--man").output().unwrap();
     let s = stdout(&o);
     assert!(o.status.success());
-    assert!(s.starts_with(".ie") || s.contains(".TH"), "{}", &s[..s.len().min(200)]);
+    assert!(
+        s.starts_with(".ie") || s.contains(".TH"),
+        "{}",
+        &s[..s.len().min(200)]
+    );
     assert!(s.contains("redact"));
     let help = stdout(&tool().arg("--help").output().unwrap());
     for job in ["sngrep", "--format html", "--credentials", "--ladder"] {

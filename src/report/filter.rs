@@ -181,7 +181,9 @@ impl Filter {
                 names.extend(c.credentials.user_part().map(str::to_string));
             }
         }
-        self.users.iter().any(|want| names.iter().any(|n| n == want))
+        self.users
+            .iter()
+            .any(|want| names.iter().any(|n| n == want))
     }
 
     fn ip_matches(&self, ex: &AuthExchange) -> bool {
@@ -214,7 +216,12 @@ pub struct Scope {
 
 /// Midnight UTC of the day the capture starts (the first exchange).
 fn day_start(a: &Analysis) -> Ts {
-    let first = a.exchanges.iter().map(|e| e.first_ts).min().unwrap_or_default();
+    let first = a
+        .exchanges
+        .iter()
+        .map(|e| e.first_ts)
+        .min()
+        .unwrap_or_default();
     let secs = first.0.div_euclid(1_000_000_000);
     Ts::from_secs_nanos(secs - secs.rem_euclid(86_400), 0)
 }
@@ -287,8 +294,17 @@ mod tests {
             TimeSpec::parse("10:00:30"),
             Ok(TimeSpec::TimeOfDay(36_030_000_000_000))
         );
-        assert_eq!(TimeSpec::parse("10:05"), Ok(TimeSpec::TimeOfDay(36_300_000_000_000)));
-        for bad in ["25:00:00", "10:60", "yesterday", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00"] {
+        assert_eq!(
+            TimeSpec::parse("10:05"),
+            Ok(TimeSpec::TimeOfDay(36_300_000_000_000))
+        );
+        for bad in [
+            "25:00:00",
+            "10:60",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T00:00:00",
+        ] {
             assert!(TimeSpec::parse(bad).is_err(), "{bad}");
         }
     }

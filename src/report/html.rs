@@ -104,14 +104,20 @@ fn render(r: &Report, h: &mut String) {
         );
     }
     if r.redaction != super::redact::Level::None {
-        let _ = writeln!(h, "<p class=\"meta\">{}</p>", esc(super::redact::notice(r.redaction)));
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\">{}</p>",
+            esc(super::redact::notice(r.redaction))
+        );
     }
 
     // Verdicts.
     let rows = accounts(&a.exchanges, &a.findings);
     h.push_str("<h2>Verdict</h2>\n");
     if rows.is_empty() {
-        h.push_str("<p>No SIP request in the capture was challenged for a password or carried one.</p>\n");
+        h.push_str(
+            "<p>No SIP request in the capture was challenged for a password or carried one.</p>\n",
+        );
     } else {
         h.push_str("<ul class=\"verdict\">\n");
         for row in &rows {
@@ -139,7 +145,7 @@ fn render(r: &Report, h: &mut String) {
             };
             let _ = write!(
                 h,
-                "<li class=\"{class}\">{who} on {} at {} <b>{}</b>",
+                "<li class=\"{class}\">{who} (device {}, server {}) <b>{}</b>",
                 esc(&row.client),
                 esc(&row.server),
                 esc(&verdict_words(row, method, worst))
@@ -165,14 +171,24 @@ fn render(r: &Report, h: &mut String) {
     for k in s.by_outcome.keys() {
         let _ = write!(h, "<th>{k}</th>");
     }
-    for sv in [Severity::Critical, Severity::Error, Severity::Warning, Severity::Info] {
+    for sv in [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ] {
         let _ = write!(h, "<th>{}</th>", sev_badge(sv));
     }
     let _ = write!(h, "</tr>\n<tr><td class=\"n\">{}</td>", a.exchanges.len());
     for v in s.by_outcome.values() {
         let _ = write!(h, "<td class=\"n\">{v}</td>");
     }
-    for sv in [Severity::Critical, Severity::Error, Severity::Warning, Severity::Info] {
+    for sv in [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ] {
         let _ = write!(
             h,
             "<td class=\"n\">{}</td>",
@@ -183,7 +199,11 @@ fn render(r: &Report, h: &mut String) {
     if !s.by_rule.is_empty() {
         h.push_str("<table><tr><th>rule</th><th>findings</th></tr>\n");
         for (rule, n) in &s.by_rule {
-            let _ = writeln!(h, "<tr><td><code>{}</code></td><td class=\"n\">{n}</td></tr>", esc(rule));
+            let _ = writeln!(
+                h,
+                "<tr><td><code>{}</code></td><td class=\"n\">{n}</td></tr>",
+                esc(rule)
+            );
         }
         h.push_str("</table>\n");
     }
@@ -280,7 +300,12 @@ fn finding(f: &Finding, h: &mut String) {
     if !f.evidence.0.is_empty() || !f.frames.is_empty() {
         h.push_str("<table>");
         for (k, v) in &f.evidence.0 {
-            let _ = write!(h, "<tr><th>{}</th><td><code>{}</code></td></tr>", esc(k), esc(v));
+            let _ = write!(
+                h,
+                "<tr><th>{}</th><td><code>{}</code></td></tr>",
+                esc(k),
+                esc(v)
+            );
         }
         if !f.frames.is_empty() {
             let fr: Vec<String> = f.frames.iter().map(u64::to_string).collect();
@@ -358,7 +383,10 @@ fn svg(l: &Ladder, h: &mut String) {
             total_h - 6
         );
     }
-    let _ = writeln!(h, "<text x=\"10\" y=\"52\" fill=\"#5b6472\">time (UTC)  frame</text>");
+    let _ = writeln!(
+        h,
+        "<text x=\"10\" y=\"52\" fill=\"#5b6472\">time (UTC)  frame</text>"
+    );
     let mut y = top;
     for ((s, lines), height) in l.steps.iter().zip(&rows).zip(&heights) {
         let ay = y + 20;
@@ -416,7 +444,11 @@ fn svg(l: &Ladder, h: &mut String) {
                         esc(t)
                     );
                 } else {
-                    let _ = writeln!(h, "<text x=\"{cx:.1}\" y=\"{ly}\" fill=\"#374151\">{}</text>", esc(t));
+                    let _ = writeln!(
+                        h,
+                        "<text x=\"{cx:.1}\" y=\"{ly}\" fill=\"#374151\">{}</text>",
+                        esc(t)
+                    );
                 }
                 cx += w + 2.0 * CHAR_W;
             }

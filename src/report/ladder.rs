@@ -278,6 +278,10 @@ pub struct AsciiStyle {
     pub mark_off: &'static str,
 }
 
+/// One wrapped line of parameters: text, its width, and the (start,
+/// length) of each marked parameter in it.
+type WrappedLine = (String, usize, Vec<(usize, usize)>);
+
 /// Pads or cuts `s` to exactly `w` display columns (chars).
 fn fit(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -313,7 +317,10 @@ pub fn ascii(l: &Ladder, width: usize, style: &AsciiStyle) -> Vec<String> {
     for (i, h) in l.hosts.iter().enumerate() {
         let name: String = fit(&term(h), lane - 2).trim_end().to_string();
         let len = name.chars().count();
-        let start = (col(i) + 1).saturating_sub(len.div_ceil(2)).max(if i == 0 { margin / 2 } else { 0 });
+        let start =
+            (col(i) + 1)
+                .saturating_sub(len.div_ceil(2))
+                .max(if i == 0 { margin / 2 } else { 0 });
         for (k, c) in name.chars().enumerate() {
             if let Some(slot) = head.get_mut(start + k) {
                 *slot = c;
@@ -327,7 +334,11 @@ pub fn ascii(l: &Ladder, width: usize, style: &AsciiStyle) -> Vec<String> {
         let (lo, hi) = (a.min(b), a.max(b));
         let mut row = blank_row();
         for c in row.iter_mut().take(hi).skip(lo + 1) {
-            *c = if s.kind == StepKind::Provisional { '.' } else { '-' };
+            *c = if s.kind == StepKind::Provisional {
+                '.'
+            } else {
+                '-'
+            };
         }
         if b > a {
             row[hi - 1] = '>';
@@ -345,10 +356,14 @@ pub fn ascii(l: &Ladder, width: usize, style: &AsciiStyle) -> Vec<String> {
         }
         let prefix = format!("{}  #{:<6}", s.clock(), s.frame);
         let line: String = row.iter().collect();
-        out.push(format!("{}{}", fit(&prefix, margin), &line[margin.min(line.len())..]));
+        out.push(format!(
+            "{}{}",
+            fit(&prefix, margin),
+            &line[margin.min(line.len())..]
+        ));
         // Parameters, wrapped inside the arrow's lane.
         let room = hi - lo - 3;
-        let mut lines: Vec<(String, usize, Vec<(usize, usize)>)> = Vec::new();
+        let mut lines: Vec<WrappedLine> = Vec::new();
         let mut items: Vec<(String, bool)> = Vec::new();
         if let Some(h) = s.header {
             items.push((format!("{h}:"), false));

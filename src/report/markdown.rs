@@ -186,11 +186,16 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     if r.redaction != super::redact::Level::None {
         writeln!(out, "- {}", md(super::redact::notice(r.redaction)))?;
     }
-    let outcomes: Vec<String> = s.by_outcome.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let outcomes: Vec<String> = s
+        .by_outcome
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
     writeln!(
         out,
-        "- {} authentication exchanges ({})",
+        "- {} authentication exchange{} ({})",
         a.exchanges.len(),
+        if a.exchanges.len() == 1 { "" } else { "s" },
         if outcomes.is_empty() {
             "none".into()
         } else {
@@ -229,7 +234,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         };
         write!(
             out,
-            "- {who} on {} at {} {}",
+            "- {who} (device {}, server {}) {}",
             md(&row.client),
             md(&row.server),
             verdict_words(row, method, worst)
@@ -262,7 +267,9 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                 row.succeeded,
                 row.failed,
                 row.last_outcome.as_str(),
-                row.worst_rule.map(|r| format!("`{r}`")).unwrap_or("-".into())
+                row.worst_rule
+                    .map(|r| format!("`{r}`"))
+                    .unwrap_or("-".into())
             )?;
         }
         writeln!(out)?;

@@ -44,6 +44,8 @@ enum Field {
 /// Visits every capture-derived string of the analysis.
 fn walk(a: &mut Analysis, v: &mut dyn FnMut(&mut String, Field)) {
     for i in &mut a.inputs {
+        // File names can carry a customer's name or an address.
+        v(&mut i.name, Field::Text);
         for w in &mut i.warnings {
             v(w, Field::Text);
         }
@@ -392,7 +394,9 @@ mod tests {
     #[test]
     fn ip_pseudonyms_are_stable_and_keep_ports() {
         let mut ips = Ips::default();
-        let mut s = "from sip:192.168.1.2:5060 to [2001:db8:1::7]:5061, again 192.168.1.2; v 2.0.51.16".to_string();
+        let mut s =
+            "from sip:192.168.1.2:5060 to [2001:db8:1::7]:5061, again 192.168.1.2; v 2.0.51.16"
+                .to_string();
         let mut agent = "Phone 2.0.51.16 at 192.168.1.2".to_string();
         ips.text(&mut agent, true);
         assert_eq!(agent, "Phone 2.0.51.16 at 192.168.1.2", "nothing known yet");

@@ -2,8 +2,8 @@
 //! by exchange, most severe first. Readable in seconds, coloured by
 //! severity when the output is a terminal.
 
-use super::sanitize::term;
 use super::ladder::{self, AsciiStyle};
+use super::sanitize::term;
 use super::{accounts, endpoint, summary, Report};
 use crate::correlate::Outcome;
 use crate::rules::{Finding, Severity};
