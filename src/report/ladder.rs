@@ -87,6 +87,10 @@ pub fn finding_params(f: &Finding) -> Vec<&'static str> {
     for (k, v) in &f.evidence.0 {
         for p in words(k).filter_map(param_word) {
             let v = v.trim_matches(['"', '\'']);
+            // "(absent)", "(none offered)": nothing to compare.
+            if v.starts_with('(') && v.ends_with(')') {
+                continue;
+            }
             if seen.iter().any(|(q, w)| *q == p && *w != v) && !out.contains(&p) {
                 out.push(p);
             }
@@ -313,14 +317,14 @@ pub fn ascii(l: &Ladder, width: usize, style: &AsciiStyle) -> Vec<String> {
     };
     let mut out = Vec::new();
     // Host names centred over their columns.
-    let mut head: Vec<char> = vec![' '; total + lane];
+    let mut head: Vec<char> = vec![' '; width.max(total)];
     for (i, h) in l.hosts.iter().enumerate() {
         let name: String = fit(&term(h), lane - 2).trim_end().to_string();
         let len = name.chars().count();
-        let start =
-            (col(i) + 1)
-                .saturating_sub(len.div_ceil(2))
-                .max(if i == 0 { margin / 2 } else { 0 });
+        let start = (col(i) + 1)
+            .saturating_sub(len.div_ceil(2))
+            .max(if i == 0 { margin / 2 } else { 0 })
+            .min(width.saturating_sub(len));
         for (k, c) in name.chars().enumerate() {
             if let Some(slot) = head.get_mut(start + k) {
                 *slot = c;
@@ -414,4 +418,83 @@ pub fn ascii(l: &Ladder, width: usize, style: &AsciiStyle) -> Vec<String> {
         line.truncate(trimmed);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testutil::*;
+
+    fn ladder_of(auth: &str) -> Ladder {
+        let exs = one_retry(WWW_QOP, auth, 401, "Unauthorized");
+        let findings = crate::rules::evaluate(&exs, &Default::default());
+        build(&exs[0], &findings)
+    }
+
+    fn marked(l: &Ladder) -> Vec<(u64, &'static str, String)> {
+        l.steps
+            .iter()
+            .flat_map(|s| {
+                s.params
+                    .iter()
+                    .filter(|p| p.highlight)
+                    .map(move |p| (s.frame, p.name, p.value.clone()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn realm_mismatch_marks_the_realm_on_both_sides() {
+        let auth = auth_qop("alice").replace("realm=\"lab.example\"", "realm=\"asterisk\"");
+        let l = ladder_of(&auth);
+        assert_eq!(l.hosts, vec![PHONE.to_string(), PBX.to_string()]);
+        let m = marked(&l);
+        assert!(m.contains(&(2, "realm", "lab.example".into())), "{m:?}");
+        assert!(m.contains(&(3, "realm", "asterisk".into())), "{m:?}");
+        assert!(m.iter().all(|(_, name, _)| *name == "realm"), "{m:?}");
+        // Arrows alternate phone -> PBX, PBX -> phone.
+        let dirs: Vec<(usize, usize)> = l.steps.iter().map(|s| (s.from, s.to)).collect();
+        assert_eq!(dirs, vec![(0, 1), (1, 0), (0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn an_accepted_answer_marks_nothing() {
+        let l = ladder_of(&auth_qop("alice"));
+        let m = marked(&l);
+        // Rejected with 401 (no challenge in the final answer), but no
+        // parameter differs: no mark.
+        assert!(m.is_empty(), "{m:?}");
+    }
+
+    #[test]
+    fn missing_cnonce_is_shown_as_absent() {
+        let auth = "Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\"";
+        let l = ladder_of(auth);
+        let m = marked(&l);
+        assert!(m.contains(&(3, "cnonce", "(absent)".into())), "{m:?}");
+    }
+
+    #[test]
+    fn ascii_ladder_fits_and_is_sanitised() {
+        let auth = auth_qop("al\x1b[2Jice").replace("realm=\"lab.example\"", "realm=\"asterisk\"");
+        let l = ladder_of(&auth);
+        let style = AsciiStyle {
+            mark_on: "",
+            mark_off: "",
+        };
+        let lines = ascii(&l, 100, &style);
+        assert!(lines.iter().all(|x| x.chars().count() <= 100), "{lines:#?}");
+        assert!(lines.iter().all(|x| !x.contains('\x1b')));
+        let text = lines.join("\n");
+        assert!(text.contains("username=al\\x1b[2Jice"), "{text}");
+        assert!(text.contains("realm=asterisk(!)"), "{text}");
+        assert!(text.contains("REGISTER (CSeq 2)"), "{text}");
+        assert!(text.contains("|<") && text.contains(">|"), "{text}");
+    }
+
+    #[test]
+    fn abbreviations_keep_head_and_tail() {
+        assert_eq!(abbrev("short"), "short");
+        assert_eq!(abbrev("1701af0123456789706bb"), "1701af..706bb");
+    }
 }
