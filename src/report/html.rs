@@ -4,7 +4,7 @@
 //! characters were made visible.
 
 use super::ladder::{self, Ladder, StepKind};
-use super::markdown::{verdict_words, worst_finding};
+use super::markdown::{account_method, verdict_words, worst_finding};
 use super::sanitize::term;
 use super::{accounts, endpoint, is_failing, summary, Report, MAX_LADDERS};
 use crate::correlate::{AuthExchange, Outcome};
@@ -121,13 +121,8 @@ fn render(r: &Report, h: &mut String) {
     } else {
         h.push_str("<ul class=\"verdict\">\n");
         for row in &rows {
-            let method = row
-                .exchange_ids
-                .first()
-                .and_then(|id| a.exchanges.iter().find(|e| e.id == *id))
-                .map(|e| e.method.as_str())
-                .unwrap_or("?");
             let worst = worst_finding(&a.findings, &row.exchange_ids);
+            let method = account_method(a, row, worst);
             let class = match worst.map(|f| f.severity) {
                 Some(Severity::Critical | Severity::Error) => "bad",
                 Some(Severity::Warning) => "warn",

@@ -6,6 +6,7 @@
 use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
 use super::{accounts, endpoint, is_failing, summary, AccountRow, Report, MAX_LADDERS};
+use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
 use std::io::{self, Write};
@@ -63,6 +64,17 @@ pub fn worst_finding<'a>(findings: &'a [Finding], exchanges: &[usize]) -> Option
         }
     }
     worst
+}
+
+/// The method the verdict speaks of: that of the exchange the worst
+/// finding is about, else the account's first exchange.
+pub fn account_method<'a>(a: &'a Analysis, row: &AccountRow, worst: Option<&Finding>) -> &'a str {
+    let id = worst
+        .and_then(|f| f.exchange)
+        .or(row.exchange_ids.first().copied());
+    id.and_then(|id| a.exchanges.iter().find(|e| e.id == id))
+        .map(|e| e.method.as_str())
+        .unwrap_or("?")
 }
 
 /// What the account could or could not do, in words.
@@ -216,13 +228,8 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
     }
     for row in &rows {
-        let method = row
-            .exchange_ids
-            .first()
-            .and_then(|id| a.exchanges.iter().find(|e| e.id == *id))
-            .map(|e| e.method.as_str())
-            .unwrap_or("?");
         let worst = worst_finding(&a.findings, &row.exchange_ids);
+        let method = account_method(a, row, worst);
         let who = if row.auth_user != row.user && row.auth_user != "-" {
             format!(
                 "**{}** (authentication user {})",
