@@ -138,6 +138,39 @@ fn headless(browser: &Path, profile: &Path) -> Command {
     c
 }
 
+/// Runs a browser command to its end; a browser that hangs (a broken
+/// installation) is killed after a generous while instead of hanging the
+/// test suite. Not a timing assertion: only a guard.
+fn finish_or_kill(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run chromium");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 180 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: Vec::new(),
+    }
+}
+
 /// Share of pixels that are not near-white, and the number of distinct
 /// colours seen, in an RGB(A) PNG.
 fn ink(png_path: &Path) -> (f64, usize) {
@@ -174,25 +207,20 @@ fn html_renders_in_a_real_browser() {
     assert!(o.status.code().is_some());
     let shot = dir.path().join("shot.png");
     let profile = tempfile::tempdir().unwrap();
-    let st = headless(&browser, profile.path())
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(&html)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run chromium");
+    let mut cmd = headless(&browser, profile.path());
+    cmd.arg(format!("--screenshot={}", shot.display()))
+        .arg(&html);
+    let st = finish_or_kill(cmd).status;
     assert!(st.success(), "chromium failed: {st}");
     let (share, colours) = ink(&shot);
     assert!(share > 0.03, "screenshot looks blank: {share:.4} inked");
     assert!(colours > 20, "screenshot has only {colours} colours");
 
     let profile = tempfile::tempdir().unwrap();
-    let dom = headless(&browser, profile.path())
-        .arg("--dump-dom")
-        .arg(&html)
-        .stderr(Stdio::null())
-        .output()
-        .expect("run chromium");
+    let mut cmd = headless(&browser, profile.path());
+    cmd.arg("--dump-dom").arg(&html);
+    let dom = finish_or_kill(cmd);
+    assert!(dom.status.success(), "chromium failed: {}", dom.status);
     let dom = String::from_utf8_lossy(&dom.stdout);
     for needle in [
         "Verdict",
