@@ -305,7 +305,7 @@ pub fn ascii(l: &Ladder, width: usize, style: &AsciiStyle) -> Vec<String> {
     let width = width.clamp(60, 160);
     let margin = 22; // "HH:MM:SS.mmm  #12345  "
     let n = l.hosts.len().max(2);
-    let lane = ((width - margin - 2) / (n - 1)).min(72);
+    let lane = ((width - margin - 2) / (n - 1)).clamp(16, 72);
     let col = |i: usize| margin + i * lane;
     let total = col(n - 1) + 1;
     let blank_row = || {
