@@ -4,9 +4,10 @@ use crate::analysis::{self, Input, Options};
 use crate::capture::{self, OpenError};
 use crate::correlate::CorrelateConfig;
 use crate::credentials::{self, CredentialStore};
-use crate::report;
+use crate::report::{self, filter::Filter, filter::TimeSpec, redact, Report};
 use crate::rules::{RuleConfig, Severity, RULES};
 use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -23,14 +24,28 @@ Examples:
     sipauth-diag trace.pcap
   Several captures, one of them compressed, as one analysis:
     sipauth-diag pbx-side.pcapng phone-side.pcap.gz
-  Straight from tcpdump or an sngrep export on stdin:
+  Straight from tcpdump, or from sngrep (save the calls as pcap, or pipe):
     tcpdump -i any -s 0 -w - port 5060 | sipauth-diag -
+    sngrep -N -q -O - port 5060 | sipauth-diag -
     sipauth-diag - < sngrep-export.pcap
-  Check the digests against known passwords, naming the field a phone got
-  wrong (FILE lines 'user@realm:password'; keep it chmod 600):
+  One account, with the message flow drawn:
+    sipauth-diag --user 300 --ladder trace.pcap
+  A report for a support ticket (nonces, responses, users and IPs masked):
+    sipauth-diag --format html --redact=all -o ticket.html trace.pcap
+    sipauth-diag --format markdown --redact trace.pcap > ticket.md
+  Check the password itself, from a credentials file (never on the
+  command line):
     sipauth-diag --credentials accounts.txt trace.pcap
   JSON for scripts; fail a CI job on warnings too:
     sipauth-diag --format json --fail-on warning trace.pcap > report.json
+  Shell completion and the manual page:
+    sipauth-diag --completions bash > /etc/bash_completion.d/sipauth-diag
+    sipauth-diag --man > sipauth-diag.1
+
+Filters (--user, --ip, --call-id, --since, --until, --rule,
+--min-severity) narrow every format; the summary counts and the exit
+status then describe what is shown, and the report says how much was left
+out (docs/reports.md).
 
 Exit status: 0 no finding at or above --fail-on, 1 findings at or above it,
 2 usage error or an input that cannot be read.
@@ -43,6 +58,39 @@ pub enum OutputFormat {
     Text,
     /// The full report as one JSON document (docs/report-schema.md).
     Json,
+    /// A report for a support ticket: verdict per account, findings,
+    /// message flows.
+    Markdown,
+    /// The ticket report as one self-contained HTML file with drawn
+    /// message flows (no scripts, no external files).
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RedactChoice {
+    /// Mask nonce, cnonce, response and opaque values.
+    Secrets,
+    /// Also replace user names and IP addresses with stable pseudonyms.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl SeverityArg {
+    fn severity(self) -> Severity {
+        match self {
+            SeverityArg::Critical => Severity::Critical,
+            SeverityArg::Error => Severity::Error,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Info => Severity::Info,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -120,18 +168,129 @@ pub struct Args {
     /// are never taken from the command line and never printed.
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
+    /// Draw the message flow of every exchange shown (text format).
+    #[arg(long)]
+    pub ladder: bool,
+
+    /// Mask secrets in every format: '--redact' (or =secrets) masks
+    /// nonce, cnonce, response and opaque values; '--redact=all' also
+    /// replaces user names and IP addresses with stable pseudonyms, so the
+    /// report can leave the company.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
+          default_missing_value = "secrets", value_name = "WHAT")]
+    pub redact: Option<RedactChoice>,
+
+    /// Only exchanges of this user (From user or digest username);
+    /// repeatable.
+    #[arg(long, value_name = "USER", help_heading = "Filters")]
+    pub user: Vec<String>,
+
+    /// Only exchanges with this client or server address; repeatable.
+    #[arg(long, value_name = "ADDR", help_heading = "Filters")]
+    pub ip: Vec<std::net::IpAddr>,
+
+    /// Only exchanges with this Call-ID; repeatable.
+    #[arg(long, value_name = "ID", help_heading = "Filters")]
+    pub call_id: Vec<String>,
+
+    /// Only exchanges still going at or after this time: RFC 3339
+    /// (2024-05-01T10:00:00Z) or HH:MM[:SS] in UTC on the capture's first day.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Filters")]
+    pub since: Option<TimeSpec>,
+
+    /// Only exchanges started at or before this time (as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Filters")]
+    pub until: Option<TimeSpec>,
+
+    /// Only findings of this rule (and their exchanges); repeatable or
+    /// comma-separated. See --list-rules.
+    #[arg(
+        long,
+        value_name = "RULE",
+        value_delimiter = ',',
+        help_heading = "Filters"
+    )]
+    pub rule: Vec<String>,
+
+    /// Only findings of at least this severity (and their exchanges).
+    #[arg(long, value_enum, value_name = "SEVERITY", help_heading = "Filters")]
+    pub min_severity: Option<SeverityArg>,
 
     /// List the rules with their severity and exit.
     #[arg(long)]
     pub list_rules: bool,
+
+    /// Print a completion script for this shell and exit.
+    #[arg(long, value_enum, value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the manual page (roff) and exit.
+    #[arg(long)]
+    pub man: bool,
 }
 
-fn open_input(path: &PathBuf) -> Result<Input, OpenError> {
+fn parse_time(s: &str) -> Result<TimeSpec, String> {
+    TimeSpec::parse(s)
+}
+
+/// A reader that moves a progress bar by the bytes it reads.
+struct Counted<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: io::Read> io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// Inputs at least this large get a progress bar on a terminal.
+const PROGRESS_MIN_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A progress bar over the total size of the input files, when stderr is
+/// a terminal and the input is large; hidden otherwise (pipes, logs).
+fn progress_bar(paths: &[PathBuf]) -> ProgressBar {
+    let total: u64 = paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if !io::stderr().is_terminal() || total < PROGRESS_MIN_BYTES {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} reading {bytes}/{total_bytes} [{wide_bar}] {eta} left",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn print_generated(args: &Args) -> io::Result<()> {
+    let mut cmd = <Args as clap::CommandFactory>::command();
+    let mut out = io::stdout().lock();
+    if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut cmd, "sipauth-diag", &mut out);
+    } else {
+        clap_mangen::Man::new(cmd).render(&mut out)?;
+    }
+    out.flush()
+}
+
+fn open_input(path: &PathBuf, bar: &ProgressBar) -> Result<Input, OpenError> {
     let name = path.display().to_string();
     let source: Box<dyn io::Read + Send> = if name == "-" {
         Box::new(io::stdin())
     } else {
-        Box::new(File::open(path)?)
+        Box::new(Counted {
+            inner: File::open(path)?,
+            bar: bar.clone(),
+        })
     };
     let reader = capture::open_reader(source)?;
     Ok(Input {
@@ -197,6 +356,15 @@ fn load_credentials(option: Option<&Path>) -> Result<Option<Arc<CredentialStore>
 
 /// Runs the tool; returns the exit code.
 pub fn run(args: Args) -> i32 {
+    if args.completions.is_some() || args.man {
+        return match print_generated(&args) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("sipauth-diag: {e}");
+                EXIT_USAGE
+            }
+            _ => EXIT_CLEAN,
+        };
+    }
     if args.list_rules {
         let mut out = io::stdout().lock();
         for r in RULES {
@@ -224,10 +392,36 @@ pub fn run(args: Args) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Some(unknown) = args
+        .rule
+        .iter()
+        .find(|r| !RULES.iter().any(|k| k.id == r.as_str()))
+    {
+        eprintln!(
+            "sipauth-diag: --rule {}: no such rule (see --list-rules)",
+            report::sanitize::term(unknown)
+        );
+        return EXIT_USAGE;
+    }
+    let filter = Filter {
+        users: args.user.clone(),
+        ips: args.ip.clone(),
+        call_ids: args.call_id.clone(),
+        since: args.since,
+        until: args.until,
+        rules: args.rule.clone(),
+        min_severity: args.min_severity.map(SeverityArg::severity),
+    };
+    let redaction = match args.redact {
+        None => redact::Level::None,
+        Some(RedactChoice::Secrets) => redact::Level::Secrets,
+        Some(RedactChoice::All) => redact::Level::All,
+    };
+    let bar = progress_bar(&paths);
     let mut status = EXIT_CLEAN;
     let mut inputs = Vec::new();
     for p in &paths {
-        match open_input(p) {
+        match open_input(p, &bar) {
             Ok(i) => inputs.push(i),
             Err(e) => {
                 eprintln!(
@@ -252,6 +446,8 @@ pub fn run(args: Args) -> i32 {
         },
     };
     let analysis = analysis::analyze(inputs, &opts);
+    bar.finish_and_clear();
+    let report = Report::build(analysis, &filter, redaction);
 
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {
@@ -265,14 +461,17 @@ pub fn run(args: Args) -> i32 {
     };
     let written = match args.format {
         OutputFormat::Text => report::text::write(
-            &analysis,
+            &report,
             &report::text::TextOptions {
                 color: use_color(args.color, args.output.is_some()),
                 width: terminal_width(),
+                ladder: args.ladder,
             },
             &mut sink,
         ),
-        OutputFormat::Json => report::json::write(&analysis, &mut sink),
+        OutputFormat::Json => report::json::write(&report, &mut sink),
+        OutputFormat::Markdown => report::markdown::write(&report, &mut sink),
+        OutputFormat::Html => report::html::write(&report, &mut sink),
     }
     .and_then(|_| sink.flush());
     if let Err(e) = written {
@@ -285,7 +484,7 @@ pub fn run(args: Args) -> i32 {
         return status;
     }
     match args.fail_on.threshold() {
-        Some(t) if analysis.findings.iter().any(|f| f.severity >= t) => EXIT_FINDINGS,
+        Some(t) if report.analysis.findings.iter().any(|f| f.severity >= t) => EXIT_FINDINGS,
         _ => EXIT_CLEAN,
     }
 }

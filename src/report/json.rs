@@ -1,13 +1,13 @@
 //! The JSON report: a contract for scripts (docs/report-schema.md).
 //! Bump `SCHEMA_VERSION` on any incompatible change.
 
-use super::{accounts, endpoint, summary};
-use crate::analysis::Analysis;
+use super::{accounts, endpoint, summary, Report};
 use serde_json::{json, Value};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub fn to_value(a: &Analysis) -> Value {
+pub fn to_value(r: &Report) -> Value {
+    let a = &r.analysis;
     let s = summary(a);
     let exchanges: Vec<Value> = a
         .exchanges
@@ -38,6 +38,8 @@ pub fn to_value(a: &Analysis) -> Value {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
         "inputs": a.inputs,
+        "filter": r.scope,
+        "redaction": r.redaction,
         "summary": {
             "sip_messages": a.sip.messages,
             "broken_sip_messages": a.sip.broken,
@@ -52,7 +54,89 @@ pub fn to_value(a: &Analysis) -> Value {
     })
 }
 
-pub fn write(a: &Analysis, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_value(a))?;
+/// Pretty JSON that also escapes C1 controls and bidi overrides as
+/// `\uXXXX` (serde_json escapes only C0), so the report is safe to `cat`
+/// to a terminal.
+struct SafeFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for SafeFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if super::sanitize::term(c.encode_utf8(&mut [0; 4])) != c.to_string() {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                write!(w, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+pub fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use serde::Serialize;
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut *out,
+        SafeFormatter(serde_json::ser::PrettyFormatter::new()),
+    );
+    to_value(r).serialize(&mut ser)?;
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c1_controls_and_bidi_are_escaped() {
+        let mut buf = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(
+            &mut buf,
+            SafeFormatter(serde_json::ser::PrettyFormatter::new()),
+        );
+        serde::Serialize::serialize(&json!(["a\u{9b}b\u{202e}c\x1bé"]), &mut ser).unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        assert!(s.contains(r#""a\u009bb\u202ec\u001bé""#), "{s}");
+        let back: Vec<String> = serde_json::from_str(&s).unwrap();
+        assert_eq!(back[0], "a\u{9b}b\u{202e}c\x1bé");
+    }
 }

@@ -2,9 +2,9 @@
 //! by exchange, most severe first. Readable in seconds, coloured by
 //! severity when the output is a terminal.
 
+use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
-use super::{accounts, endpoint, summary};
-use crate::analysis::Analysis;
+use super::{accounts, endpoint, summary, Report};
 use crate::correlate::Outcome;
 use crate::rules::{Finding, Severity};
 use comfy_table::{presets, ContentArrangement, Table};
@@ -13,6 +13,8 @@ use std::io::{self, Write};
 pub struct TextOptions {
     pub color: bool,
     pub width: u16,
+    /// Draw an ASCII ladder of every exchange shown.
+    pub ladder: bool,
 }
 
 struct Paint {
@@ -74,7 +76,8 @@ fn frames(f: &[u64]) -> String {
     v.join(",")
 }
 
-pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let a = &r.analysis;
     let p = Paint { on: o.color };
     let s = summary(a);
 
@@ -97,6 +100,21 @@ pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<(
         for w in &i.warnings {
             writeln!(out, "  {} {}", p.sev(Severity::Warning, "!"), term(w))?;
         }
+    }
+    if let Some(sc) = &r.scope {
+        writeln!(
+            out,
+            "{} {}: showing {} of {} exchanges, {} of {} findings",
+            p.bold("Filter:"),
+            term(&sc.filter),
+            sc.exchanges_shown,
+            sc.exchanges_total,
+            sc.findings_shown,
+            sc.findings_total
+        )?;
+    }
+    if r.redaction != super::redact::Level::None {
+        writeln!(out, "{}", super::redact::notice(r.redaction))?;
     }
     writeln!(out)?;
 
@@ -162,8 +180,8 @@ pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<(
                 term(&r.user).into_owned(),
                 term(&r.auth_user).into_owned(),
                 term(&r.realm).into_owned(),
-                r.client.clone(),
-                r.server.clone(),
+                term(&r.client).into_owned(),
+                term(&r.server).into_owned(),
                 r.exchanges.to_string(),
                 r.rounds.to_string(),
                 r.succeeded.to_string(),
@@ -226,12 +244,43 @@ pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<(
             )?;
             let width = f.evidence.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
             for (k, v) in &f.evidence.0 {
+                let k = term(k);
                 writeln!(out, "      {}  {}", p.dim(&format!("{k:<width$}")), term(v))?;
             }
             writeln!(out, "      {} {}", p.dim("frames"), frames(&f.frames))?;
             writeln!(out, "      {} {}", p.bold("fix:"), term(&f.fix))?;
         }
         writeln!(out)?;
+    }
+
+    if o.ladder {
+        let style = if o.color {
+            AsciiStyle {
+                mark_on: "\x1b[1;31m",
+                mark_off: "\x1b[0m",
+            }
+        } else {
+            AsciiStyle {
+                mark_on: "",
+                mark_off: "",
+            }
+        };
+        for ex in &a.exchanges {
+            writeln!(
+                out,
+                "{} #{} {} {}  {}",
+                p.bold("Ladder"),
+                ex.id,
+                term(&ex.method),
+                term(&ex.user().unwrap_or_else(|| "?".into())),
+                p.outcome(ex.outcome)
+            )?;
+            let l = ladder::build(ex, &a.findings);
+            for line in ladder::ascii(&l, usize::from(o.width).min(100), &style) {
+                writeln!(out, "{line}")?;
+            }
+            writeln!(out)?;
+        }
     }
     Ok(())
 }

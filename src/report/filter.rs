@@ -1,0 +1,317 @@
+//! Narrowing a report: `--user`, `--ip`, `--call-id`, `--since`/`--until`
+//! select exchanges; `--rule`, `--min-severity` select findings.
+//!
+//! How they combine (docs/reports.md): a finding is kept when its exchange
+//! is kept and it passes the finding filters. Findings about no single
+//! exchange are kept when one of their frames belongs to a kept exchange
+//! (or when no exchange filter was given). When a finding filter is given,
+//! only exchanges that still have a finding are kept. Summary counts and
+//! the exit status then describe what is shown; [`Scope`] keeps the totals
+//! from before, so every report can say what it left out.
+
+use crate::analysis::Analysis;
+use crate::capture::{days_from_civil, Ts};
+use crate::correlate::AuthExchange;
+use crate::rules::{Finding, Severity};
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// A point in time as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSpec {
+    /// An absolute instant (RFC 3339).
+    At(Ts),
+    /// Seconds since midnight UTC, on the day the capture starts.
+    TimeOfDay(i64),
+}
+
+impl TimeSpec {
+    /// `2024-05-01T10:00:00Z`, `2024-05-01T12:00:00.5+02:00`, `10:00:00`
+    /// or `10:00` (UTC).
+    pub fn parse(s: &str) -> Result<TimeSpec, String> {
+        let s = s.trim();
+        let bad = || {
+            format!("'{s}' is not a time: use RFC 3339 (2024-05-01T10:00:00Z) or HH:MM[:SS] (UTC)")
+        };
+        if let Some(tod) = parse_clock(s) {
+            return Ok(TimeSpec::TimeOfDay(tod.0 * 1_000_000_000 + tod.1));
+        }
+        let (date, rest) = s.split_once(['T', 't', ' ']).ok_or_else(bad)?;
+        let mut d = date.splitn(3, '-');
+        let (y, m, day) = (
+            d.next().and_then(|v| v.parse::<i64>().ok()),
+            d.next().and_then(|v| v.parse::<u32>().ok()),
+            d.next().and_then(|v| v.parse::<u32>().ok()),
+        );
+        let (Some(y), Some(m), Some(day)) = (y, m, day) else {
+            return Err(bad());
+        };
+        if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+            return Err(bad());
+        }
+        // Split the offset off the clock: Z, +HH:MM or -HH:MM.
+        let (clock, offset_secs) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
+            (c, 0i64)
+        } else if let Some(i) = rest.rfind(['+', '-']) {
+            let (c, off) = rest.split_at(i);
+            let sign = if off.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = off[1..].split_once(':').ok_or_else(bad)?;
+            let oh: i64 = oh.parse().map_err(|_| bad())?;
+            let om: i64 = om.parse().map_err(|_| bad())?;
+            if oh > 23 || om > 59 {
+                return Err(bad());
+            }
+            (c, sign * (oh * 3600 + om * 60))
+        } else {
+            return Err(bad());
+        };
+        let (secs, nanos) = parse_clock(clock).ok_or_else(bad)?;
+        let days = days_from_civil(y, m, day);
+        let total = days * 86_400 + secs - offset_secs;
+        Ok(TimeSpec::At(Ts::from_secs_nanos(total, nanos)))
+    }
+
+    /// The instant, given the day the capture starts on.
+    fn resolve(self, day_start: Ts) -> Ts {
+        match self {
+            TimeSpec::At(t) => t,
+            TimeSpec::TimeOfDay(n) => Ts(day_start.0.saturating_add(n)),
+        }
+    }
+}
+
+/// `HH:MM[:SS[.fraction]]` -> (seconds since midnight, nanoseconds).
+fn parse_clock(s: &str) -> Option<(i64, i64)> {
+    let mut parts = s.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let (sec, nanos) = match parts.next() {
+        None => (0, 0),
+        Some(sp) => {
+            let (whole, frac) = sp.split_once('.').unwrap_or((sp, ""));
+            if whole.len() != 2 || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let sec: i64 = whole.parse().ok()?;
+            let nanos = if frac.is_empty() {
+                0
+            } else {
+                frac.parse::<i64>().ok()? * 10i64.pow(9 - frac.len() as u32)
+            };
+            (sec, nanos)
+        }
+    };
+    if parts.next().is_some() || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some((h * 3600 + m * 60 + sec, nanos))
+}
+
+/// The filters of one run; empty selects everything.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// From user or digest username (with or without `@domain`).
+    pub users: Vec<String>,
+    /// Client or server address.
+    pub ips: Vec<IpAddr>,
+    pub call_ids: Vec<String>,
+    pub since: Option<TimeSpec>,
+    pub until: Option<TimeSpec>,
+    pub rules: Vec<String>,
+    pub min_severity: Option<Severity>,
+}
+
+impl Filter {
+    fn selects_exchanges(&self) -> bool {
+        !self.users.is_empty()
+            || !self.ips.is_empty()
+            || !self.call_ids.is_empty()
+            || self.since.is_some()
+            || self.until.is_some()
+    }
+    fn selects_findings(&self) -> bool {
+        !self.rules.is_empty() || self.min_severity.is_some()
+    }
+    pub fn is_empty(&self) -> bool {
+        !self.selects_exchanges() && !self.selects_findings()
+    }
+
+    /// The filter in words, for the report header.
+    pub fn describe(&self) -> String {
+        let mut v = Vec::new();
+        let join = |x: &[String]| x.join(",");
+        if !self.users.is_empty() {
+            v.push(format!("user {}", join(&self.users)));
+        }
+        if !self.ips.is_empty() {
+            let ips: Vec<String> = self.ips.iter().map(IpAddr::to_string).collect();
+            v.push(format!("ip {}", ips.join(",")));
+        }
+        if !self.call_ids.is_empty() {
+            v.push(format!("call-id {}", join(&self.call_ids)));
+        }
+        let t = |t: TimeSpec| match t {
+            TimeSpec::At(ts) => ts.rfc3339(),
+            TimeSpec::TimeOfDay(n) => Ts(n).rfc3339()[11..19].to_string() + " UTC",
+        };
+        if let Some(s) = self.since {
+            v.push(format!("since {}", t(s)));
+        }
+        if let Some(u) = self.until {
+            v.push(format!("until {}", t(u)));
+        }
+        if !self.rules.is_empty() {
+            v.push(format!("rule {}", join(&self.rules)));
+        }
+        if let Some(s) = self.min_severity {
+            v.push(format!("severity >= {s}"));
+        }
+        v.join("; ")
+    }
+
+    fn user_matches(&self, ex: &AuthExchange) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let mut names: Vec<String> = Vec::new();
+        names.extend(ex.user());
+        for (_, c) in ex.all_credentials() {
+            if let Some(u) = &c.credentials.username {
+                names.push(u.clone());
+                names.extend(c.credentials.user_part().map(str::to_string));
+            }
+        }
+        self.users
+            .iter()
+            .any(|want| names.iter().any(|n| n == want))
+    }
+
+    fn ip_matches(&self, ex: &AuthExchange) -> bool {
+        self.ips.is_empty()
+            || [ex.client, ex.server]
+                .iter()
+                .flatten()
+                .any(|a| self.ips.contains(&a.ip()))
+    }
+
+    fn call_id_matches(&self, ex: &AuthExchange) -> bool {
+        self.call_ids.is_empty() || ex.call_ids.iter().any(|c| self.call_ids.contains(c))
+    }
+
+    fn finding_matches(&self, f: &Finding) -> bool {
+        (self.rules.is_empty() || self.rules.iter().any(|r| r == f.rule))
+            && self.min_severity.is_none_or(|s| f.severity >= s)
+    }
+}
+
+/// What a filtered report left out.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Scope {
+    pub filter: String,
+    pub exchanges_total: usize,
+    pub findings_total: usize,
+    pub exchanges_shown: usize,
+    pub findings_shown: usize,
+}
+
+/// Midnight UTC of the day the capture starts (the first exchange).
+fn day_start(a: &Analysis) -> Ts {
+    let first = a
+        .exchanges
+        .iter()
+        .map(|e| e.first_ts)
+        .min()
+        .unwrap_or_default();
+    let secs = first.0.div_euclid(1_000_000_000);
+    Ts::from_secs_nanos(secs - secs.rem_euclid(86_400), 0)
+}
+
+/// Narrows the analysis in place; `None` when the filter is empty.
+pub fn apply(a: &mut Analysis, f: &Filter) -> Option<Scope> {
+    if f.is_empty() {
+        return None;
+    }
+    let exchanges_total = a.exchanges.len();
+    let findings_total = a.findings.len();
+    let day = day_start(a);
+    let since = f.since.map(|t| t.resolve(day));
+    let until = f.until.map(|t| t.resolve(day));
+    let mut kept: HashSet<usize> = a
+        .exchanges
+        .iter()
+        .filter(|ex| {
+            f.user_matches(ex)
+                && f.ip_matches(ex)
+                && f.call_id_matches(ex)
+                && since.is_none_or(|s| ex.last_ts >= s)
+                && until.is_none_or(|u| ex.first_ts <= u)
+        })
+        .map(|ex| ex.id)
+        .collect();
+    let kept_frames: HashSet<(u16, u64)> = a
+        .exchanges
+        .iter()
+        .filter(|ex| kept.contains(&ex.id))
+        .flat_map(|ex| ex.frames.iter().map(move |&fr| (ex.input, fr)))
+        .collect();
+    let any_input_frame = |fr: u64| kept_frames.iter().any(|&(_, k)| k == fr);
+    let exchange_filter = f.selects_exchanges();
+    a.findings.retain(|fd| {
+        let in_scope = match fd.exchange {
+            Some(id) => kept.contains(&id),
+            None => !exchange_filter || fd.frames.iter().any(|&fr| any_input_frame(fr)),
+        };
+        in_scope && f.finding_matches(fd)
+    });
+    if f.selects_findings() {
+        kept = a.findings.iter().filter_map(|fd| fd.exchange).collect();
+    }
+    a.exchanges.retain(|ex| kept.contains(&ex.id));
+    Some(Scope {
+        filter: f.describe(),
+        exchanges_total,
+        findings_total,
+        exchanges_shown: a.exchanges.len(),
+        findings_shown: a.findings.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339_and_clock_times() {
+        assert_eq!(
+            TimeSpec::parse("1970-01-02T00:00:01Z"),
+            Ok(TimeSpec::At(Ts(86_401_000_000_000)))
+        );
+        assert_eq!(
+            TimeSpec::parse("1970-01-02T02:00:01.5+02:00"),
+            Ok(TimeSpec::At(Ts(86_401_500_000_000)))
+        );
+        assert_eq!(
+            TimeSpec::parse("10:00:30"),
+            Ok(TimeSpec::TimeOfDay(36_030_000_000_000))
+        );
+        assert_eq!(
+            TimeSpec::parse("10:05"),
+            Ok(TimeSpec::TimeOfDay(36_300_000_000_000))
+        );
+        for bad in [
+            "25:00:00",
+            "10:60",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T00:00:00",
+        ] {
+            assert!(TimeSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_of_day_resolves_on_the_capture_day() {
+        let day = Ts::from_secs_nanos(86_400 * 3, 0);
+        assert_eq!(TimeSpec::TimeOfDay(5).resolve(day), Ts(day.0 + 5));
+    }
+}

@@ -1,0 +1,386 @@
+//! The Markdown report, for a support ticket: a verdict per account in
+//! plain words, the findings with evidence and fix, and a ladder of each
+//! failing exchange. Capture-derived text is escaped for Markdown and
+//! stripped of control characters (the file may end up on a terminal).
+
+use super::ladder::{self, AsciiStyle};
+use super::sanitize::term;
+use super::{accounts, endpoint, is_failing, summary, AccountRow, Report, MAX_LADDERS};
+use crate::analysis::Analysis;
+use crate::correlate::{AuthExchange, Outcome};
+use crate::rules::{Finding, Severity};
+use std::io::{self, Write};
+
+/// Escapes Markdown syntax so capture text reads as text.
+pub fn md(s: &str) -> String {
+    let s = term(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '{' | '}'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An inline code span that holds any text.
+pub fn code(s: &str) -> String {
+    let s = term(s).replace('|', "\\|");
+    let longest = longest_run(&s, '`');
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') || s.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+fn longest_run(s: &str, ch: char) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for c in s.chars() {
+        if c == ch {
+            cur += 1;
+            best = best.max(cur);
+        } else {
+            cur = 0;
+        }
+    }
+    best
+}
+
+/// The most severe finding of a set of exchanges (the first one on ties).
+pub fn worst_finding<'a>(findings: &'a [Finding], exchanges: &[usize]) -> Option<&'a Finding> {
+    let mut worst: Option<&Finding> = None;
+    for f in findings {
+        if f.exchange.is_some_and(|e| exchanges.contains(&e))
+            && worst.is_none_or(|w| f.severity > w.severity)
+        {
+            worst = Some(f);
+        }
+    }
+    worst
+}
+
+/// The method the verdict speaks of: that of the exchange the worst
+/// finding is about, else the account's first exchange.
+pub fn account_method<'a>(a: &'a Analysis, row: &AccountRow, worst: Option<&Finding>) -> &'a str {
+    let id = worst
+        .and_then(|f| f.exchange)
+        .or(row.exchange_ids.first().copied());
+    id.and_then(|id| a.exchanges.iter().find(|e| e.id == id))
+        .map(|e| e.method.as_str())
+        .unwrap_or("?")
+}
+
+/// What the account could or could not do, in words.
+pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) -> String {
+    let register = method.eq_ignore_ascii_case("REGISTER");
+    let call = method.eq_ignore_ascii_case("INVITE");
+    let failing = row.last_outcome != Outcome::Succeeded && row.failed > 0;
+    let serious = worst.is_some_and(|f| f.severity >= Severity::Error);
+    if failing || (row.succeeded == 0 && serious) {
+        if register {
+            "cannot register".into()
+        } else if call {
+            "cannot place calls".into()
+        } else {
+            format!("cannot authenticate {method} requests")
+        }
+    } else if row.failed > 0 {
+        if register {
+            "registers, but only after failed attempts".into()
+        } else {
+            format!("authenticates {method}, but only after failed attempts")
+        }
+    } else if row.succeeded == 0 {
+        "shows no final answer in the capture".into()
+    } else if worst.is_some_and(|f| f.severity >= Severity::Warning) {
+        if register {
+            "registers, with a problem to look at".into()
+        } else {
+            format!("authenticates {method}, with a problem to look at")
+        }
+    } else if register {
+        "registers fine".into()
+    } else {
+        format!("authenticates {method} fine")
+    }
+}
+
+fn first_upper(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn sentence(s: &str) -> String {
+    let s = s.trim();
+    if s.ends_with(['.', '!', '?']) {
+        s.to_string()
+    } else {
+        format!("{s}.")
+    }
+}
+
+fn exchange_title(ex: &AuthExchange) -> String {
+    format!(
+        "Exchange #{}: {} from {} ({}) to {}, {}{}",
+        ex.id,
+        md(&ex.method),
+        md(&ex.user().unwrap_or_else(|| "?".into())),
+        md(&endpoint(ex.client)),
+        md(&endpoint(ex.server)),
+        ex.outcome.as_str(),
+        ex.failure
+            .as_deref()
+            .map(|f| format!(" ({})", md(f)))
+            .unwrap_or_default()
+    )
+}
+
+/// A fenced block that no line of `body` can close.
+fn fenced(lang: &str, body: &[String]) -> String {
+    let longest = body.iter().map(|l| longest_run(l, '`')).max().unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    let mut s = format!("{fence}{lang}\n");
+    for l in body {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str(&fence);
+    s.push('\n');
+    s
+}
+
+pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let a = &r.analysis;
+    let s = summary(a);
+    writeln!(out, "# SIP authentication report")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Made by {} {} from packet captures of the SIP signalling.",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(out)?;
+    for i in &a.inputs {
+        writeln!(
+            out,
+            "- Capture {} ({}), {} packets, {} SIP messages",
+            code(&i.name),
+            i.format,
+            i.packets,
+            i.sip_messages
+        )?;
+        for w in &i.warnings {
+            writeln!(out, "  - warning: {}", md(w))?;
+        }
+    }
+    if let Some(sc) = &r.scope {
+        writeln!(
+            out,
+            "- Filter: {}; showing {} of {} exchanges and {} of {} findings",
+            md(&sc.filter),
+            sc.exchanges_shown,
+            sc.exchanges_total,
+            sc.findings_shown,
+            sc.findings_total
+        )?;
+    }
+    if r.redaction != super::redact::Level::None {
+        writeln!(out, "- {}", md(super::redact::notice(r.redaction)))?;
+    }
+    let outcomes: Vec<String> = s
+        .by_outcome
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    writeln!(
+        out,
+        "- {} authentication exchange{} ({})",
+        a.exchanges.len(),
+        if a.exchanges.len() == 1 { "" } else { "s" },
+        if outcomes.is_empty() {
+            "none".into()
+        } else {
+            outcomes.join(", ")
+        }
+    )?;
+    writeln!(out)?;
+
+    // Verdicts.
+    let rows = accounts(&a.exchanges, &a.findings);
+    writeln!(out, "## Verdict")?;
+    writeln!(out)?;
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "No SIP request in the capture was challenged for a password or carried one."
+        )?;
+        writeln!(out)?;
+    }
+    for row in &rows {
+        let worst = worst_finding(&a.findings, &row.exchange_ids);
+        let method = account_method(a, row, worst);
+        let who = if row.auth_user != row.user && row.auth_user != "-" {
+            format!(
+                "**{}** (authentication user {})",
+                md(&row.user),
+                code(&row.auth_user)
+            )
+        } else {
+            format!("**{}**", md(&row.user))
+        };
+        write!(
+            out,
+            "- {who} (device {}, server {}) {}",
+            md(&row.client),
+            md(&row.server),
+            verdict_words(row, method, worst)
+        )?;
+        match worst.filter(|f| f.severity >= Severity::Warning) {
+            Some(f) => {
+                writeln!(out, ": {}", md(&sentence(&f.message)))?;
+                writeln!(out, "  **What to change:** {}", md(&sentence(&f.fix)))?;
+            }
+            None => writeln!(out, ".")?,
+        }
+    }
+    if !rows.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| user | auth user | realm | client | server | exchanges | succeeded | failed | last | problem |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---:|---:|---:|---|---|")?;
+        for row in &rows {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                code(&row.user),
+                code(&row.auth_user),
+                code(&row.realm),
+                md(&row.client),
+                md(&row.server),
+                row.exchanges,
+                row.succeeded,
+                row.failed,
+                row.last_outcome.as_str(),
+                row.worst_rule
+                    .map(|r| format!("`{r}`"))
+                    .unwrap_or("-".into())
+            )?;
+        }
+        writeln!(out)?;
+    }
+
+    // Findings by exchange, in exchange order.
+    writeln!(out, "## Findings")?;
+    writeln!(out)?;
+    if a.findings.is_empty() {
+        writeln!(out, "None.")?;
+        writeln!(out)?;
+    }
+    for ex in &a.exchanges {
+        let fs = r.findings_of(ex.id);
+        if fs.is_empty() {
+            continue;
+        }
+        writeln!(out, "### {}", exchange_title(ex))?;
+        writeln!(out)?;
+        for f in fs {
+            write_finding(f, out)?;
+        }
+    }
+    let loose: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
+    if !loose.is_empty() {
+        writeln!(out, "### Across exchanges")?;
+        writeln!(out)?;
+        for f in loose {
+            write_finding(f, out)?;
+        }
+    }
+
+    // Ladders of the failing exchanges.
+    let failing: Vec<&AuthExchange> = a
+        .exchanges
+        .iter()
+        .filter(|e| is_failing(e, &a.findings))
+        .collect();
+    if !failing.is_empty() {
+        writeln!(out, "## Message flow of the failing exchanges")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Arrows are SIP messages (time, capture frame). Under each arrow: the authentication header and its parameters; `(!)` marks the parameter a finding is about."
+        )?;
+        writeln!(out)?;
+        let style = AsciiStyle {
+            mark_on: "",
+            mark_off: "",
+        };
+        for ex in failing.iter().take(MAX_LADDERS) {
+            writeln!(out, "### Exchange #{}", ex.id)?;
+            writeln!(out)?;
+            let l = ladder::build(ex, &a.findings);
+            write!(out, "{}", fenced("text", &ladder::ascii(&l, 100, &style)))?;
+            writeln!(out)?;
+        }
+        if failing.len() > MAX_LADDERS {
+            writeln!(
+                out,
+                "{} more failing exchanges are not drawn; narrow the report with --user, --ip or --call-id.",
+                failing.len() - MAX_LADDERS
+            )?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "- **{}** `{}`: {}",
+        f.severity.as_str(),
+        f.rule,
+        md(&first_upper(&sentence(&f.message)))
+    )?;
+    for (k, v) in &f.evidence.0 {
+        writeln!(out, "  - {}: {}", md(k), code(v))?;
+    }
+    if !f.frames.is_empty() {
+        let fr: Vec<String> = f.frames.iter().map(u64::to_string).collect();
+        writeln!(out, "  - frames: {}", fr.join(", "))?;
+    }
+    writeln!(out, "  - **Fix:** {}", md(&f.fix))?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markdown_and_controls() {
+        assert_eq!(md("a*b_[c]|\x1b"), "a\\*b\\_\\[c\\]\\|\\\\x1b");
+        assert_eq!(code("x`y"), "``x`y``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("a|b"), "`a\\|b`");
+    }
+
+    #[test]
+    fn fence_outgrows_backticks_in_the_body() {
+        let f = fenced("text", &["```".into(), "ok".into()]);
+        assert!(f.starts_with("````text\n"));
+        assert!(f.ends_with("\n````\n"));
+    }
+}

@@ -1,0 +1,662 @@
+//! Report formats end to end: Markdown and HTML snapshots on real
+//! captures, the HTML rendered by a real browser, redaction in every
+//! format, filters, terminal safety against escape injection, and a quiet
+//! exit when the reader of a pipe goes away.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// A shared capture, or `None` (with a notice) when it is absent.
+fn capture(rel: &str) -> Option<PathBuf> {
+    let p = shared().join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found", p.display());
+        None
+    }
+}
+
+fn tool() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sipauth-diag"));
+    c.env_remove("NO_COLOR").env("COLUMNS", "120");
+    c
+}
+
+/// Runs the tool in the capture's directory on its bare file name, so the
+/// report holds nothing machine-specific.
+fn run_on(path: &Path, args: &[&str]) -> Output {
+    tool()
+        .current_dir(path.parent().unwrap())
+        .args(args)
+        .arg(path.file_name().unwrap())
+        .output()
+        .expect("run sipauth-diag")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("UTF-8 report")
+}
+
+const LOOP: &str = "captures/wrong_password_loop_baresip.pcap";
+const AAA: &str = "public/sngrep_aaa.pcap";
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({
+        filters => vec![(r"sipauth-diag \d+\.\d+\.\d+\S*", "sipauth-diag [version]")],
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn markdown_snapshots() {
+    for (name, rel) in [
+        ("markdown_wrong_password_loop", LOOP),
+        ("markdown_sngrep_aaa", AAA),
+    ] {
+        let Some(p) = capture(rel) else { continue };
+        let o = run_on(&p, &["--format", "markdown"]);
+        let md = stdout(&o);
+        assert!(md.starts_with("# SIP authentication report"));
+        snapshot(name, &md);
+    }
+}
+
+#[test]
+fn html_snapshots() {
+    for (name, rel) in [("html_wrong_password_loop", LOOP), ("html_sngrep_aaa", AAA)] {
+        let Some(p) = capture(rel) else { continue };
+        let o = run_on(&p, &["--format", "html"]);
+        let html = stdout(&o);
+        snapshot(name, &html);
+    }
+}
+
+#[test]
+fn markdown_verdict_names_the_account_and_the_fix() {
+    let Some(p) = capture(LOOP) else { return };
+    let md = stdout(&run_on(&p, &["--format", "markdown"]));
+    let verdict = md
+        .lines()
+        .find(|l| l.starts_with("- **alice**"))
+        .expect("a verdict line for alice");
+    assert!(verdict.contains("cannot register"), "{verdict}");
+    assert!(verdict.contains("rejected"), "{verdict}");
+    assert!(md.contains("**What to change:**"));
+    // The ladder of the loop is there, in a fenced block.
+    assert!(md.contains("```text\n"));
+    assert!(md.contains("REGISTER (CSeq 1336)"));
+}
+
+#[test]
+fn html_is_self_contained() {
+    let Some(p) = capture(AAA) else { return };
+    let html = stdout(&run_on(&p, &["--format", "html"]));
+    for forbidden in ["<script", "src=", "href=", "@import", "url(http"] {
+        assert!(!html.contains(forbidden), "HTML contains {forbidden}");
+    }
+    assert!(html.contains("<svg"));
+    assert!(html.contains("<style>"));
+    // The digest uri the uri-mismatch finding is about is marked.
+    assert!(html.contains("class=\"hl\">uri=sip:192.168.1.2</text>"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    for name in ["chromium", "chromium-browser"] {
+        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+            let p = Path::new(dir).join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    eprintln!("skipping: chromium not installed (Debian package 'chromium')");
+    None
+}
+
+fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut c = Command::new(browser);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1200,2000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .stdin(Stdio::null());
+    c
+}
+
+/// Runs a browser command to its end; a browser that hangs (a broken
+/// installation) is killed after a generous while instead of hanging the
+/// test suite. Not a timing assertion: only a guard.
+fn finish_or_kill(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run chromium");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 180 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: Vec::new(),
+    }
+}
+
+/// Share of pixels that are not near-white, and the number of distinct
+/// colours seen, in an RGB(A) PNG.
+fn ink(png_path: &Path) -> (f64, usize) {
+    let decoder = png::Decoder::new(std::fs::File::open(png_path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = match info.color_type {
+        png::ColorType::Rgba => 4,
+        png::ColorType::Rgb => 3,
+        other => panic!("unexpected PNG colour type {other:?}"),
+    };
+    let px = &buf[..info.buffer_size()];
+    let mut inked = 0usize;
+    let mut colours = std::collections::HashSet::new();
+    for p in px.chunks(step) {
+        if p[..3].iter().any(|&c| c < 200) {
+            inked += 1;
+        }
+        if colours.len() < 1000 {
+            colours.insert((p[0], p[1], p[2]));
+        }
+    }
+    (inked as f64 / (px.len() / step) as f64, colours.len())
+}
+
+#[test]
+fn html_renders_in_a_real_browser() {
+    let Some(p) = capture(AAA) else { return };
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let o = run_on(&p, &["--format", "html", "-o", html.to_str().unwrap()]);
+    assert!(o.status.code().is_some());
+    let shot = dir.path().join("shot.png");
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = headless(&browser, profile.path());
+    cmd.arg(format!("--screenshot={}", shot.display()))
+        .arg(&html);
+    let st = finish_or_kill(cmd).status;
+    assert!(st.success(), "chromium failed: {st}");
+    let (share, colours) = ink(&shot);
+    assert!(share > 0.03, "screenshot looks blank: {share:.4} inked");
+    assert!(colours > 20, "screenshot has only {colours} colours");
+
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = headless(&browser, profile.path());
+    cmd.arg("--dump-dom").arg(&html);
+    let dom = finish_or_kill(cmd);
+    assert!(dom.status.success(), "chromium failed: {}", dom.status);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for needle in [
+        "Verdict",
+        "qop-mismatch",
+        "forbidden-after-auth",
+        "uri=sip:192.168.1.2",
+        "403 Wrong password",
+        "<svg",
+    ] {
+        assert!(dom.contains(needle), "rendered DOM lacks {needle}");
+    }
+}
+
+/// Digest parameter values written in the capture, found in its bytes.
+fn param_values(bytes: &[u8], names: &[&str]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+    let orig = String::from_utf8_lossy(bytes);
+    let mut out = Vec::new();
+    for name in names {
+        let pat = format!("{name}=\"");
+        let mut from = 0;
+        while let Some(i) = text[from..].find(&pat) {
+            let start = from + i + pat.len();
+            // The name must start a parameter ("cnonce" is not "nonce").
+            let before = text[..from + i].chars().next_back();
+            if let Some(end) = orig[start..].find('"') {
+                let v = &orig[start..start + end];
+                if before.is_some_and(|c| !c.is_ascii_alphanumeric()) && v.len() >= 6 {
+                    out.push(v.to_string());
+                }
+            }
+            from = start;
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+const FORMATS: &[&[&str]] = &[
+    &["--format", "text", "--ladder", "--color", "always"],
+    &["--format", "json"],
+    &["--format", "markdown"],
+    &["--format", "html"],
+];
+
+#[test]
+fn redaction_leaves_no_secret_in_any_format() {
+    for rel in [LOOP, AAA] {
+        let Some(p) = capture(rel) else { continue };
+        let secrets = param_values(
+            &std::fs::read(&p).unwrap(),
+            &["nonce", "cnonce", "response", "opaque"],
+        );
+        assert!(
+            secrets.len() >= 4,
+            "{rel}: too few values found: {secrets:?}"
+        );
+        // Without --redact the values (or their start, in ladders) show
+        // somewhere, so this test can fail.
+        let shown = FORMATS.iter().any(|fmt| {
+            let plain = stdout(&run_on(&p, fmt));
+            secrets
+                .iter()
+                .any(|s| plain.contains(s.as_str()) || plain.contains(&format!("{}..", &s[..6])))
+        });
+        assert!(shown, "{rel}: no secret in any unredacted report");
+        for fmt in FORMATS {
+            for level in ["--redact", "--redact=all"] {
+                let mut args = fmt.to_vec();
+                args.push(level);
+                let out = stdout(&run_on(&p, &args));
+                for s in &secrets {
+                    assert!(!out.contains(s.as_str()), "{rel} {args:?} shows {s}");
+                    let head: String = s.chars().take(6).collect();
+                    assert!(
+                        !out.contains(&format!("{head}..")),
+                        "{rel} {args:?} shows {head}.."
+                    );
+                }
+                if !args.contains(&"json") {
+                    // The ladders show the labels in place of the values.
+                    assert!(out.contains("nonce-1"), "{rel} {args:?}: no nonce label");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn redact_all_replaces_users_and_addresses_consistently() {
+    let cases: &[(&str, &[&str])] = &[
+        (LOOP, &["alice", "127.0.0.1"]),
+        (
+            AAA,
+            &[
+                "voi18062",
+                "voi18063",
+                "35104723",
+                "192.168.1.2",
+                "212.242.33.35",
+            ],
+        ),
+    ];
+    for (rel, private) in cases {
+        let Some(p) = capture(rel) else { continue };
+        for fmt in FORMATS {
+            let mut args = fmt.to_vec();
+            args.push("--redact=all");
+            let out = stdout(&run_on(&p, &args));
+            for v in *private {
+                assert!(!out.contains(v), "{rel} {args:?} shows {v}");
+            }
+            assert!(
+                out.contains("user-1") && out.contains("10.255.0."),
+                "{rel} {args:?}"
+            );
+        }
+        // The same value gets the same pseudonym everywhere in one report.
+        let json: serde_json::Value =
+            serde_json::from_slice(&run_on(&p, &["--format", "json", "--redact=all"]).stdout)
+                .unwrap();
+        let ex = &json["exchanges"][0];
+        let client = ex["client"].as_str().unwrap();
+        let user = ex["user"].as_str().unwrap();
+        let accounts = json["accounts"].as_array().unwrap();
+        assert!(accounts
+            .iter()
+            .any(|a| a["user"] == user && client.starts_with(a["client"].as_str().unwrap())));
+    }
+}
+
+fn json_of(p: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--format", "json"];
+    a.extend_from_slice(args);
+    serde_json::from_slice(&run_on(p, &a).stdout).expect("JSON report")
+}
+
+#[test]
+fn filters_narrow_exchanges_and_findings() {
+    let Some(p) = capture(AAA) else { return };
+    let all = json_of(&p, &[]);
+    let total = all["exchanges"].as_array().unwrap().len();
+    let total_findings = all["findings"].as_array().unwrap().len();
+    assert!(all["filter"].is_null());
+
+    let j = json_of(&p, &["--user", "voi18063"]);
+    let ex = j["exchanges"].as_array().unwrap();
+    assert!(!ex.is_empty() && ex.len() < total);
+    assert!(ex
+        .iter()
+        .all(|e| e["user"] == "voi18063" || e["auth_user"] == "voi18063"));
+    assert_eq!(j["filter"]["exchanges_total"], total);
+    assert_eq!(j["filter"]["findings_total"], total_findings);
+    assert_eq!(j["summary"]["exchanges"], ex.len());
+    let ids: Vec<&serde_json::Value> = ex.iter().map(|e| &e["id"]).collect();
+    assert!(j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| ids.contains(&&f["exchange"])));
+
+    let j = json_of(
+        &p,
+        &["--rule", "auth-user-split", "--min-severity", "warning"],
+    );
+    let fs = j["findings"].as_array().unwrap();
+    assert!(!fs.is_empty());
+    assert!(fs
+        .iter()
+        .all(|f| f["rule"] == "auth-user-split" && f["severity"] == "warning"));
+    assert_eq!(j["exchanges"].as_array().unwrap().len(), fs.len());
+
+    let cid = all["exchanges"][0]["call_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = json_of(&p, &["--call-id", &cid]);
+    assert!(j["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["call_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == cid.as_str())));
+
+    // The capture runs from 09:32 to about 10:00 UTC.
+    let early = json_of(&p, &["--until", "09:35:00"]);
+    let late = json_of(&p, &["--since", "2005-07-04T09:35:00Z"]);
+    let n = |v: &serde_json::Value| v["exchanges"].as_array().unwrap().len();
+    assert!(n(&early) > 0 && n(&late) > 0, "{} {}", n(&early), n(&late));
+    assert!(n(&early) < total && n(&late) < total);
+    assert!(n(&early) + n(&late) >= total);
+    assert!(early["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["start"].as_str().unwrap()[11..19] <= *"09:35:00"));
+
+    let j = json_of(&p, &["--ip", "10.9.9.9"]);
+    assert_eq!(j["exchanges"].as_array().unwrap().len(), 0);
+    assert_eq!(j["findings"].as_array().unwrap().len(), 0);
+
+    let bad = run_on(&p, &["--rule", "no-such-rule"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = run_on(&p, &["--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+// ---- Escape injection -------------------------------------------------
+
+/// Source and destination IPv4 address, capture second, UDP payload.
+type Datagram = ([u8; 4], [u8; 4], u32, Vec<u8>);
+
+/// A classic pcap (Ethernet, IPv4, UDP) holding the given SIP datagrams,
+/// `(src, dst, seconds, payload)`.
+fn pcap(msgs: &[Datagram]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (src, dst, secs, payload) in msgs {
+        let udp_len = 8 + payload.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        let mut ip = vec![
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
+        ip.extend_from_slice(src);
+        ip.extend_from_slice(dst);
+        let sum = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum::<u32>();
+        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        frame.extend_from_slice(&ip);
+        frame.extend_from_slice(&5060u16.to_be_bytes());
+        frame.extend_from_slice(&5060u16.to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(payload);
+        out.extend_from_slice(&secs.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+/// Escape sequences an attacker could put in headers: window title (OSC),
+/// clear screen, cursor home, a bell, and a C1 CSI.
+const EVIL: &str = "\x1b]0;owned\x07\x1b[2J\x1b[H\x07\u{9b}6n";
+
+fn evil_capture() -> Vec<u8> {
+    let phone = [10, 0, 0, 5];
+    let pbx = [10, 0, 0, 1];
+    let head = |cseq: u32, branch: &str| {
+        format!(
+            "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK{branch}\r\n\
+From: <sip:mallory@lab.example>;tag=ft1\r\n\
+To: <sip:mallory@lab.example>\r\n\
+Call-ID: evil-1@10.0.0.5\r\n\
+CSeq: {cseq} REGISTER\r\n"
+        )
+    };
+    let reg = |cseq: u32, branch: &str, auth: &str| {
+        format!(
+            "REGISTER sip:lab.example SIP/2.0\r\n{}User-Agent: Evil{EVIL}Phone\r\n{auth}Content-Length: 0\r\n\r\n",
+            head(cseq, branch)
+        )
+        .into_bytes()
+    };
+    let challenge = |cseq: u32, branch: &str, nonce: &str| {
+        format!(
+            "SIP/2.0 401 Unauthorized\r\n{}WWW-Authenticate: Digest realm=\"lab{EVIL}realm\", nonce=\"{nonce}\", qop=\"auth\"\r\nContent-Length: 0\r\n\r\n",
+            head(cseq, branch)
+        )
+        .into_bytes()
+    };
+    let creds = |nonce: &str| {
+        format!(
+            "Authorization: Digest username=\"mal{EVIL}lory\", realm=\"other{EVIL}realm\", nonce=\"{nonce}\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\", qop=auth, nc=00000001, cnonce=\"c0ffee00\"\r\n"
+        )
+    };
+    pcap(&[
+        (phone, pbx, 1, reg(1, "a1", "")),
+        (pbx, phone, 1, challenge(1, "a1", "n0nce0001")),
+        (phone, pbx, 2, reg(2, "a2", &creds("n0nce0001"))),
+        (pbx, phone, 2, challenge(2, "a2", "n0nce0002")),
+        (phone, pbx, 3, reg(3, "a3", &creds("n0nce0002"))),
+        (pbx, phone, 3, challenge(3, "a3", "n0nce0003")),
+    ])
+}
+
+/// Removes the tool's own colour codes (SGR: ESC [ digits/; m).
+fn strip_sgr(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let n = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[n..].starts_with('m') {
+            rest = &after[n + 1..];
+        } else {
+            out.push_str("\x1b[");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn escape_sequences_from_the_capture_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evil.pcap");
+    std::fs::write(&file, evil_capture()).unwrap();
+    let runs: &[&[&str]] = &[
+        &["--color", "always", "--ladder"],
+        &["--color", "never", "--ladder"],
+        &["--format", "markdown"],
+        &["--format", "html"],
+        &["--format", "json"],
+    ];
+    for args in runs {
+        let o = run_on(&file, args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let visible = strip_sgr(&out);
+        for (what, c) in [("ESC", '\x1b'), ("BEL", '\x07'), ("C1 CSI", '\u{9b}')] {
+            assert!(!visible.contains(c), "{args:?}: raw {what} in the report");
+            assert!(!err.contains(c), "{args:?}: raw {what} on stderr");
+        }
+        if args.contains(&"never") {
+            assert!(!out.contains('\x1b'), "--color never printed an escape");
+        }
+        if args.contains(&"always") {
+            assert!(out.contains("\x1b[1m"), "--color always printed no colour");
+        }
+        // The values did get through, made visible.
+        let shown = if args.contains(&"json") {
+            "\\u001b]0;owned"
+        } else {
+            "\\x1b]0;owned"
+        };
+        assert!(
+            out.contains(shown),
+            "{args:?}: sanitised header missing:\n{out}"
+        );
+        if args.contains(&"json") {
+            assert!(out.contains("Evil\\u001b]0;owned"), "User-Agent missing");
+        }
+        assert!(
+            out.contains("realm-mismatch"),
+            "{args:?}: the capture was not analysed"
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let Some(p) = capture(AAA) else { return };
+    // Enough output to outgrow any pipe buffer.
+    let mut cmd = tool();
+    cmd.current_dir(p.parent().unwrap())
+        .args(["--ladder", "--color", "always"]);
+    for _ in 0..30 {
+        cmd.arg(p.file_name().unwrap());
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(err.is_empty(), "stderr after a closed pipe: {err}");
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "exit status after a closed pipe: {status}"
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let o = tool().args(["--completions", "bash"]).output().unwrap();
+    let s = stdout(&o);
+    assert!(o.status.success());
+    assert!(s.contains("sipauth-diag") && s.contains("--redact") && s.contains("--min-severity"));
+    let o = tool().arg("--man").output().unwrap();
+    let s = stdout(&o);
+    assert!(o.status.success());
+    assert!(
+        s.starts_with(".ie") || s.contains(".TH"),
+        "{}",
+        &s[..s.len().min(200)]
+    );
+    assert!(s.contains("redact"));
+    let help = stdout(&tool().arg("--help").output().unwrap());
+    for job in ["sngrep", "--format html", "--credentials", "--ladder"] {
+        assert!(help.contains(job), "--help lacks an example with {job}");
+    }
+}
