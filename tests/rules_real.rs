@@ -81,9 +81,7 @@ fn evidence<'a>(f: &'a Value, name: &str) -> &'a str {
 
 /// `key: a, b` from an expect file ("none" = empty).
 fn expect_list(text: &str, key: &str) -> Option<Vec<String>> {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{key}:")))?;
+    let line = text.lines().find(|l| l.starts_with(&format!("{key}:")))?;
     let v = line[key.len() + 1..].trim();
     Some(
         v.split(',')
@@ -115,9 +113,7 @@ fn every_expect_file_holds_for_the_owned_rules() {
                 .filter(|p| p.is_file())
                 .collect();
             let must = expect_list(&text, "rules").unwrap_or_default();
-            let none = text
-                .lines()
-                .any(|l| l.trim() == "rules: none");
+            let none = text.lines().any(|l| l.trim() == "rules: none");
             let mut must_not = expect_list(&text, "must_not").unwrap_or_default();
             must_not.extend(expect_list(&text, "forbid").unwrap_or_default());
             for cap in captures {
@@ -190,7 +186,10 @@ fn a_looping_phone_stays_no_brute_force_even_with_low_thresholds() {
     ] {
         let path = root.join(f);
         if path.is_file() {
-            assert!(findings(&run(&path, &strict), "brute-force").is_empty(), "{f}");
+            assert!(
+                findings(&run(&path, &strict), "brute-force").is_empty(),
+                "{f}"
+            );
         }
     }
 }
@@ -284,5 +283,7 @@ fn account_table_in_json_has_the_columns() {
     assert_eq!(a["successes"], 0);
     assert_eq!(a["last_outcome"], "failed");
     assert_eq!(a["root_cause"]["severity"], "error");
-    assert!(a["root_cause"]["phrase"].as_str().is_some_and(|p| !p.is_empty()));
+    assert!(a["root_cause"]["phrase"]
+        .as_str()
+        .is_some_and(|p| !p.is_empty()));
 }

@@ -431,8 +431,7 @@ impl Correlator {
         let a = &mut self.agents[i];
         a.requests += 1;
         a.last_ts = a.last_ts.max(meta.ts);
-        if a.methods.len() < MAX_AGENT_METHODS
-            && !a.methods.iter().any(|m| m.as_bytes() == method)
+        if a.methods.len() < MAX_AGENT_METHODS && !a.methods.iter().any(|m| m.as_bytes() == method)
         {
             a.methods.push(lossy(method));
         }

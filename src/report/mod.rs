@@ -56,7 +56,10 @@ const CAUSE_ORDER: &[(&str, &str)] = &[
     ("stale-nonce", "nonce expired before the answer"),
     ("credentials-header-mismatch", "wrong credentials header"),
     ("credentials-missing-on-retry", "retry without credentials"),
-    ("register-challenged-with-407", "REGISTER challenged with 407"),
+    (
+        "register-challenged-with-407",
+        "REGISTER challenged with 407",
+    ),
     ("auth-user-split", "extension and auth user differ"),
     ("uri-mismatch", "digest uri differs"),
     ("nc-reuse", "nonce count repeated"),
@@ -116,7 +119,14 @@ pub use crate::correlate::endpoint;
 /// they cite one of its frames.
 pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<AccountRow> {
     type Key = (String, String, String, String, String);
-    let mut rows: BTreeMap<Key, (AccountRow, Vec<usize>, (String, String))> = BTreeMap::new();
+    struct Group {
+        row: AccountRow,
+        /// Indexes of the findings about the account.
+        related: Vec<usize>,
+        /// (client, server) of its first exchange.
+        hop: (String, String),
+    }
+    let mut rows: BTreeMap<Key, Group> = BTreeMap::new();
     let mut by_exchange: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut by_frame: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
@@ -158,24 +168,22 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             server.clone(),
         );
         let hop = (endpoint(ex.client), endpoint(ex.server));
-        let (row, related, _) = rows.entry(key).or_insert_with(|| {
-            (
-                AccountRow {
-                    user,
-                    auth_user,
-                    realm,
-                    client,
-                    server,
-                    attempts: 0,
-                    failures: 0,
-                    successes: 0,
-                    rounds: 0,
-                    last_outcome: ex.outcome,
-                    root_cause: None,
-                },
-                Vec::new(),
-                hop,
-            )
+        let Group { row, related, .. } = rows.entry(key).or_insert_with(|| Group {
+            row: AccountRow {
+                user,
+                auth_user,
+                realm,
+                client,
+                server,
+                attempts: 0,
+                failures: 0,
+                successes: 0,
+                rounds: 0,
+                last_outcome: ex.outcome,
+                root_cause: None,
+            },
+            related: Vec::new(),
+            hop,
         });
         row.attempts += 1;
         row.rounds += ex.rounds.len();
@@ -191,13 +199,19 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
         }
     }
     rows.into_values()
-        .map(|(mut row, mut related, hop)| {
-            related.sort_unstable();
-            related.dedup();
-            let harmless = harmless.get(&hop).map(Vec::as_slice).unwrap_or(&[]);
-            row.root_cause = root_cause(related.iter().map(|&i| &findings[i]), harmless);
-            row
-        })
+        .map(
+            |Group {
+                 mut row,
+                 mut related,
+                 hop,
+             }| {
+                related.sort_unstable();
+                related.dedup();
+                let harmless = harmless.get(&hop).map(Vec::as_slice).unwrap_or(&[]);
+                row.root_cause = root_cause(related.iter().map(|&i| &findings[i]), harmless);
+                row
+            },
+        )
         .collect()
 }
 

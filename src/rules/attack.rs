@@ -445,7 +445,14 @@ mod tests {
             .replace("cid-1", cid)
     }
 
-    fn resp(user: &str, cid: &str, status: u16, cseq: u32, branch: &str, extra: Option<&str>) -> String {
+    fn resp(
+        user: &str,
+        cid: &str,
+        status: u16,
+        cseq: u32,
+        branch: &str,
+        extra: Option<&str>,
+    ) -> String {
         let reason = match status {
             401 => "Unauthorized",
             403 => "Forbidden",
@@ -470,15 +477,35 @@ mod tests {
     /// svcrack: one nonce, one Call-ID, `n` guesses with different responses.
     fn dictionary(n: u32, src: &str, spacing: f64) -> Vec<(String, String, f64, String)> {
         let mut m = vec![
-            (src.to_string(), PBX.to_string(), 0.0, reg("1000", "c1", 1, "a0", None)),
-            (PBX.to_string(), src.to_string(), 0.001, resp("1000", "c1", 401, 1, "a0", Some(&www("N")))),
+            (
+                src.to_string(),
+                PBX.to_string(),
+                0.0,
+                reg("1000", "c1", 1, "a0", None),
+            ),
+            (
+                PBX.to_string(),
+                src.to_string(),
+                0.001,
+                resp("1000", "c1", 401, 1, "a0", Some(&www("N"))),
+            ),
         ];
         for i in 1..=n {
             let t = f64::from(i) * spacing;
             let b = format!("g{i}");
             let r = format!("{:032x}", i);
-            m.push((src.to_string(), PBX.to_string(), t, reg("1000", "c1", 2, &b, Some(&creds("1000", "N", &r, None)))));
-            m.push((PBX.to_string(), src.to_string(), t + 0.001, resp("1000", "c1", 401, 2, &b, Some(&www("N")))));
+            m.push((
+                src.to_string(),
+                PBX.to_string(),
+                t,
+                reg("1000", "c1", 2, &b, Some(&creds("1000", "N", &r, None))),
+            ));
+            m.push((
+                PBX.to_string(),
+                src.to_string(),
+                t + 0.001,
+                resp("1000", "c1", 401, 2, &b, Some(&www("N"))),
+            ));
         }
         m
     }
@@ -486,16 +513,42 @@ mod tests {
     /// A phone with the wrong password: every round a fresh cnonce.
     fn phone_loop(n: u32) -> Vec<(String, String, f64, String)> {
         let mut m = vec![
-            (PHONE.to_string(), PBX.to_string(), 0.0, reg("alice", "c1", 1, "a0", None)),
-            (PBX.to_string(), PHONE.to_string(), 0.001, resp("alice", "c1", 401, 1, "a0", Some(&www("N")))),
+            (
+                PHONE.to_string(),
+                PBX.to_string(),
+                0.0,
+                reg("alice", "c1", 1, "a0", None),
+            ),
+            (
+                PBX.to_string(),
+                PHONE.to_string(),
+                0.001,
+                resp("alice", "c1", 401, 1, "a0", Some(&www("N"))),
+            ),
         ];
         for i in 1..=n {
             let t = f64::from(i) * 0.01;
             let b = format!("p{i}");
             let r = format!("{:032x}", i + 1000);
             let c = format!("cn{i}");
-            m.push((PHONE.to_string(), PBX.to_string(), t, reg("alice", "c1", i + 1, &b, Some(&creds("alice", "N", &r, Some(&c))))));
-            m.push((PBX.to_string(), PHONE.to_string(), t + 0.001, resp("alice", "c1", 401, i + 1, &b, Some(&www("N")))));
+            m.push((
+                PHONE.to_string(),
+                PBX.to_string(),
+                t,
+                reg(
+                    "alice",
+                    "c1",
+                    i + 1,
+                    &b,
+                    Some(&creds("alice", "N", &r, Some(&c))),
+                ),
+            ));
+            m.push((
+                PBX.to_string(),
+                PHONE.to_string(),
+                t + 0.001,
+                resp("alice", "c1", 401, i + 1, &b, Some(&www("N"))),
+            ));
         }
         m
     }
@@ -516,10 +569,25 @@ mod tests {
         assert_eq!(b.len(), 1, "one finding per source");
         assert_eq!(b[0].severity, Severity::Critical);
         assert!(b[0].message.contains("25 failed"), "{}", b[0].message);
-        assert!(b[0].message.contains("25 different passwords"), "{}", b[0].message);
-        let ev: Vec<_> = b[0].evidence.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        assert!(ev.contains(&"any attempt succeeded=no".to_string()), "{ev:?}");
-        assert!(ev.iter().any(|e| e.starts_with("source=10.9.9.9")), "{ev:?}");
+        assert!(
+            b[0].message.contains("25 different passwords"),
+            "{}",
+            b[0].message
+        );
+        let ev: Vec<_> = b[0]
+            .evidence
+            .0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert!(
+            ev.contains(&"any attempt succeeded=no".to_string()),
+            "{ev:?}"
+        );
+        assert!(
+            ev.iter().any(|e| e.starts_with("source=10.9.9.9")),
+            "{ev:?}"
+        );
     }
 
     #[test]
@@ -554,8 +622,18 @@ mod tests {
             let cid = format!("e{i}");
             let t = f64::from(i);
             let b = format!("b{i}");
-            m.push((SCANNER.to_string(), PBX.to_string(), t, reg(&user, &cid, 1, &b, None)));
-            m.push((PBX.to_string(), SCANNER.to_string(), t + 0.001, resp(&user, &cid, 404, 1, &b, None)));
+            m.push((
+                SCANNER.to_string(),
+                PBX.to_string(),
+                t,
+                reg(&user, &cid, 1, &b, None),
+            ));
+            m.push((
+                PBX.to_string(),
+                SCANNER.to_string(),
+                t + 0.001,
+                resp(&user, &cid, 404, 1, &b, None),
+            ));
         }
         let f = run(&m, &RuleConfig::default());
         let b = f.iter().find(|f| f.rule == "brute-force").expect("fires");
@@ -574,8 +652,29 @@ mod tests {
     fn a_success_is_reported() {
         let mut m = dictionary(8, SCANNER, 0.01);
         let t = 1.0;
-        m.push((SCANNER.to_string(), PBX.to_string(), t, reg("1000", "c1", 2, "win", Some(&creds("1000", "N", "ffffffffffffffffffffffffffffffff", None)))));
-        m.push((PBX.to_string(), SCANNER.to_string(), t + 0.001, resp("1000", "c1", 200, 2, "win", None)));
+        m.push((
+            SCANNER.to_string(),
+            PBX.to_string(),
+            t,
+            reg(
+                "1000",
+                "c1",
+                2,
+                "win",
+                Some(&creds(
+                    "1000",
+                    "N",
+                    "ffffffffffffffffffffffffffffffff",
+                    None,
+                )),
+            ),
+        ));
+        m.push((
+            PBX.to_string(),
+            SCANNER.to_string(),
+            t + 0.001,
+            resp("1000", "c1", 200, 2, "win", None),
+        ));
         let f = run(&m, &RuleConfig::default());
         let b = f.iter().find(|f| f.rule == "brute-force").expect("fires");
         assert!(b.fix.contains("SUCCEEDED"), "{}", b.fix);
@@ -583,7 +682,10 @@ mod tests {
 
     #[test]
     fn scanner_names_match_as_substrings() {
-        assert_eq!(scanner_name("UNfriendly-scanner - for demo purposes"), Some("friendly-scanner"));
+        assert_eq!(
+            scanner_name("UNfriendly-scanner - for demo purposes"),
+            Some("friendly-scanner")
+        );
         assert_eq!(scanner_name("SIPVicious 0.3"), Some("sipvicious"));
         assert_eq!(scanner_name("baresip v1.0.0"), None);
         let m = dictionary(1, SCANNER, 0.01);
@@ -594,7 +696,13 @@ mod tests {
         // testutil requests carry no User-Agent: add one.
         let with_ua: Vec<String> = borrowed
             .iter()
-            .map(|(_, _, _, s)| s.replacen("Content-Length", "User-Agent: friendly-scanner\nContent-Length", 1))
+            .map(|(_, _, _, s)| {
+                s.replacen(
+                    "Content-Length",
+                    "User-Agent: friendly-scanner\nContent-Length",
+                    1,
+                )
+            })
             .collect();
         let msgs: Vec<_> = borrowed
             .iter()
@@ -609,7 +717,10 @@ mod tests {
             },
             &RuleConfig::default(),
         );
-        let s: Vec<_> = f.iter().filter(|f| f.rule == "scanner-user-agent").collect();
+        let s: Vec<_> = f
+            .iter()
+            .filter(|f| f.rule == "scanner-user-agent")
+            .collect();
         assert_eq!(s.len(), 1, "one per source and user agent");
         assert!(s[0].message.contains("10.9.9.9"), "{}", s[0].message);
     }

@@ -67,13 +67,19 @@ mod tests {
         let auth = "Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\"";
         let exs = one_retry(WWW_NOQOP, auth, 400, "Bad Request");
         let f = crate::rules::evaluate(&exs, &Default::default());
-        let m = f.iter().find(|f| f.rule == "malformed-credentials").expect("fires");
+        let m = f
+            .iter()
+            .find(|f| f.rule == "malformed-credentials")
+            .expect("fires");
         assert!(m.message.contains("'response' is missing"), "{}", m.message);
 
         let auth = "Authorization: Digest username=\u{201C}alice\u{201D}, realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\"";
         let exs = one_retry(WWW_NOQOP, auth, 401, "Unauthorized");
         let f = crate::rules::evaluate(&exs, &Default::default());
-        let m = f.iter().find(|f| f.rule == "malformed-credentials").expect("fires");
+        let m = f
+            .iter()
+            .find(|f| f.rule == "malformed-credentials")
+            .expect("fires");
         assert!(m.fix.contains("Retype"), "{}", m.fix);
     }
 

@@ -346,3 +346,31 @@ pub(crate) fn opt(s: Option<&str>) -> String {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests {
+    use super::RULES;
+
+    #[test]
+    fn every_rule_has_a_docs_section() {
+        let docs = include_str!("../../docs/rules.md");
+        for r in RULES {
+            assert!(
+                docs.contains(&format!("### `{}`", r.id)),
+                "docs/rules.md has no section for {}",
+                r.id
+            );
+        }
+    }
+
+    #[test]
+    fn rule_ids_are_unique() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(
+                !RULES[..i].iter().any(|o| o.id == r.id),
+                "{} listed twice",
+                r.id
+            );
+        }
+    }
+}

@@ -13,7 +13,12 @@ fn issued_nonces(resp: &ResponseInfo) -> impl Iterator<Item = &str> {
 }
 
 /// Where an answered nonce came from, when it is not the latest one.
-fn nonce_origin(ex: &AuthExchange, upto: usize, nonce: &str, by_nonce_frame: Option<u64>) -> String {
+fn nonce_origin(
+    ex: &AuthExchange,
+    upto: usize,
+    nonce: &str,
+    by_nonce_frame: Option<u64>,
+) -> String {
     let earlier = ex.rounds[..upto].iter().rev().find_map(|r| {
         r.response
             .as_ref()
@@ -31,7 +36,11 @@ fn nonce_origin(ex: &AuthExchange, upto: usize, nonce: &str, by_nonce_frame: Opt
 /// client is answering (the latest one of the exchange).
 pub fn nonce_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
     for i in 1..ex.rounds.len() {
-        let Some(prev) = ex.rounds[i - 1].response.as_ref().filter(|r| r.is_challenge()) else {
+        let Some(prev) = ex.rounds[i - 1]
+            .response
+            .as_ref()
+            .filter(|r| r.is_challenge())
+        else {
             continue;
         };
         let latest: Vec<&str> = issued_nonces(prev).collect();
@@ -152,7 +161,11 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
             "the server marked the nonce stale {} in this {} exchange{}",
             times(events.len()),
             ex.method,
-            if repeated { ": the client does not keep up with new nonces" } else { "" }
+            if repeated {
+                ": the client does not keep up with new nonces"
+            } else {
+                ""
+            }
         )
     } else {
         format!(
@@ -199,84 +212,125 @@ fn nc_value(nc: &str) -> Option<u32> {
     u32::from_str_radix(nc.trim(), 16).ok()
 }
 
+#[derive(Clone)]
 struct NcUse {
     frame: u64,
     exchange: usize,
     nc: String,
 }
 
+enum Ev<'a> {
+    /// A challenge issued this nonce to the client.
+    Issue(&'a str),
+    /// The client answered: nonce, nc, frame, exchange.
+    Use(&'a str, &'a str, u64, usize),
+}
+
+struct Event<'a> {
+    /// (time, frame, order): a challenge comes before an answer of the
+    /// same instant.
+    at: (i64, u64, u8),
+    client: Option<IpAddr>,
+    ev: Ev<'a>,
+}
+
+/// Per (client, nonce): challenges issued but not yet answered, and the
+/// nc values used since.
+#[derive(Default)]
+struct NonceState {
+    pending: usize,
+    used: Vec<NcUse>,
+}
+
+struct Reuse {
+    client: Option<IpAddr>,
+    nonce: String,
+    first: NcUse,
+    again: NcUse,
+    count: usize,
+}
+
 /// The same nonce answered twice with the same nc by one client, without
 /// the server issuing that nonce again in between (a fresh challenge, even
 /// with the same nonce text, rightly restarts nc at 1).
 pub fn nc_reuse(view: &CaptureView<'_>, _: &RuleConfig, out: &mut Vec<Finding>) {
-    enum Ev<'a> {
-        Issue(&'a str),
-        Use(&'a str, &'a str, u64, usize),
-    }
-    // (time, frame, order) keeps challenge-before-answer within one instant.
-    let mut events: Vec<((i64, u64, u8), Option<IpAddr>, Ev<'_>)> = Vec::new();
+    let mut events: Vec<Event<'_>> = Vec::new();
     for ex in view.exchanges {
         let client = ex.client.map(|a| a.ip());
         for r in &ex.rounds {
             for (sc, _) in answered(r) {
                 if let (Some(n), Some(nc)) = (&sc.credentials.nonce, &sc.credentials.nc) {
-                    events.push((
-                        (r.request.ts.0, r.request.frame, 1),
+                    events.push(Event {
+                        at: (r.request.ts.0, r.request.frame, 1),
                         client,
-                        Ev::Use(n, nc, r.request.frame, ex.id),
-                    ));
+                        ev: Ev::Use(n, nc, r.request.frame, ex.id),
+                    });
                 }
             }
             if let Some(resp) = r.response.as_ref().filter(|x| x.is_challenge()) {
                 for n in issued_nonces(resp) {
-                    events.push(((resp.ts.0, resp.frame, 0), client, Ev::Issue(n)));
+                    events.push(Event {
+                        at: (resp.ts.0, resp.frame, 0),
+                        client,
+                        ev: Ev::Issue(n),
+                    });
                 }
             }
         }
     }
-    events.sort_by_key(|e| e.0);
-    // Per (client, nonce): challenges issued but not yet answered, and the
-    // nc values used since.
-    let mut state: FxHashMap<(Option<IpAddr>, &str), (usize, Vec<NcUse>)> = FxHashMap::default();
-    // Per client: (nonce, first use, reuse, number of reuses).
-    let mut found: Vec<(Option<IpAddr>, String, NcUse, NcUse, usize)> = Vec::new();
-    for (_, client, ev) in events {
+    events.sort_by_key(|e| e.at);
+    let mut state: FxHashMap<(Option<IpAddr>, &str), NonceState> = FxHashMap::default();
+    // One entry per client.
+    let mut found: Vec<Reuse> = Vec::new();
+    for Event { client, ev, .. } in events {
         match ev {
             Ev::Issue(n) => {
-                state.entry((client, n)).or_default().0 += 1;
+                state.entry((client, n)).or_default().pending += 1;
             }
             Ev::Use(n, nc, frame, exchange) => {
-                let (pending, list) = state.entry((client, n)).or_default();
+                let st = state.entry((client, n)).or_default();
                 let this = NcUse {
                     frame,
                     exchange,
                     nc: nc.to_string(),
                 };
-                let same = list.iter().find(|u| {
-                    u.nc == nc || nc_value(&u.nc).is_some() && nc_value(&u.nc) == nc_value(nc)
-                });
-                if *pending > 0 {
+                let same = st
+                    .used
+                    .iter()
+                    .find(|u| {
+                        u.nc == nc || nc_value(&u.nc).is_some() && nc_value(&u.nc) == nc_value(nc)
+                    })
+                    .cloned();
+                if st.pending > 0 {
                     // The answer to a fresh challenge may start over at 1.
-                    *pending -= 1;
+                    st.pending -= 1;
                 } else if let Some(first) = same {
-                    let first = NcUse {
-                        frame: first.frame,
-                        exchange: first.exchange,
-                        nc: first.nc.clone(),
-                    };
-                    match found.iter_mut().find(|f| f.0 == client) {
-                        Some(f) => f.4 += 1,
-                        None => found.push((client, n.to_string(), first, this, 1)),
+                    match found.iter_mut().find(|f| f.client == client) {
+                        Some(f) => f.count += 1,
+                        None => found.push(Reuse {
+                            client,
+                            nonce: n.to_string(),
+                            first,
+                            again: this,
+                            count: 1,
+                        }),
                     }
                     continue;
                 }
-                if list.len() < 64 && same.is_none() {
-                    list.push(this);
+                if st.used.len() < 64 && same.is_none() {
+                    st.used.push(this);
                 }
             }
         }
     }
-    for (client, nonce, first, again, count) in found {
+    for Reuse {
+        client,
+        nonce,
+        first,
+        again,
+        count,
+    } in found
+    {
         let who = client.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
         out.push(Finding {
             rule: "nc-reuse",
@@ -320,7 +374,11 @@ mod tests {
     }
 
     /// REGISTER -> 401(n1) -> REGISTER(answer 1) -> 401(n2) -> REGISTER(answer 2) -> final.
-    fn two_rounds(second_answer: &str, second_challenge: &str, t: [f64; 5]) -> Vec<crate::correlate::AuthExchange> {
+    fn two_rounds(
+        second_answer: &str,
+        second_challenge: &str,
+        t: [f64; 5],
+    ) -> Vec<crate::correlate::AuthExchange> {
         let m = [
             register(1, "a", None),
             response(401, "Unauthorized", 1, "a", Some(&www("n1", ""))),
@@ -347,9 +405,20 @@ mod tests {
             [0.0, 0.1, 0.2, 0.3, 0.4],
         );
         let f = crate::rules::evaluate(&exs, &Default::default());
-        let m = f.iter().find(|f| f.rule == "nonce-mismatch").expect("fires");
-        assert!(m.message.contains("'n2'") && m.message.contains("'n1'"), "{}", m.message);
-        assert!(m.message.contains("earlier challenge of this exchange"), "{}", m.message);
+        let m = f
+            .iter()
+            .find(|f| f.rule == "nonce-mismatch")
+            .expect("fires");
+        assert!(
+            m.message.contains("'n2'") && m.message.contains("'n1'"),
+            "{}",
+            m.message
+        );
+        assert!(
+            m.message.contains("earlier challenge of this exchange"),
+            "{}",
+            m.message
+        );
         // Answering the latest nonce is fine.
         let exs = two_rounds(
             &auth("n2", "00000001", "c2"),

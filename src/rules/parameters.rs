@@ -407,7 +407,10 @@ mod tests {
     #[test]
     fn only_sha256_and_no_answer() {
         let ch = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256";
-        let m = [register(1, "a", None), response(401, "Unauthorized", 1, "a", Some(ch))];
+        let m = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(ch)),
+        ];
         let later = register(1, "x", None)
             .replace("cid-1", "cid-2")
             .replace("alice@", "bob@");
@@ -417,10 +420,16 @@ mod tests {
             (PHONE, PBX, 100.0, &later),
         ]);
         let f = crate::rules::evaluate(&exs, &Default::default());
-        let a = f.iter().find(|f| f.rule == "algorithm-mismatch").expect("fires");
+        let a = f
+            .iter()
+            .find(|f| f.rule == "algorithm-mismatch")
+            .expect("fires");
         assert!(a.message.contains("only SHA-256"), "{}", a.message);
         // MD5-only challenge never answered: not an algorithm problem.
-        let m = [register(1, "a", None), response(401, "Unauthorized", 1, "a", Some(WWW_QOP))];
+        let m = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+        ];
         let exs = exchanges(&[
             (PHONE, PBX, 0.0, &m[0]),
             (PBX, PHONE, 0.1, &m[1]),
@@ -435,8 +444,14 @@ mod tests {
         let fired = rules_fired(&one_retry(ch, &auth_qop("alice"), 401, "Unauthorized"));
         assert!(fired.contains(&"opaque-mismatch"), "{fired:?}");
         let auth = format!("{}, opaque=\"op2\"", auth_qop("alice"));
-        let f = crate::rules::evaluate(&one_retry(ch, &auth, 401, "Unauthorized"), &Default::default());
-        let o = f.iter().find(|f| f.rule == "opaque-mismatch").expect("fires");
+        let f = crate::rules::evaluate(
+            &one_retry(ch, &auth, 401, "Unauthorized"),
+            &Default::default(),
+        );
+        let o = f
+            .iter()
+            .find(|f| f.rule == "opaque-mismatch")
+            .expect("fires");
         assert!(o.message.contains("'op2'"), "{}", o.message);
         let auth = format!("{}, opaque=\"op1\"", auth_qop("alice"));
         assert!(rules_fired(&one_retry(ch, &auth, 200, "OK")).is_empty());

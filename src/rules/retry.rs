@@ -18,7 +18,12 @@ pub fn credentials_missing_on_retry(ex: &AuthExchange, _: &RuleConfig, out: &mut
         }
         frames.push(ch.frame);
         frames.push(cur.request.frame);
-        first.get_or_insert((ch.frame, ch.status, cur.request.frame, cur.request.ts.since(ch.ts)));
+        first.get_or_insert((
+            ch.frame,
+            ch.status,
+            cur.request.frame,
+            cur.request.ts.since(ch.ts),
+        ));
     }
     let Some((ch_frame, status, req_frame, delay)) = first else {
         return;
@@ -56,9 +61,16 @@ pub fn cseq_not_incremented(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fin
             continue;
         }
         frames.push(cur.request.frame);
-        first.get_or_insert((prev.request.frame, prev.request.cseq, cur.request.frame, cur.request.cseq));
+        first.get_or_insert((
+            prev.request.frame,
+            prev.request.cseq,
+            cur.request.frame,
+            cur.request.cseq,
+        ));
     }
-    let Some((pf, pc, cf, cc)) = first else { return };
+    let Some((pf, pc, cf, cc)) = first else {
+        return;
+    };
     let count = frames.len();
     out.push(Finding {
         rule: "cseq-not-incremented",
@@ -163,11 +175,16 @@ mod tests {
             (PBX, PHONE, 0.3, &m[3]),
         ]);
         let f = crate::rules::evaluate(&exs, &Default::default());
-        let c = f.iter().find(|f| f.rule == "cseq-not-incremented").expect("fires");
+        let c = f
+            .iter()
+            .find(|f| f.rule == "cseq-not-incremented")
+            .expect("fires");
         assert!(c.message.contains("CSeq 2"), "{}", c.message);
         // Incremented CSeq: fine.
-        assert!(!rules_fired(&one_retry(WWW_QOP, &auth_qop("alice"), 200, "OK"))
-            .contains(&"cseq-not-incremented"));
+        assert!(
+            !rules_fired(&one_retry(WWW_QOP, &auth_qop("alice"), 200, "OK"))
+                .contains(&"cseq-not-incremented")
+        );
     }
 
     #[test]
@@ -198,6 +215,10 @@ mod tests {
             .iter()
             .find(|f| f.rule == "no-final-response" && f.exchange == Some(1))
             .expect("fires");
-        assert!(n.message.contains("after sending credentials"), "{}", n.message);
+        assert!(
+            n.message.contains("after sending credentials"),
+            "{}",
+            n.message
+        );
     }
 }

@@ -65,13 +65,21 @@ mod tests {
     #[test]
     fn bearer_challenge_is_reported_as_info() {
         let ch = "WWW-Authenticate: Bearer realm=\"lab.example\", scope=\"sip\"";
-        let m = [register(1, "a", None), response(401, "Unauthorized", 1, "a", Some(ch))];
+        let m = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(ch)),
+        ];
         let exs = exchanges(&[(PHONE, PBX, 0.0, &m[0]), (PBX, PHONE, 0.1, &m[1])]);
         let f = crate::rules::evaluate(&exs, &Default::default());
-        let u = f.iter().find(|f| f.rule == "unsupported-scheme").expect("fires");
+        let u = f
+            .iter()
+            .find(|f| f.rule == "unsupported-scheme")
+            .expect("fires");
         assert_eq!(u.severity, Severity::Info);
         assert!(u.message.contains("Bearer"), "{}", u.message);
-        assert!(!rules_fired(&one_retry(WWW_QOP, &auth_qop("alice"), 200, "OK"))
-            .contains(&"unsupported-scheme"));
+        assert!(
+            !rules_fired(&one_retry(WWW_QOP, &auth_qop("alice"), 200, "OK"))
+                .contains(&"unsupported-scheme")
+        );
     }
 }
