@@ -916,3 +916,51 @@ impl Correlator {
         (kept, self.stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Framing, Status};
+
+    fn options(ua: &str, frame: u64) -> (MessageMeta, String) {
+        let meta = MessageMeta {
+            input: 0,
+            frame,
+            ts: Ts(frame as i64),
+            src: "10.9.9.9:5060".parse().ok(),
+            dst: "10.0.0.1:5060".parse().ok(),
+            transport: Transport::Udp,
+        };
+        let text = format!(
+            "OPTIONS sip:100@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK{frame}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: c{frame}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"
+        );
+        (meta, text)
+    }
+
+    #[test]
+    fn user_agents_are_summarised_per_source_and_bounded() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let n = MAX_AGENTS as u64 + 3;
+        for i in 0..n {
+            // Two requests with each User-Agent.
+            for k in 0..2 {
+                let (meta, text) = options(&format!("probe-{i}"), 2 * i + k + 1);
+                match Message::parse(text.as_bytes(), Framing::Datagram) {
+                    Ok(Status::Complete(m)) => c.message(&meta, &m),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let agents = c.take_agents();
+        assert_eq!(agents.len(), MAX_AGENTS);
+        assert_eq!(c.stats.agents_not_kept, 6);
+        assert_eq!(agents[0].requests, 2);
+        assert_eq!(agents[0].methods, vec!["OPTIONS".to_string()]);
+        assert_eq!(agents[0].first_frame, 1);
+        let (exchanges, _) = c.finish();
+        assert!(
+            exchanges.is_empty(),
+            "unchallenged OPTIONS are not exchanges"
+        );
+    }
+}

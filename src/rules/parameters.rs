@@ -266,7 +266,12 @@ pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
         .digest_challenges()
         .map(|c| c.challenge.algorithm_or_default())
         .collect();
-    if offered.is_empty() || offered.iter().any(|a| is_md5(a)) {
+    // AKA is answered by a SIM, not a password: unsupported-scheme says so.
+    if offered.is_empty()
+        || offered
+            .iter()
+            .any(|a| is_md5(a) || super::scheme::is_aka(a))
+    {
         return;
     }
     out.push(Finding {
