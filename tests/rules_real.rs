@@ -165,8 +165,12 @@ fn svcrack_dictionary_is_one_brute_force_finding_with_counts() {
     let acc = &r["accounts"][0];
     assert_eq!(acc["user"], "1000");
     assert_eq!(acc["root_cause"]["rule"], "brute-force");
-    assert_eq!(acc["attempts"], 1);
+    assert_eq!(acc["exchanges"], 1);
     assert_eq!(acc["rounds"], 26);
+    // Every guess is an attempt, and every one failed.
+    assert_eq!(acc["attempts"], 25);
+    assert_eq!(acc["failures"], 25);
+    assert_eq!(acc["successes"], 0);
 }
 
 #[test]
@@ -278,6 +282,8 @@ fn account_table_in_json_has_the_columns() {
     assert_eq!(acc.len(), 1);
     let a = &acc[0];
     assert_eq!(a["user"], "bob");
+    assert_eq!(a["exchanges"], 3);
+    // Three runs, each answering one challenge: two 401s and a 403.
     assert_eq!(a["attempts"], 3);
     assert_eq!(a["failures"], 3);
     assert_eq!(a["successes"], 0);

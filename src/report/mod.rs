@@ -20,11 +20,16 @@ pub struct AccountRow {
     pub server: String,
     /// Authentication exchanges: a request through its challenges to the
     /// final answer.
+    pub exchanges: usize,
+    /// Requests sent with credentials, plus exchanges that ended without
+    /// ever sending any.
     pub attempts: usize,
-    /// Exchanges that failed or never got an answer.
+    /// Credentials refused (401/407 again, not stale, or 403) or never
+    /// answered, plus exchanges without credentials that failed.
     pub failures: usize,
+    /// Credentials accepted, plus exchanges accepted without credentials.
     pub successes: usize,
-    /// Requests sent, over all attempts (first request and each retry).
+    /// Requests sent, over all exchanges (first request and each retry).
     pub rounds: usize,
     pub last_outcome: Outcome,
     /// The most severe (then most specific) warning or worse about this
@@ -113,6 +118,48 @@ pub fn root_cause<'a>(
 
 pub use crate::correlate::endpoint;
 
+/// Counts each request with credentials as an attempt (refused, accepted
+/// or unanswered), so that a client retrying in one exchange shows every
+/// try; an exchange that never sent credentials counts once by its outcome.
+fn count_attempts(ex: &AuthExchange, row: &mut AccountRow) {
+    let mut sent = false;
+    for r in &ex.rounds {
+        if !r.request.credentials.iter().any(|c| !c.relayed) {
+            continue;
+        }
+        sent = true;
+        row.attempts += 1;
+        match &r.response {
+            Some(resp) if (200..300).contains(&resp.status) => row.successes += 1,
+            Some(resp)
+                if resp.status == 403
+                    || resp.is_challenge()
+                        && !resp.challenges.iter().any(|c| c.challenge.stale) =>
+            {
+                row.failures += 1
+            }
+            _ => {}
+        }
+    }
+    if sent {
+        if ex.outcome == Outcome::Unanswered {
+            row.failures += 1;
+        }
+        return;
+    }
+    match ex.outcome {
+        Outcome::Succeeded => {
+            row.attempts += 1;
+            row.successes += 1;
+        }
+        Outcome::Failed | Outcome::Unanswered => {
+            row.attempts += 1;
+            row.failures += 1;
+        }
+        Outcome::Incomplete => {}
+    }
+}
+
 /// Groups exchanges by account: user, auth user, realm, client host,
 /// server. Findings count for an account when they name one of its
 /// exchanges, or, for capture-wide findings (brute force, scanners), when
@@ -175,6 +222,7 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
                 realm,
                 client,
                 server,
+                exchanges: 0,
                 attempts: 0,
                 failures: 0,
                 successes: 0,
@@ -185,13 +233,9 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             related: Vec::new(),
             hop,
         });
-        row.attempts += 1;
+        row.exchanges += 1;
         row.rounds += ex.rounds.len();
-        match ex.outcome {
-            Outcome::Succeeded => row.successes += 1,
-            Outcome::Failed | Outcome::Unanswered => row.failures += 1,
-            Outcome::Incomplete => {}
-        }
+        count_attempts(ex, row);
         row.last_outcome = ex.outcome;
         related.extend(by_exchange.get(&ex.id).into_iter().flatten());
         for fr in &ex.frames {

@@ -159,6 +159,7 @@ pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<(
             "user (auth user)",
             "realm",
             "client -> server",
+            "exch",
             "tries",
             "fail",
             "ok",
@@ -175,6 +176,7 @@ pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<(
                 who,
                 term(&r.realm).into_owned(),
                 format!("{} -> {}", r.client, r.server),
+                r.exchanges.to_string(),
                 r.attempts.to_string(),
                 r.failures.to_string(),
                 r.successes.to_string(),
@@ -188,9 +190,9 @@ pub fn write(a: &Analysis, o: &TextOptions, out: &mut dyn Write) -> io::Result<(
         }
         // The root cause is the column people read: let the identifiers
         // wrap before it does.
-        if let Some(col) = t.column_mut(7) {
+        if let Some(col) = t.column_mut(8) {
             col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
-                (o.width / 4).clamp(16, 34),
+                (o.width / 5).clamp(16, 26),
             )));
         }
         writeln!(out, "{}", p.bold("Accounts"))?;

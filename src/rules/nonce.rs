@@ -169,8 +169,12 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
         )
     } else {
         format!(
-            "the client answered {worst_delay:.1} s after the challenge and the server refused the late answer with a new nonce ({})",
-            times(events.len())
+            "the client answered {worst_delay:.1} s after the challenge and the server refused the late answer with a new nonce{}",
+            if events.len() > 1 {
+                format!(" ({} times in this exchange)", events.len())
+            } else {
+                String::new()
+            }
         )
     };
     let mut evidence = Evidence::new();
@@ -182,8 +186,10 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
     }
     evidence = evidence
         .add("longest delay", format!("{worst_delay:.1} s"))
-        .add_opt("user agent", ex.user_agent.clone())
-        .add_opt("server", ex.server_agent.clone());
+        .add_opt("user agent", ex.user_agent.clone());
+    if let Some(server) = &ex.server_agent {
+        evidence = evidence.add("server", server.clone());
+    }
     out.push(Finding {
         rule: "stale-nonce",
         severity: Severity::Warning,
@@ -192,7 +198,7 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
         message,
         evidence,
         fix: if worst_delay >= cfg.late_answer {
-            format!("The answer came {worst_delay:.1} s after the challenge and the nonce had expired by then. A client should answer at once: store the password on the device instead of prompting for it, and check that it is not overloaded. Or lengthen the server's nonce lifetime (Kamailio nonce_expire, Asterisk PJSIP nonce_lifetime, FreeSWITCH nonce-ttl).")
+            format!("The answer came {worst_delay:.1} s after the challenge and by then the nonce had most likely expired. A client should answer at once: store the password on the device instead of prompting for it, and check that it is not overloaded. Or lengthen the server's nonce lifetime (Kamailio nonce_expire, Asterisk PJSIP nonce_lifetime, FreeSWITCH nonce-ttl).")
         } else {
             "stale=true means the password was right but the nonce was old; the client should retry at once with the new nonce. If it keeps happening, check the clocks (NTP) of the server(s) and client, and the server's nonce lifetime.".into()
         },
