@@ -48,11 +48,31 @@ pub fn nonce_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
             continue;
         }
         let r = &ex.rounds[i];
+        // Credentials for several proxies travel together: the request is
+        // fine as long as one of them answers the latest challenge.
+        if answered(r).any(|(sc, _)| {
+            sc.credentials
+                .nonce
+                .as_deref()
+                .is_some_and(|n| latest.contains(&n))
+        }) {
+            continue;
+        }
+        let realms: Vec<&str> = prev
+            .digest_challenges()
+            .filter_map(|c| c.challenge.realm.as_deref())
+            .collect();
         for (sc, ans) in answered(r) {
             let Some(nonce) = sc.credentials.nonce.as_deref() else {
                 continue;
             };
-            if latest.contains(&nonce) {
+            // Credentials for another realm answer another server.
+            if sc
+                .credentials
+                .realm
+                .as_deref()
+                .is_some_and(|cr| !realms.is_empty() && !realms.contains(&cr))
+            {
                 continue;
             }
             let found_elsewhere = ans.filter(|a| a.by_nonce).map(|a| a.frame);
@@ -137,6 +157,13 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
         };
         if issued_nonces(resp).any(|n| n == used) {
             // The same nonce again: not a freshness problem.
+            continue;
+        }
+        // A challenge from another realm (the next proxy) is no refusal.
+        if !resp
+            .digest_challenges()
+            .any(|c| c.challenge.realm == ans.challenge.realm)
+        {
             continue;
         }
         let delay = r.request.ts.since(ans.ts);
@@ -508,5 +535,34 @@ mod tests {
         let r: Vec<_> = f.iter().filter(|f| f.rule == "nc-reuse").collect();
         assert_eq!(r.len(), 1, "{f:?}");
         assert_eq!(r[0].frames, vec![3, 5]);
+    }
+
+    #[test]
+    fn credentials_for_two_proxies_are_no_nonce_mismatch() {
+        // 407 from proxy A (realm a), answered; 407 from proxy B (realm
+        // b); the retry carries credentials for both.
+        let pa = "Proxy-Authenticate: Digest realm=\"a\", nonce=\"na\"";
+        let pb = "Proxy-Authenticate: Digest realm=\"b\", nonce=\"nb\"";
+        let ca = "Proxy-Authorization: Digest username=\"alice\", realm=\"a\", nonce=\"na\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\"";
+        let cb = "Proxy-Authorization: Digest username=\"alice\", realm=\"b\", nonce=\"nb\", uri=\"sip:lab.example\", response=\"fedcba9876543210fedcba9876543210\"";
+        let m = [
+            register(1, "a", None),
+            response(407, "Proxy Authentication Required", 1, "a", Some(pa)),
+            register(2, "b", Some(ca)),
+            response(407, "Proxy Authentication Required", 2, "b", Some(pb)),
+            register(3, "c", Some(&format!("{ca}\n{cb}"))),
+            response(200, "OK", 3, "c", None),
+        ];
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &m[0]),
+            (PBX, PHONE, 0.1, &m[1]),
+            (PHONE, PBX, 6.2, &m[2]),
+            (PBX, PHONE, 6.3, &m[3]),
+            (PHONE, PBX, 12.4, &m[4]),
+            (PBX, PHONE, 12.5, &m[5]),
+        ]);
+        let fired = rules_fired(&exs);
+        assert!(!fired.contains(&"nonce-mismatch"), "{fired:?}");
+        assert!(!fired.contains(&"stale-nonce"), "{fired:?}");
     }
 }
