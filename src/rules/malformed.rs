@@ -13,18 +13,39 @@ pub fn malformed_credentials(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fi
     let mut problems: Vec<String> = Vec::new();
     let mut frames = Vec::new();
     let mut header = None;
+    let offered: Vec<&str> = ex
+        .all_challenges()
+        .map(|(_, c)| c.challenge.scheme.as_str())
+        .collect();
     for r in &ex.rounds {
         for sc in r.request.credentials.iter().filter(|c| !c.relayed) {
-            if sc.credentials.problems.is_empty() {
+            let c = &sc.credentials;
+            // A scheme nobody offered: garbage, or Basic (which SIP forbids).
+            let scheme_problem = (!c.is_digest()
+                && !offered.iter().any(|o| o.eq_ignore_ascii_case(&c.scheme)))
+            .then(|| {
+                if c.scheme.is_empty() {
+                    "no authentication scheme".to_string()
+                } else {
+                    format!(
+                        "scheme '{}' instead of Digest (not offered by the server)",
+                        c.scheme
+                    )
+                }
+            });
+            if c.problems.is_empty() && scheme_problem.is_none() {
                 continue;
             }
             if frames.last() != Some(&r.request.frame) {
                 frames.push(r.request.frame);
             }
             header.get_or_insert(sc.header);
-            for p in &sc.credentials.problems {
-                if !problems.contains(&p.what) {
-                    problems.push(p.what.clone());
+            let found = scheme_problem
+                .into_iter()
+                .chain(c.problems.iter().map(|p| p.what.clone()));
+            for p in found {
+                if !problems.contains(&p) {
+                    problems.push(p);
                 }
             }
         }
@@ -87,5 +108,23 @@ mod tests {
     fn clean_credentials_are_not_malformed() {
         let exs = one_retry(WWW_QOP, &auth_qop("alice"), 200, "OK");
         assert!(!rules_fired(&exs).contains(&"malformed-credentials"));
+    }
+
+    #[test]
+    fn a_header_that_is_not_digest_at_all() {
+        let exs = one_retry(WWW_NOQOP, "Authorization: garbage", 400, "Bad Request");
+        let f = crate::rules::evaluate(&exs, &Default::default());
+        let m = f
+            .iter()
+            .find(|f| f.rule == "malformed-credentials")
+            .expect("fires");
+        assert!(m.message.contains("'garbage'"), "{}", m.message);
+        let exs = one_retry(
+            WWW_NOQOP,
+            "Authorization: Basic YWxpY2U6c2VjcmV0",
+            401,
+            "Unauthorized",
+        );
+        assert!(rules_fired(&exs).contains(&"malformed-credentials"));
     }
 }
