@@ -303,8 +303,15 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
             warnings,
         });
     }
+    let agents = correlator.take_agents();
     let (exchanges, correlate) = correlator.finish();
-    let findings = rules::evaluate(&exchanges, &opts.rules);
+    let findings = rules::evaluate_capture(
+        &rules::CaptureView {
+            exchanges: &exchanges,
+            agents: &agents,
+        },
+        &opts.rules,
+    );
     Analysis {
         inputs: summaries,
         exchanges,

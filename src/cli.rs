@@ -216,6 +216,28 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "SEVERITY", help_heading = "Filters")]
     pub min_severity: Option<SeverityArg>,
 
+    /// An answer this many seconds after its challenge that the server
+    /// refuses with a new nonce counts as refused for being late
+    /// (stale-nonce).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub late_answer: f64,
+
+    /// brute-force: failed authentications from one source within
+    /// --window that, across accounts or passwords, make an attack
+    /// (VOS3000 locks an account after 6).
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub max_failures: usize,
+
+    /// brute-force: the sliding window, in seconds (VOS3000 suspends for
+    /// 180 s).
+    #[arg(long, default_value_t = 180.0, value_name = "SECS")]
+    pub window: f64,
+
+    /// brute-force: distinct usernames tried from one source within
+    /// --window that make an enumeration or credential-stuffing attack.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_usernames: usize,
+
     /// List the rules with their severity and exit.
     #[arg(long)]
     pub list_rules: bool,
@@ -384,9 +406,15 @@ pub fn run(args: Args) -> i32 {
         eprintln!("sipauth-diag: standard input ('-') can be read only once");
         return EXIT_USAGE;
     }
-    if !(args.answer_timeout.is_finite() && args.answer_timeout >= 0.0) {
-        eprintln!("sipauth-diag: --answer-timeout must be a number of seconds >= 0");
-        return EXIT_USAGE;
+    for (name, secs) in [
+        ("--answer-timeout", args.answer_timeout),
+        ("--late-answer", args.late_answer),
+        ("--window", args.window),
+    ] {
+        if !(secs.is_finite() && secs >= 0.0) {
+            eprintln!("sipauth-diag: {name} must be a number of seconds >= 0");
+            return EXIT_USAGE;
+        }
     }
     let credentials = match load_credentials(args.credentials.as_deref()) {
         Ok(c) => c,
@@ -443,6 +471,12 @@ pub fn run(args: Args) -> i32 {
         rules: RuleConfig {
             loop_rounds: args.loop_rounds.max(2),
             credentials,
+            answer_timeout: args.answer_timeout,
+            late_answer: args.late_answer,
+            // One failure or one username is never an attack.
+            max_failures: args.max_failures.max(2),
+            window: args.window,
+            max_usernames: args.max_usernames.max(2),
         },
     };
     let analysis = analysis::analyze(inputs, &opts);

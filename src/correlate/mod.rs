@@ -18,7 +18,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Where one SIP message came from.
 #[derive(Clone, Copy, Debug)]
@@ -254,6 +254,30 @@ impl AuthExchange {
     }
 }
 
+/// One User-Agent seen from one source address, over every request of the
+/// capture (challenged or not), so probes that never reach authentication
+/// (e.g. an OPTIONS scan) are still visible to the rules.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentSighting {
+    pub input: u16,
+    pub source: Option<IpAddr>,
+    /// At most [`MAX_AGENT_LEN`] bytes of the header value.
+    pub user_agent: String,
+    pub first_frame: u64,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+    pub requests: u64,
+    /// Distinct methods, at most [`MAX_AGENT_METHODS`].
+    pub methods: Vec<String>,
+}
+
+/// Distinct (source, User-Agent) pairs remembered; more are only counted.
+pub const MAX_AGENTS: usize = 4096;
+/// Longest User-Agent value kept.
+pub const MAX_AGENT_LEN: usize = 256;
+/// Methods listed per sighting.
+pub const MAX_AGENT_METHODS: usize = 8;
+
 /// Correlation settings.
 #[derive(Clone, Copy, Debug)]
 pub struct CorrelateConfig {
@@ -300,6 +324,9 @@ pub struct CorrelateStats {
     pub retransmissions: u64,
     pub orphan_responses: u64,
     pub missing_headers: u64,
+    /// Requests whose (source, User-Agent) pair was not remembered because
+    /// [`MAX_AGENTS`] pairs were already.
+    pub agents_not_kept: u64,
 }
 
 pub struct Correlator {
@@ -315,6 +342,8 @@ pub struct Correlator {
     /// First (client, server) hop of each digest response value.
     responses: FxHashMap<u64, (Option<SocketAddr>, Option<SocketAddr>)>,
     closed: Vec<bool>,
+    agents: Vec<AgentSighting>,
+    agent_index: FxHashMap<u64, usize>,
     pub stats: CorrelateStats,
     last_ts: Ts,
 }
@@ -342,6 +371,8 @@ impl Correlator {
             nonce_order: VecDeque::new(),
             responses: FxHashMap::default(),
             closed: Vec::new(),
+            agents: Vec::new(),
+            agent_index: FxHashMap::default(),
             stats: CorrelateStats::default(),
             last_ts: Ts(i64::MIN),
         }
@@ -362,8 +393,53 @@ impl Correlator {
         hash_of((branch, cseq, method.to_ascii_uppercase(), call_id))
     }
 
+    /// Every (source, User-Agent) seen so far, in order of first sighting.
+    pub fn take_agents(&mut self) -> Vec<AgentSighting> {
+        self.agent_index.clear();
+        std::mem::take(&mut self.agents)
+    }
+
+    fn note_agent(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
+        let Some(ua) = msg.header(HeaderKind::UserAgent) else {
+            return;
+        };
+        let ua = &ua[..ua.len().min(MAX_AGENT_LEN)];
+        let source = meta.src.map(|a| a.ip());
+        let key = hash_of((meta.input, source, ua));
+        let method = msg.method().unwrap_or(b"");
+        let i = match self.agent_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                if self.agents.len() >= MAX_AGENTS {
+                    self.stats.agents_not_kept += 1;
+                    return;
+                }
+                self.agents.push(AgentSighting {
+                    input: meta.input,
+                    source,
+                    user_agent: lossy(ua),
+                    first_frame: meta.frame,
+                    first_ts: meta.ts,
+                    last_ts: meta.ts,
+                    requests: 0,
+                    methods: Vec::new(),
+                });
+                self.agent_index.insert(key, self.agents.len() - 1);
+                self.agents.len() - 1
+            }
+        };
+        let a = &mut self.agents[i];
+        a.requests += 1;
+        a.last_ts = a.last_ts.max(meta.ts);
+        if a.methods.len() < MAX_AGENT_METHODS && !a.methods.iter().any(|m| m.as_bytes() == method)
+        {
+            a.methods.push(lossy(method));
+        }
+    }
+
     fn request(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.requests += 1;
+        self.note_agent(meta, msg);
         let (Some(method), Some(call_id), Some((cseq, _)), Some(from), Some(to)) = (
             msg.method(),
             msg.call_id(),
@@ -852,8 +928,9 @@ impl Correlator {
 
 #[cfg(test)]
 mod tests {
-    use super::Outcome;
+    use super::*;
     use crate::rules::testutil::*;
+    use crate::sip::{Framing, Status};
 
     #[test]
     fn retransmissions_are_counted_not_doubled() {
@@ -997,5 +1074,47 @@ CSeq: {cseq} NOTIFY\n\
         assert_eq!(exs.len(), 2);
         assert!(!exs[0].rounds[0].request.credentials[0].relayed);
         assert!(exs[1].rounds[0].request.credentials[0].relayed);
+    }
+
+    fn options(ua: &str, frame: u64) -> (MessageMeta, String) {
+        let meta = MessageMeta {
+            input: 0,
+            frame,
+            ts: Ts(frame as i64),
+            src: "10.9.9.9:5060".parse().ok(),
+            dst: "10.0.0.1:5060".parse().ok(),
+            transport: Transport::Udp,
+        };
+        let text = format!(
+            "OPTIONS sip:100@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK{frame}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: c{frame}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"
+        );
+        (meta, text)
+    }
+
+    #[test]
+    fn user_agents_are_summarised_per_source_and_bounded() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let n = MAX_AGENTS as u64 + 3;
+        for i in 0..n {
+            // Two requests with each User-Agent.
+            for k in 0..2 {
+                let (meta, text) = options(&format!("probe-{i}"), 2 * i + k + 1);
+                match Message::parse(text.as_bytes(), Framing::Datagram) {
+                    Ok(Status::Complete(m)) => c.message(&meta, &m),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let agents = c.take_agents();
+        assert_eq!(agents.len(), MAX_AGENTS);
+        assert_eq!(c.stats.agents_not_kept, 6);
+        assert_eq!(agents[0].requests, 2);
+        assert_eq!(agents[0].methods, vec!["OPTIONS".to_string()]);
+        assert_eq!(agents[0].first_frame, 1);
+        let (exchanges, _) = c.finish();
+        assert!(
+            exchanges.is_empty(),
+            "unchallenged OPTIONS are not exchanges"
+        );
     }
 }

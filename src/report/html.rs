@@ -126,7 +126,7 @@ fn render(r: &Report, h: &mut String) {
             let class = match worst.map(|f| f.severity) {
                 Some(Severity::Critical | Severity::Error) => "bad",
                 Some(Severity::Warning) => "warn",
-                _ if row.failed > 0 => "bad",
+                _ if row.failures > 0 => "bad",
                 _ => "ok",
             };
             let who = if row.auth_user != row.user && row.auth_user != "-" {
@@ -214,10 +214,10 @@ fn render(r: &Report, h: &mut String) {
                 esc(&row.client),
                 esc(&row.server),
                 row.exchanges,
-                row.succeeded,
-                row.failed,
+                row.successes,
+                row.failures,
                 outcome_span(row.last_outcome),
-                row.worst_rule.map(|r| format!("<code>{}</code>", esc(r))).unwrap_or("-".into())
+                row.root_cause.as_ref().map(|c| c.rule).map(|r| format!("<code>{}</code>", esc(r))).unwrap_or("-".into())
             );
         }
         h.push_str("</table>\n");

@@ -81,9 +81,9 @@ pub fn account_method<'a>(a: &'a Analysis, row: &AccountRow, worst: Option<&Find
 pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) -> String {
     let register = method.eq_ignore_ascii_case("REGISTER");
     let call = method.eq_ignore_ascii_case("INVITE");
-    let failing = row.last_outcome != Outcome::Succeeded && row.failed > 0;
+    let failing = row.last_outcome != Outcome::Succeeded && row.failures > 0;
     let serious = worst.is_some_and(|f| f.severity >= Severity::Error);
-    if failing || (row.succeeded == 0 && serious) {
+    if failing || (row.successes == 0 && serious) {
         if register {
             "cannot register".into()
         } else if call {
@@ -91,13 +91,13 @@ pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) ->
         } else {
             format!("cannot authenticate {method} requests")
         }
-    } else if row.failed > 0 {
+    } else if row.failures > 0 {
         if register {
             "registers, but only after failed attempts".into()
         } else {
             format!("authenticates {method}, but only after failed attempts")
         }
-    } else if row.succeeded == 0 {
+    } else if row.successes == 0 {
         "shows no final answer in the capture".into()
     } else if worst.is_some_and(|f| f.severity >= Severity::Warning) {
         if register {
@@ -271,11 +271,12 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                 md(&row.client),
                 md(&row.server),
                 row.exchanges,
-                row.succeeded,
-                row.failed,
+                row.successes,
+                row.failures,
                 row.last_outcome.as_str(),
-                row.worst_rule
-                    .map(|r| format!("`{r}`"))
+                row.root_cause
+                    .as_ref()
+                    .map(|c| format!("`{}`", c.rule))
                     .unwrap_or("-".into())
             )?;
         }

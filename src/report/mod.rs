@@ -15,7 +15,7 @@ pub mod text;
 use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a report shows: the analysis, narrowed by the filters and masked
 /// by the redaction, plus what the filters left out.
@@ -81,24 +81,189 @@ pub struct AccountRow {
     pub realm: String,
     pub client: String,
     pub server: String,
+    /// Authentication exchanges: a request through its challenges to the
+    /// final answer.
     pub exchanges: usize,
+    /// Requests sent with credentials, plus exchanges that ended without
+    /// ever sending any.
+    pub attempts: usize,
+    /// Credentials refused (401/407 again, not stale, or 403) or never
+    /// answered, plus exchanges without credentials that failed.
+    pub failures: usize,
+    /// Credentials accepted, plus exchanges accepted without credentials.
+    pub successes: usize,
+    /// Requests sent, over all exchanges (first request and each retry).
     pub rounds: usize,
-    pub succeeded: usize,
-    pub failed: usize,
     pub last_outcome: Outcome,
-    /// The most severe finding's rule, if any.
-    pub worst_rule: Option<&'static str>,
     /// The exchanges of this account, in capture order.
     #[serde(skip)]
     pub exchange_ids: Vec<usize>,
+    /// The most severe (then most specific) warning or worse about this
+    /// account.
+    pub root_cause: Option<RootCause>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RootCause {
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// What the rule means, in a few words.
+    pub phrase: &'static str,
+}
+
+/// Rules that name a cause come before rules that only describe the
+/// symptom (rejected, refused, looping), so that among findings of equal
+/// severity the table shows why, not just that, authentication failed.
+const CAUSE_ORDER: &[(&str, &str)] = &[
+    ("brute-force", "password guessing / enumeration"),
+    ("wrong-password", "password differs from the server's"),
+    ("malformed-credentials", "malformed credentials header"),
+    ("realm-mismatch", "client answers another realm"),
+    ("algorithm-mismatch", "algorithm not offered"),
+    ("missing-cnonce", "qop offered, no cnonce/nc"),
+    ("qop-mismatch", "qop differs from the offer"),
+    ("opaque-mismatch", "opaque not echoed"),
+    ("nonce-mismatch", "answers an old nonce"),
+    ("stale-nonce", "nonce expired before the answer"),
+    ("credentials-header-mismatch", "wrong credentials header"),
+    ("credentials-missing-on-retry", "retry without credentials"),
+    (
+        "register-challenged-with-407",
+        "REGISTER challenged with 407",
+    ),
+    ("auth-user-split", "extension and auth user differ"),
+    ("uri-mismatch", "digest uri differs"),
+    ("nc-reuse", "nonce count repeated"),
+    ("cseq-not-incremented", "retry keeps the CSeq"),
+    ("scanner-user-agent", "scanner User-Agent"),
+    ("encrypted-signalling", "encrypted signalling"),
+    ("challenge-unanswered", "challenge never answered"),
+    ("forbidden-after-auth", "403 after credentials"),
+    ("no-final-response", "no final response"),
+    ("auth-loop", "challenged again and again"),
+    ("credentials-rejected", "credentials rejected"),
+];
+
+fn cause_rank(rule: &str) -> (usize, &'static str) {
+    match CAUSE_ORDER.iter().position(|(r, _)| *r == rule) {
+        Some(i) => (i, CAUSE_ORDER[i].1),
+        None => (
+            CAUSE_ORDER.len(),
+            crate::rules::RULES
+                .iter()
+                .find(|r| r.id == rule)
+                .map(|r| r.summary)
+                .unwrap_or(""),
+        ),
+    }
+}
+
+/// The finding that best explains a set of findings: most severe first,
+/// then the most specific rule. Rules in `harmless` (they also fired on an
+/// exchange of the same client and server that succeeded, so they did not
+/// stop it) are passed over unless nothing else is left.
+pub fn root_cause<'a>(
+    findings: impl Iterator<Item = &'a Finding> + Clone,
+    harmless: &[&str],
+) -> Option<RootCause> {
+    let serious = findings.filter(|f| f.severity >= Severity::Warning);
+    let telling = serious.clone().filter(|f| !harmless.contains(&f.rule));
+    let pool: Vec<&Finding> = if telling.clone().next().is_some() {
+        telling.collect()
+    } else {
+        serious.collect()
+    };
+    pool.into_iter()
+        .min_by_key(|f| (std::cmp::Reverse(f.severity), cause_rank(f.rule).0))
+        .map(|f| RootCause {
+            rule: f.rule,
+            severity: f.severity,
+            phrase: cause_rank(f.rule).1,
+        })
 }
 
 pub use crate::correlate::endpoint;
 
+/// Counts each request with credentials as an attempt (refused, accepted
+/// or unanswered), so that a client retrying in one exchange shows every
+/// try; an exchange that never sent credentials counts once by its outcome.
+fn count_attempts(ex: &AuthExchange, row: &mut AccountRow) {
+    let mut sent = false;
+    for r in &ex.rounds {
+        if !r.request.credentials.iter().any(|c| !c.relayed) {
+            continue;
+        }
+        sent = true;
+        row.attempts += 1;
+        match &r.response {
+            Some(resp) if (200..300).contains(&resp.status) => row.successes += 1,
+            Some(resp)
+                if resp.status == 403
+                    || resp.is_challenge()
+                        && !resp.challenges.iter().any(|c| c.challenge.stale) =>
+            {
+                row.failures += 1
+            }
+            _ => {}
+        }
+    }
+    if sent {
+        if ex.outcome == Outcome::Unanswered {
+            row.failures += 1;
+        }
+        return;
+    }
+    match ex.outcome {
+        Outcome::Succeeded => {
+            row.attempts += 1;
+            row.successes += 1;
+        }
+        Outcome::Failed | Outcome::Unanswered => {
+            row.attempts += 1;
+            row.failures += 1;
+        }
+        Outcome::Incomplete => {}
+    }
+}
+
 /// Groups exchanges by account: user, auth user, realm, client host,
-/// server.
+/// server. Findings count for an account when they name one of its
+/// exchanges, or, for capture-wide findings (brute force, scanners), when
+/// they cite one of its frames.
 pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<AccountRow> {
-    let mut rows: BTreeMap<(String, String, String, String, String), AccountRow> = BTreeMap::new();
+    type Key = (String, String, String, String, String);
+    struct Group {
+        row: AccountRow,
+        /// Indexes of the findings about the account.
+        related: Vec<usize>,
+        /// (client, server) of its first exchange.
+        hop: (String, String),
+    }
+    let mut rows: BTreeMap<Key, Group> = BTreeMap::new();
+    let mut by_exchange: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut by_frame: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        match f.exchange {
+            Some(e) => by_exchange.entry(e).or_default().push(i),
+            None => {
+                for &fr in &f.frames {
+                    by_frame.entry(fr).or_default().push(i);
+                }
+            }
+        }
+    }
+    // Rules that fired on a succeeded exchange, per (client, server).
+    let mut harmless: HashMap<(String, String), Vec<&'static str>> = HashMap::new();
+    for ex in exchanges.iter().filter(|e| e.outcome == Outcome::Succeeded) {
+        let rules = harmless
+            .entry((endpoint(ex.client), endpoint(ex.server)))
+            .or_default();
+        for &i in by_exchange.get(&ex.id).into_iter().flatten() {
+            if !rules.contains(&findings[i].rule) {
+                rules.push(findings[i].rule);
+            }
+        }
+    }
     for ex in exchanges {
         let user = ex.user().unwrap_or_else(|| "?".into());
         let auth_user = ex.auth_user().unwrap_or_else(|| "-".into());
@@ -115,38 +280,51 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             client.clone(),
             server.clone(),
         );
-        let row = rows.entry(key).or_insert_with(|| AccountRow {
-            user,
-            auth_user,
-            realm,
-            client,
-            server,
-            exchanges: 0,
-            rounds: 0,
-            succeeded: 0,
-            failed: 0,
-            last_outcome: ex.outcome,
-            worst_rule: None,
-            exchange_ids: Vec::new(),
+        let hop = (endpoint(ex.client), endpoint(ex.server));
+        let Group { row, related, .. } = rows.entry(key).or_insert_with(|| Group {
+            row: AccountRow {
+                user,
+                auth_user,
+                realm,
+                client,
+                server,
+                exchanges: 0,
+                attempts: 0,
+                failures: 0,
+                successes: 0,
+                rounds: 0,
+                last_outcome: ex.outcome,
+                root_cause: None,
+                exchange_ids: Vec::new(),
+            },
+            related: Vec::new(),
+            hop,
         });
         row.exchanges += 1;
         row.exchange_ids.push(ex.id);
         row.rounds += ex.rounds.len();
-        match ex.outcome {
-            Outcome::Succeeded => row.succeeded += 1,
-            Outcome::Failed | Outcome::Unanswered => row.failed += 1,
-            Outcome::Incomplete => {}
-        }
+        count_attempts(ex, row);
         row.last_outcome = ex.outcome;
-        let worst = findings
-            .iter()
-            .filter(|f| f.exchange == Some(ex.id) && f.severity >= Severity::Warning)
-            .max_by_key(|f| f.severity);
-        if let Some(f) = worst {
-            row.worst_rule = Some(f.rule);
+        related.extend(by_exchange.get(&ex.id).into_iter().flatten());
+        for fr in &ex.frames {
+            related.extend(by_frame.get(fr).into_iter().flatten());
         }
     }
-    rows.into_values().collect()
+    rows.into_values()
+        .map(
+            |Group {
+                 mut row,
+                 mut related,
+                 hop,
+             }| {
+                related.sort_unstable();
+                related.dedup();
+                let harmless = harmless.get(&hop).map(Vec::as_slice).unwrap_or(&[]);
+                row.root_cause = root_cause(related.iter().map(|&i| &findings[i]), harmless);
+                row
+            },
+        )
+        .collect()
 }
 
 /// Counts by outcome, rule and severity.

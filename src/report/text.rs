@@ -7,7 +7,7 @@ use super::sanitize::term;
 use super::{accounts, endpoint, summary, Report};
 use crate::correlate::Outcome;
 use crate::rules::{Finding, Severity};
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{presets, ColumnConstraint, ContentArrangement, Table, Width};
 use std::io::{self, Write};
 
 pub struct TextOptions {
@@ -71,9 +71,20 @@ fn table(width: u16) -> Table {
     t
 }
 
+/// Frames listed per finding in the text view (JSON has them all).
+const MAX_FRAMES_SHOWN: usize = 30;
+
 fn frames(f: &[u64]) -> String {
-    let v: Vec<String> = f.iter().map(u64::to_string).collect();
-    v.join(",")
+    let v: Vec<String> = f
+        .iter()
+        .take(MAX_FRAMES_SHOWN)
+        .map(u64::to_string)
+        .collect();
+    if f.len() > MAX_FRAMES_SHOWN {
+        format!("{} ... ({} more)", v.join(","), f.len() - MAX_FRAMES_SHOWN)
+    } else {
+        v.join(",")
+    }
 }
 
 pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
@@ -163,32 +174,44 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
     if !rows.is_empty() {
         let mut t = table(o.width);
         t.set_header(vec![
-            "user",
-            "auth user",
+            "user (auth user)",
             "realm",
-            "client",
-            "server",
+            "client -> server",
             "exch",
-            "rounds",
+            "tries",
+            "fail",
             "ok",
-            "failed",
             "last",
-            "problem",
+            "root cause",
         ]);
         for r in &rows {
+            let who = if r.auth_user == r.user || r.auth_user == "-" {
+                term(&r.user).into_owned()
+            } else {
+                format!("{} ({})", term(&r.user), term(&r.auth_user))
+            };
             t.add_row(vec![
-                term(&r.user).into_owned(),
-                term(&r.auth_user).into_owned(),
+                who,
                 term(&r.realm).into_owned(),
-                term(&r.client).into_owned(),
-                term(&r.server).into_owned(),
+                format!("{} -> {}", term(&r.client), term(&r.server)),
                 r.exchanges.to_string(),
-                r.rounds.to_string(),
-                r.succeeded.to_string(),
-                r.failed.to_string(),
+                r.attempts.to_string(),
+                r.failures.to_string(),
+                r.successes.to_string(),
+                // Plain text: escape codes would upset the column widths.
                 r.last_outcome.as_str().to_string(),
-                r.worst_rule.unwrap_or("-").to_string(),
+                match &r.root_cause {
+                    Some(c) => format!("{}\n{}", c.rule, c.phrase),
+                    None => "-".to_string(),
+                },
             ]);
+        }
+        // The root cause is the column people read: let the identifiers
+        // wrap before it does.
+        if let Some(col) = t.column_mut(8) {
+            col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+                (o.width / 5).clamp(16, 26),
+            )));
         }
         writeln!(out, "{}", p.bold("Accounts"))?;
         writeln!(out, "{t}")?;

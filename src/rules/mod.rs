@@ -1,15 +1,21 @@
-//! The rule engine. Each rule is a small pure function of one
-//! [`AuthExchange`] that pushes [`Finding`]s; rule IDs are stable (see
-//! `docs/rules.md` and the field notes they come from). Rules are grouped
-//! by family, one file each.
+//! The rule engine. Most rules are small pure functions of one
+//! [`AuthExchange`]; a few (brute force, nc reuse, scanner user agents)
+//! look at the whole capture through a [`CaptureView`]. Both push
+//! [`Finding`]s. Rule IDs are stable (see `docs/rules.md` and the field
+//! notes they come from). Rules are grouped by family, one file each.
 
+mod attack;
 mod challenge_type;
 mod identity;
+mod malformed;
+mod nonce;
 mod outcome;
 mod parameters;
+mod retry;
+mod scheme;
 mod verify;
 
-use crate::correlate::{AnsweredChallenge, AuthExchange, Round, SentCredentials};
+use crate::correlate::{AgentSighting, AnsweredChallenge, AuthExchange, Round, SentCredentials};
 use crate::credentials::CredentialStore;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -92,6 +98,20 @@ pub struct RuleConfig {
     pub loop_rounds: usize,
     /// Known passwords (`--credentials`); digest checks run only with them.
     pub credentials: Option<Arc<CredentialStore>>,
+    /// Seconds after a request (or challenge) that the capture must go on
+    /// for silence to count as "never", not "cut by the end of the capture".
+    pub answer_timeout: f64,
+    /// An answer this many seconds after its challenge, refused with a new
+    /// nonce, is treated as refused for being late (stale-nonce).
+    pub late_answer: f64,
+    /// brute-force: failed authentications from one source within
+    /// `window` seconds.
+    pub max_failures: usize,
+    /// brute-force: sliding window, seconds.
+    pub window: f64,
+    /// brute-force: distinct usernames tried from one source within the
+    /// window (enumeration / credential stuffing).
+    pub max_usernames: usize,
 }
 
 impl Default for RuleConfig {
@@ -99,6 +119,11 @@ impl Default for RuleConfig {
         RuleConfig {
             loop_rounds: 3,
             credentials: None,
+            answer_timeout: 32.0,
+            late_answer: 5.0,
+            max_failures: 6,
+            window: 180.0,
+            max_usernames: 5,
         }
     }
 }
@@ -186,9 +211,79 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Warning,
         summary: "the server accepted a response that does not match the known password",
     },
+    RuleInfo {
+        id: "nonce-mismatch",
+        severity: Severity::Error,
+        summary: "answer's nonce is not the latest one the server issued in this exchange",
+    },
+    RuleInfo {
+        id: "stale-nonce",
+        severity: Severity::Warning,
+        summary: "challenge with stale=true, or an answer refused with a new nonce because it came late",
+    },
+    RuleInfo {
+        id: "nc-reuse",
+        severity: Severity::Warning,
+        summary: "same nonce answered twice with the same nc",
+    },
+    RuleInfo {
+        id: "credentials-missing-on-retry",
+        severity: Severity::Error,
+        summary: "request re-sent after a challenge without credentials",
+    },
+    RuleInfo {
+        id: "cseq-not-incremented",
+        severity: Severity::Warning,
+        summary: "retried request keeps the same CSeq",
+    },
+    RuleInfo {
+        id: "no-final-response",
+        severity: Severity::Warning,
+        summary: "request never got a final response although the capture went on",
+    },
+    RuleInfo {
+        id: "algorithm-mismatch",
+        severity: Severity::Error,
+        summary: "answer's algorithm not offered, or only non-MD5 offered and never answered",
+    },
+    RuleInfo {
+        id: "opaque-mismatch",
+        severity: Severity::Error,
+        summary: "opaque not echoed unchanged",
+    },
+    RuleInfo {
+        id: "malformed-credentials",
+        severity: Severity::Error,
+        summary: "credentials header that cannot be parsed, lacks required parameters, or has non-ASCII quotes",
+    },
+    RuleInfo {
+        id: "brute-force",
+        severity: Severity::Critical,
+        summary: "one source guessing passwords or usernames: many failures across accounts or passwords",
+    },
+    RuleInfo {
+        id: "scanner-user-agent",
+        severity: Severity::Warning,
+        summary: "a request whose User-Agent names a known SIP scanner",
+    },
+    RuleInfo {
+        id: "unsupported-scheme",
+        severity: Severity::Info,
+        summary: "challenge with a scheme other than Digest",
+    },
 ];
 
 type ExchangeRule = fn(&AuthExchange, &RuleConfig, &mut Vec<Finding>);
+
+/// Everything a capture-wide rule may look at.
+#[derive(Clone, Copy, Debug)]
+pub struct CaptureView<'a> {
+    pub exchanges: &'a [AuthExchange],
+    /// Every (source, User-Agent) of every request, challenged or not.
+    pub agents: &'a [AgentSighting],
+}
+
+type CaptureRule = fn(&CaptureView<'_>, &RuleConfig, &mut Vec<Finding>);
 
 const EXCHANGE_RULES: &[ExchangeRule] = &[
     outcome::credentials_rejected,
@@ -203,15 +298,45 @@ const EXCHANGE_RULES: &[ExchangeRule] = &[
     challenge_type::register_challenged_with_407,
     challenge_type::credentials_header_mismatch,
     verify::verify_digest,
+    nonce::nonce_mismatch,
+    nonce::stale_nonce,
+    retry::credentials_missing_on_retry,
+    retry::cseq_not_incremented,
+    retry::no_final_response,
+    parameters::algorithm_mismatch,
+    parameters::opaque_mismatch,
+    malformed::malformed_credentials,
+    scheme::unsupported_scheme,
 ];
 
-/// Runs every rule over every exchange.
+const CAPTURE_RULES: &[CaptureRule] = &[
+    nonce::nc_reuse,
+    attack::brute_force,
+    attack::scanner_user_agent,
+];
+
+/// Runs every rule over the exchanges alone (no request summary).
 pub fn evaluate(exchanges: &[AuthExchange], config: &RuleConfig) -> Vec<Finding> {
+    evaluate_capture(
+        &CaptureView {
+            exchanges,
+            agents: &[],
+        },
+        config,
+    )
+}
+
+/// Runs every per-exchange rule over every exchange, then the
+/// capture-wide rules.
+pub fn evaluate_capture(view: &CaptureView<'_>, config: &RuleConfig) -> Vec<Finding> {
     let mut out = Vec::new();
-    for ex in exchanges {
+    for ex in view.exchanges {
         for rule in EXCHANGE_RULES {
             rule(ex, config, &mut out);
         }
+    }
+    for rule in CAPTURE_RULES {
+        rule(view, config, &mut out);
     }
     out
 }
@@ -248,3 +373,31 @@ pub(crate) fn opt(s: Option<&str>) -> String {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests {
+    use super::RULES;
+
+    #[test]
+    fn every_rule_has_a_docs_section() {
+        let docs = include_str!("../../docs/rules.md");
+        for r in RULES {
+            assert!(
+                docs.contains(&format!("### `{}`", r.id)),
+                "docs/rules.md has no section for {}",
+                r.id
+            );
+        }
+    }
+
+    #[test]
+    fn rule_ids_are_unique() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(
+                !RULES[..i].iter().any(|o| o.id == r.id),
+                "{} listed twice",
+                r.id
+            );
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The digest parameters of an answer against the challenge it answers.
 
 use super::{answered, opt, q, Evidence, Finding, RuleConfig, Severity};
-use crate::correlate::AuthExchange;
+use crate::correlate::{AnsweredChallenge, AuthExchange, Outcome};
 
 /// Challenge offered qop; the answer left out cnonce, nc or qop.
 pub fn missing_cnonce(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
@@ -191,6 +191,146 @@ pub fn uri_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
     }
 }
 
+/// The algorithms offered in the response that issued `ans` (several
+/// challenges may offer one each, RFC 8760), upper-cased.
+fn offered_algorithms(ex: &AuthExchange, ans: &AnsweredChallenge) -> Vec<String> {
+    let from_response: Vec<String> = ex
+        .rounds
+        .iter()
+        .filter_map(|r| r.response.as_ref())
+        .find(|resp| resp.frame == ans.frame && resp.ts == ans.ts)
+        .map(|resp| {
+            resp.digest_challenges()
+                .filter(|c| c.header == ans.header)
+                .map(|c| c.challenge.algorithm_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    if from_response.is_empty() {
+        vec![ans.challenge.algorithm_or_default()]
+    } else {
+        from_response
+    }
+}
+
+fn is_md5(alg: &str) -> bool {
+    alg == "MD5" || alg == "MD5-SESS"
+}
+
+/// The answer's algorithm was not offered; or only algorithms other than
+/// MD5 were offered and the client never answered.
+pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
+    let mut reported: Vec<(Vec<String>, String)> = Vec::new();
+    for r in &ex.rounds {
+        for (sc, ans) in answered(r) {
+            let Some(ans) = ans else { continue };
+            let offered = offered_algorithms(ex, ans);
+            let used = sc.credentials.algorithm_or_default();
+            if offered.contains(&used) {
+                continue;
+            }
+            if reported.iter().any(|(o, u)| *o == offered && *u == used) {
+                continue;
+            }
+            reported.push((offered.clone(), used.clone()));
+            let mut frames = vec![ans.frame, r.request.frame];
+            frames.extend(r.response.as_ref().map(|x| x.frame));
+            out.push(Finding {
+                rule: "algorithm-mismatch",
+                severity: Severity::Error,
+                exchange: Some(ex.id),
+                frames,
+                message: format!(
+                    "the server offered algorithm {} but the client answered with {}{}",
+                    offered.join(", "),
+                    used,
+                    if sc.credentials.algorithm.is_none() { " (no algorithm parameter: MD5 by default)" } else { "" }
+                ),
+                evidence: Evidence::new()
+                    .add("offered", offered.join(", "))
+                    .add_opt("credentials algorithm", sc.credentials.algorithm.clone())
+                    .add_opt("user agent", ex.user_agent.clone()),
+                fix: "The client must compute the digest with one of the offered algorithms (RFC 7616, RFC 8760). Enable that algorithm on the client (update it if it supports MD5 only), or have the server also offer the algorithm the client uses.".into(),
+            });
+        }
+    }
+    // Only SHA-256 (or other non-MD5) offered and never answered.
+    if ex.outcome != Outcome::Failed || ex.sent_credentials() {
+        return;
+    }
+    let Some(last) = ex.rounds.last() else { return };
+    let Some(resp) = last.response.as_ref().filter(|x| x.is_challenge()) else {
+        return;
+    };
+    let offered: Vec<String> = resp
+        .digest_challenges()
+        .map(|c| c.challenge.algorithm_or_default())
+        .collect();
+    // AKA is answered by a SIM, not a password: unsupported-scheme says so.
+    if offered.is_empty()
+        || offered
+            .iter()
+            .any(|a| is_md5(a) || super::scheme::is_aka(a))
+    {
+        return;
+    }
+    out.push(Finding {
+        rule: "algorithm-mismatch",
+        severity: Severity::Error,
+        exchange: Some(ex.id),
+        frames: vec![last.request.frame, resp.frame],
+        message: format!(
+            "the server offered only {} and the client never answered: it probably supports MD5 only",
+            offered.join(", ")
+        ),
+        evidence: Evidence::new()
+            .add("offered", offered.join(", "))
+            .add("answer", "none")
+            .add("capture continued", format!("{:.1} s", ex.observed_after))
+            .add_opt("user agent", ex.user_agent.clone()),
+        fix: "Offer MD5 as well (a second challenge, RFC 8760 §2.4) for clients that lack SHA-256, or update the client to one that supports the offered algorithm.".into(),
+    });
+}
+
+/// The opaque of the challenge was not echoed unchanged.
+pub fn opaque_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
+    for r in &ex.rounds {
+        for (sc, ans) in answered(r) {
+            let Some(ans) = ans else { continue };
+            let Some(sent) = &ans.challenge.opaque else {
+                continue;
+            };
+            let echoed = sc.credentials.opaque.as_deref();
+            if echoed == Some(sent.as_str()) {
+                continue;
+            }
+            let mut frames = vec![ans.frame, r.request.frame];
+            frames.extend(r.response.as_ref().map(|x| x.frame));
+            out.push(Finding {
+                rule: "opaque-mismatch",
+                severity: Severity::Error,
+                exchange: Some(ex.id),
+                frames,
+                message: match echoed {
+                    Some(e) => format!(
+                        "the challenge's opaque {} came back changed as {}",
+                        q(sent),
+                        q(e)
+                    ),
+                    None => format!("the challenge's opaque {} was not echoed", q(sent)),
+                },
+                evidence: Evidence::new()
+                    .add("challenge opaque", sent.clone())
+                    .add_opt("credentials opaque", echoed)
+                    .add_opt("user agent", ex.user_agent.clone()),
+                fix: "The client must return the challenge's opaque unchanged (RFC 2617 §3.2.2); servers that keep state in it refuse the answer. Update the client.".into(),
+            });
+            // One per exchange names the bug.
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::rules::testutil::*;
@@ -247,5 +387,78 @@ mod tests {
         );
         let auth = auth_qop("alice").replace("uri=\"sip:lab.example\"", "uri=\"SIP:LAB.EXAMPLE\"");
         assert!(rules_fired(&one_retry(WWW_QOP, &auth, 200, "OK")).is_empty());
+    }
+
+    #[test]
+    fn algorithm_not_offered() {
+        let ch = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256";
+        let fired = rules_fired(&one_retry(ch, &auth_qop("alice"), 401, "Unauthorized"));
+        assert!(fired.contains(&"algorithm-mismatch"), "{fired:?}");
+        let auth = format!("{}, algorithm=sha-256", auth_qop("alice"));
+        let fired = rules_fired(&one_retry(ch, &auth, 200, "OK"));
+        assert!(!fired.contains(&"algorithm-mismatch"), "{fired:?}");
+        // Lower-case md5 against the default: same algorithm.
+        let auth = format!("{}, algorithm=md5", auth_qop("alice"));
+        assert!(rules_fired(&one_retry(WWW_QOP, &auth, 200, "OK")).is_empty());
+    }
+
+    #[test]
+    fn algorithm_any_of_several_challenges() {
+        let ch = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256\nWWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", algorithm=MD5";
+        let fired = rules_fired(&one_retry(ch, &auth_qop("alice"), 200, "OK"));
+        assert!(!fired.contains(&"algorithm-mismatch"), "{fired:?}");
+    }
+
+    #[test]
+    fn only_sha256_and_no_answer() {
+        let ch = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256";
+        let m = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(ch)),
+        ];
+        let later = register(1, "x", None)
+            .replace("cid-1", "cid-2")
+            .replace("alice@", "bob@");
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &m[0]),
+            (PBX, PHONE, 0.1, &m[1]),
+            (PHONE, PBX, 100.0, &later),
+        ]);
+        let f = crate::rules::evaluate(&exs, &Default::default());
+        let a = f
+            .iter()
+            .find(|f| f.rule == "algorithm-mismatch")
+            .expect("fires");
+        assert!(a.message.contains("only SHA-256"), "{}", a.message);
+        // MD5-only challenge never answered: not an algorithm problem.
+        let m = [
+            register(1, "a", None),
+            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+        ];
+        let exs = exchanges(&[
+            (PHONE, PBX, 0.0, &m[0]),
+            (PBX, PHONE, 0.1, &m[1]),
+            (PHONE, PBX, 100.0, &later),
+        ]);
+        assert!(!rules_fired(&exs).contains(&"algorithm-mismatch"));
+    }
+
+    #[test]
+    fn opaque_must_come_back() {
+        let ch = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", opaque=\"op1\"";
+        let fired = rules_fired(&one_retry(ch, &auth_qop("alice"), 401, "Unauthorized"));
+        assert!(fired.contains(&"opaque-mismatch"), "{fired:?}");
+        let auth = format!("{}, opaque=\"op2\"", auth_qop("alice"));
+        let f = crate::rules::evaluate(
+            &one_retry(ch, &auth, 401, "Unauthorized"),
+            &Default::default(),
+        );
+        let o = f
+            .iter()
+            .find(|f| f.rule == "opaque-mismatch")
+            .expect("fires");
+        assert!(o.message.contains("'op2'"), "{}", o.message);
+        let auth = format!("{}, opaque=\"op1\"", auth_qop("alice"));
+        assert!(rules_fired(&one_retry(ch, &auth, 200, "OK")).is_empty());
     }
 }

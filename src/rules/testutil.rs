@@ -2,11 +2,16 @@
 //! correlator, for focused rule tests.
 
 use crate::capture::{Transport, Ts};
-use crate::correlate::{AuthExchange, CorrelateConfig, Correlator, MessageMeta};
+use crate::correlate::{AgentSighting, AuthExchange, CorrelateConfig, Correlator, MessageMeta};
 use crate::sip::{Framing, Message, Status};
 
 /// `(src, dst, seconds, message)`; CRLF line ends are added.
 pub fn exchanges(msgs: &[(&str, &str, f64, &str)]) -> Vec<AuthExchange> {
+    capture(msgs).0
+}
+
+/// Like [`exchanges`], with the per-source User-Agent summary too.
+pub fn capture(msgs: &[(&str, &str, f64, &str)]) -> (Vec<AuthExchange>, Vec<AgentSighting>) {
     let mut c = Correlator::new(CorrelateConfig::default());
     for (i, (src, dst, t, text)) in msgs.iter().enumerate() {
         let raw = text
@@ -26,7 +31,8 @@ pub fn exchanges(msgs: &[(&str, &str, f64, &str)]) -> Vec<AuthExchange> {
             other => panic!("test message {i} does not parse: {other:?}"),
         }
     }
-    c.finish().0
+    let agents = c.take_agents();
+    (c.finish().0, agents)
 }
 
 pub const PHONE: &str = "10.0.0.5:5060";
