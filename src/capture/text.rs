@@ -1,0 +1,998 @@
+//! Text inputs: sngrep's text save, console logs (Asterisk `pjsip set
+//! logger on`, FreeSWITCH `sofia global siptrace on`, Snom traces) and plain
+//! SIP messages separated by blank lines.
+//!
+//! Formats are recognised from content only ([`detect`]). A text input is
+//! read whole into one buffer, at most [`MAX_TEXT_INPUT`] bytes (sngrep saves
+//! are grouped by dialog and must be sorted by time; the same path serves
+//! the logs). What lies beyond the cap is skipped with a warning. Messages
+//! are then indexed (offsets into the buffer plus what the format says about
+//! time, addresses and transport) and lent out one by one as
+//! [`TextMessage`]s; nothing is copied except FreeSWITCH's indented lines,
+//! which are de-indented in place.
+//!
+//! Frame numbers: the message's 1-based ordinal in the order it is handed
+//! out, i.e. time order for sngrep saves (stable sort; the file is grouped by
+//! dialog) and file order for logs and plain SIP.
+//!
+//! Times in these formats are the writer's local time without a zone: they
+//! are read in the zone given by `--tz` (UTC by default) and the input's
+//! warnings say which zone was assumed. Missing date parts (Asterisk's
+//! `[Nov 22 10:00:01]` has no year, FreeSWITCH's siptrace has only a time of
+//! day) are taken from the nearest full date in the log, else from today's
+//! date, and the warnings say so. The byte counts the logs print are never
+//! used as sizes: message ends come from the text and Content-Length.
+
+use super::{
+    days_from_civil, CaptureReader, Format, InputWarning, Peek, Record, TextMessage, Transport, Ts,
+};
+use crate::sip::message::looks_like_sip;
+use crate::sip::{Framing, HeaderKind, Message, Status};
+use memchr::{memchr, memchr_iter, memmem};
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+
+/// Most bytes of one text input read into memory (128 MiB).
+pub const MAX_TEXT_INPUT: usize = 128 * 1024 * 1024;
+/// Most bytes of one message; longer messages are cut to this with a warning.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Bytes looked at to recognise a text format.
+pub const DETECT_BYTES: usize = 64 * 1024;
+/// Most per-message warnings listed; the rest are counted.
+const MAX_LISTED: usize = 20;
+
+/// How text inputs are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// UTC offset, in seconds, of the zone the text's times were written
+    /// in; `None` means UTC was assumed because nothing was said.
+    pub tz_offset_secs: Option<i32>,
+}
+
+/// Parses a `--tz` value: `UTC`, `Z`, `+02:00`, `-0530`, `+2`.
+pub fn parse_tz(s: &str) -> Result<i32, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("gmt")
+    {
+        return Ok(0);
+    }
+    let t = t
+        .strip_prefix("UTC")
+        .or_else(|| t.strip_prefix("GMT"))
+        .unwrap_or(t);
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(format!("'{s}' is not a UTC offset (use e.g. UTC, +02:00, -05:30)")),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let bad = || format!("'{s}' is not a UTC offset (use e.g. UTC, +02:00, -05:30)");
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) || (h == 14 && m > 0) {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+/// The zone as people write it: `UTC` or `UTC+02:00`.
+fn tz_name(offset: i32) -> String {
+    if offset == 0 {
+        return "UTC".into();
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.unsigned_abs();
+    format!("UTC{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
+}
+
+/// Recognises a text format from the first bytes of an input.
+pub fn detect(head: &[u8]) -> Option<Format> {
+    // Binary data is not text: a NUL in the first bytes rules it out.
+    let probe = &head[..head.len().min(DETECT_BYTES)];
+    if memchr(0, probe).is_some() {
+        return None;
+    }
+    let mut first_line: Option<&[u8]> = None;
+    let mut second_line: Option<&[u8]> = None;
+    let mut found = None;
+    for (_, line) in lines(probe) {
+        let line = strip_cr(line);
+        if first_line.is_none() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            first_line = Some(line);
+        } else if second_line.is_none() {
+            second_line = Some(line);
+        }
+        if found.is_none() {
+            if freeswitch_header(line).is_some() {
+                found = Some(Format::FreeswitchLog);
+            } else if asterisk_header(line).is_some() {
+                found = Some(Format::AsteriskLog);
+            } else if snom_header(line).is_some() {
+                found = Some(Format::SnomLog);
+            }
+        }
+    }
+    if let (Some(first), Some(second)) = (first_line, second_line) {
+        if sngrep_header(first).is_some() && looks_like_sip(second) {
+            return Some(Format::SngrepText);
+        }
+    }
+    if found.is_some() {
+        return found;
+    }
+    match first_line {
+        Some(first) if looks_like_sip(first) => Some(Format::PlainSip),
+        _ => None,
+    }
+}
+
+/// Lines of `b` as (offset, line without its LF).
+fn lines(b: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= b.len() {
+            return None;
+        }
+        let start = pos;
+        let end = memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+        pos = end + 1;
+        Some((start, &b[start..end]))
+    })
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r'] => rest,
+        _ => line,
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|c| c.is_ascii_whitespace())
+}
+
+// ----- small field parsers ---------------------------------------------
+
+/// Digits at the front of `b`: (value, count). At most 9 digits.
+fn digits(b: &[u8]) -> (u64, usize) {
+    let mut v = 0u64;
+    let mut n = 0;
+    while n < b.len() && n < 9 && b[n].is_ascii_digit() {
+        v = v * 10 + u64::from(b[n] - b'0');
+        n += 1;
+    }
+    (v, n)
+}
+
+/// Exactly `n` digits at `b[at..]`.
+fn fixed(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    if !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits(s).0 as u32)
+}
+
+/// A wall-clock time in some zone, before the zone is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Civil {
+    date: Option<(i64, u32, u32)>,
+    /// Month and day without a year (Asterisk's default format).
+    month_day: Option<(u32, u32)>,
+    secs_of_day: u32,
+    nanos: u32,
+}
+
+fn valid_date(y: i64, m: u32, d: u32) -> bool {
+    (1970..=9999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
+}
+
+/// `HH:MM:SS` then an optional fraction after `.` or `:` (any number of
+/// digits up to 9). Returns the time and the bytes used.
+fn time_of_day(b: &[u8]) -> Option<(u32, u32, usize)> {
+    let h = fixed(b, 0, 2)?;
+    let m = fixed(b, 3, 2)?;
+    let s = fixed(b, 6, 2)?;
+    if b[2] != b':' || b[5] != b':' || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut used = 8;
+    let mut nanos = 0;
+    if let Some(&sep) = b.get(8) {
+        if sep == b'.' || sep == b':' || sep == b',' {
+            let (v, n) = digits(&b[9..]);
+            if n > 0 {
+                nanos = (v * 10u64.pow(9 - n as u32)) as u32;
+                used = 9 + n;
+            }
+        }
+    }
+    Some((h * 3600 + m * 60 + s.min(59), nanos, used))
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.frac]` or `YYYY/MM/DD ...`.
+fn iso_datetime(b: &[u8]) -> Option<(Civil, usize)> {
+    let y = fixed(b, 0, 4)?;
+    let sep = *b.get(4)?;
+    if (sep != b'-' && sep != b'/') || b.get(7) != Some(&sep) {
+        return None;
+    }
+    let m = fixed(b, 5, 2)?;
+    let d = fixed(b, 8, 2)?;
+    if !matches!(b.get(10), Some(b' ') | Some(b'T')) || !valid_date(i64::from(y), m, d) {
+        return None;
+    }
+    let (sod, nanos, used) = time_of_day(&b[11..])?;
+    Some((
+        Civil {
+            date: Some((i64::from(y), m, d)),
+            month_day: None,
+            secs_of_day: sod,
+            nanos,
+        },
+        11 + used,
+    ))
+}
+
+const MONTHS: [&[u8]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// `Nov 22 10:00:01[.frac]` (Asterisk's default; day may be space-padded).
+fn month_day_time(b: &[u8]) -> Option<(Civil, usize)> {
+    let mon = b.get(..3)?;
+    let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
+    let mut at = 3;
+    while b.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    let (d, n) = digits(b.get(at..)?);
+    if n == 0 || n > 2 || !(1..=31).contains(&d) || b.get(at + n) != Some(&b' ') {
+        return None;
+    }
+    at += n + 1;
+    let (sod, nanos, used) = time_of_day(b.get(at..)?)?;
+    Some((
+        Civil {
+            date: None,
+            month_day: Some((m, d as u32)),
+            secs_of_day: sod,
+            nanos,
+        },
+        at + used,
+    ))
+}
+
+/// Snom and other traces: `D/M/YYYY HH:MM:SS[:mmm]`, `YYYY-MM-DD ...`,
+/// `DD.MM.YYYY ...`, or a bare time of day.
+fn loose_datetime(b: &[u8]) -> Option<Civil> {
+    if let Some((c, _)) = iso_datetime(b) {
+        return Some(c);
+    }
+    if let Some((sod, nanos, _)) = time_of_day(b) {
+        return Some(Civil {
+            date: None,
+            month_day: None,
+            secs_of_day: sod,
+            nanos,
+        });
+    }
+    let (a, na) = digits(b);
+    let sep = *b.get(na)?;
+    if na == 0 || na > 2 || !(sep == b'/' || sep == b'.' || sep == b'-') {
+        return None;
+    }
+    let (m, nm) = digits(&b[na + 1..]);
+    if nm == 0 || nm > 2 || b.get(na + 1 + nm) != Some(&sep) {
+        return None;
+    }
+    let ys = na + 2 + nm;
+    let (y, ny) = digits(&b[ys..]);
+    if ny != 4 || b.get(ys + 4) != Some(&b' ') {
+        return None;
+    }
+    // Day first (European order) unless that cannot be a date.
+    let (d, m) = if m > 12 && a <= 12 { (m, a) } else { (a, m) };
+    let (d, m) = (d as u32, m as u32);
+    if !valid_date(y as i64, m, d) {
+        return None;
+    }
+    let (sod, nanos, _) = time_of_day(&b[ys + 5..])?;
+    Some(Civil {
+        date: Some((y as i64, m, d)),
+        month_day: None,
+        secs_of_day: sod,
+        nanos,
+    })
+}
+
+/// `1.2.3.4:5060` or `[2001:db8::1]:5060`; also a bare address (port 0
+/// would be wrong, so a missing port gives the SIP default 5060).
+fn socket_addr(s: &[u8]) -> Option<SocketAddr> {
+    let s = std::str::from_utf8(s).ok()?.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 5060))
+}
+
+fn transport_word(w: &[u8]) -> Option<Transport> {
+    let t = match w.to_ascii_lowercase().as_slice() {
+        b"udp" => Transport::Udp,
+        b"tcp" => Transport::Tcp,
+        b"tls" => Transport::Tls,
+        b"ws" => Transport::Ws,
+        b"wss" => Transport::Wss,
+        b"sctp" => Transport::Sctp,
+        _ => return None,
+    };
+    Some(t)
+}
+
+// ----- header lines ------------------------------------------------------
+
+/// What a header line says about the message after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    time: Option<Civil>,
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    transport: Transport,
+}
+
+/// `YYYY/MM/DD HH:MM:SS.uuuuuu SRC -> DST`
+fn sngrep_header(line: &[u8]) -> Option<Header> {
+    let (civil, used) = iso_datetime(line)?;
+    let rest = line.get(used..)?.strip_prefix(b" ")?;
+    let arrow = memmem::find(rest, b" -> ")?;
+    let src = socket_addr(&rest[..arrow])?;
+    let dst = socket_addr(&rest[arrow + 4..])?;
+    Some(Header {
+        time: Some(civil),
+        src: Some(src),
+        dst: Some(dst),
+        transport: Transport::Unknown,
+    })
+}
+
+/// `<--- Received SIP request (N bytes) from UDP:1.2.3.4:5060 --->` and
+/// `<--- Transmitting SIP response (N bytes) to UDP:... --->`, possibly
+/// after a log prefix such as `[Nov 22 10:00:01] VERBOSE[123] ...: `.
+fn asterisk_header(line: &[u8]) -> Option<Header> {
+    let at = memmem::find(line, b"<--- ")?;
+    let body = &line[at + 5..];
+    let received = if body.starts_with(b"Received SIP ") {
+        true
+    } else if body.starts_with(b"Transmitting SIP ") {
+        false
+    } else {
+        return None;
+    };
+    let end = memmem::find(body, b" --->")?;
+    let body = &body[..end];
+    let word = if received { &b") from "[..] } else { b") to " };
+    let addr_at = memmem::find(body, word)? + word.len();
+    let target = &body[addr_at..];
+    let colon = memchr(b':', target)?;
+    let transport = transport_word(&target[..colon]).unwrap_or(Transport::Unknown);
+    let addr = socket_addr(&target[colon + 1..]);
+    let time = line
+        .strip_prefix(b"[")
+        .and_then(|p| month_day_time(p).or_else(|| iso_datetime(p)))
+        .map(|(c, _)| c);
+    Some(Header {
+        time,
+        src: if received { addr } else { None },
+        dst: if received { None } else { addr },
+        transport,
+    })
+}
+
+/// A line that is only an Asterisk timestamp, or starts with one:
+/// `[Nov 22 10:00:01]`, `[2026-11-22 10:00:01.123]`.
+fn asterisk_stamp(line: &[u8]) -> Option<Civil> {
+    let p = line.strip_prefix(b"[")?;
+    let (c, used) = month_day_time(p).or_else(|| iso_datetime(p))?;
+    (p.get(used) == Some(&b']')).then_some(c)
+}
+
+/// `recv N bytes from udp/[1.2.3.4]:5060 at HH:MM:SS.uuuuuu:` and
+/// `send N bytes to tcp/[...]:5060 at ...:`.
+fn freeswitch_header(line: &[u8]) -> Option<Header> {
+    let line = trim_ascii(line);
+    let (received, rest) = if let Some(r) = line.strip_prefix(b"recv ") {
+        (true, r)
+    } else if let Some(r) = line.strip_prefix(b"send ") {
+        (false, r)
+    } else {
+        return None;
+    };
+    let (_, n) = digits(rest);
+    if n == 0 {
+        return None;
+    }
+    let rest = rest[n..].strip_prefix(b" bytes ")?;
+    let rest = if received {
+        rest.strip_prefix(b"from ")?
+    } else {
+        rest.strip_prefix(b"to ")?
+    };
+    let at = memmem::rfind(rest, b" at ")?;
+    let target = &rest[..at];
+    let slash = memchr(b'/', target)?;
+    let transport = transport_word(&target[..slash]).unwrap_or(Transport::Unknown);
+    let addr = socket_addr(&target[slash + 1..]);
+    let when = &rest[at + 4..];
+    let when = when.strip_suffix(b":").unwrap_or(when);
+    let (sod, nanos, _) = time_of_day(when)?;
+    Some(Header {
+        time: Some(Civil {
+            date: None,
+            month_day: None,
+            secs_of_day: sod,
+            nanos,
+        }),
+        src: if received { addr } else { None },
+        dst: if received { None } else { addr },
+        transport,
+    })
+}
+
+/// `Received from udp:IP:PORT at DATE (N bytes):` and
+/// `Sent to udp:IP:PORT at DATE (N bytes):`.
+fn snom_header(line: &[u8]) -> Option<Header> {
+    let line = trim_ascii(line);
+    let (received, rest) = if let Some(r) = line.strip_prefix(b"Received from ") {
+        (true, r)
+    } else if let Some(r) = line.strip_prefix(b"Sent to ") {
+        (false, r)
+    } else {
+        return None;
+    };
+    if !rest.ends_with(b"bytes):") {
+        return None;
+    }
+    let colon = memchr(b':', rest)?;
+    let transport = transport_word(&rest[..colon])?;
+    let rest = &rest[colon + 1..];
+    let (addr, when) = match memmem::find(rest, b" at ") {
+        Some(at) => (&rest[..at], Some(&rest[at + 4..])),
+        None => (&rest[..memmem::find(rest, b" (")?], None),
+    };
+    let addr = socket_addr(addr);
+    let time = when.and_then(loose_datetime);
+    Some(Header {
+        time,
+        src: if received { addr } else { None },
+        dst: if received { None } else { addr },
+        transport,
+    })
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    crate::sip::message::trim(b)
+}
+
+/// A FreeSWITCH separator line (`   ------...`).
+fn is_separator(line: &[u8]) -> bool {
+    let t = trim_ascii(line);
+    t.len() >= 10 && t.iter().all(|&c| c == b'-')
+}
+
+/// A full date in a FreeSWITCH log line: `2026-11-22 10:00:01.123456 [...`.
+fn log_date(line: &[u8]) -> Option<(i64, u32, u32)> {
+    iso_datetime(line).and_then(|(c, _)| c.date)
+}
+
+// ----- the reader ----------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    start: usize,
+    end: usize,
+    ts: Option<Ts>,
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    transport: Transport,
+}
+
+/// One text input, indexed; messages are lent from `buf`.
+pub struct TextReader {
+    format: Format,
+    buf: Vec<u8>,
+    entries: Vec<Entry>,
+    next: usize,
+    warnings: Vec<InputWarning>,
+}
+
+/// Resolves local civil times to [`Ts`], filling in missing date parts.
+struct Clock {
+    tz: i32,
+    /// Date for times that carry none: the last full date seen in the log.
+    last_date: Option<(i64, u32, u32)>,
+    today: (i64, u32, u32),
+    /// Day added after a time of day went backwards (midnight passed).
+    prev: Option<(i64, u32)>,
+    used_today_date: bool,
+    used_today_year: bool,
+}
+
+impl Clock {
+    fn new(tz: i32) -> Clock {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Clock {
+            tz,
+            last_date: None,
+            today: super::civil_from_days(now.div_euclid(86_400)),
+            prev: None,
+            used_today_date: false,
+            used_today_year: false,
+        }
+    }
+
+    fn resolve(&mut self, c: Civil) -> Ts {
+        let days = if let Some((y, m, d)) = c.date {
+            days_from_civil(y, m, d)
+        } else if let Some((m, d)) = c.month_day {
+            self.used_today_year = self.last_date.is_none();
+            let y = self.last_date.map_or(self.today.0, |d| d.0);
+            days_from_civil(y, m, d)
+        } else {
+            // Time of day only: keep a running day so that midnight moves on.
+            let base = match self.last_date {
+                Some((y, m, d)) => days_from_civil(y, m, d),
+                None => {
+                    self.used_today_date = true;
+                    days_from_civil(self.today.0, self.today.1, self.today.2)
+                }
+            };
+            let mut day = base;
+            if let Some((prev_day, prev_sod)) = self.prev {
+                if prev_day >= base {
+                    day = prev_day;
+                    if c.secs_of_day + 12 * 3600 < prev_sod {
+                        day += 1;
+                    }
+                }
+            }
+            self.prev = Some((day, c.secs_of_day));
+            day
+        };
+        let secs = days * 86_400 + i64::from(c.secs_of_day) - i64::from(self.tz);
+        Ts::from_secs_nanos(secs, i64::from(c.nanos))
+    }
+}
+
+/// Reads the rest of `source` after `head`, up to [`MAX_TEXT_INPUT`].
+fn read_all(
+    mut head: Vec<u8>,
+    source: &mut dyn Read,
+    warnings: &mut Vec<InputWarning>,
+) -> Vec<u8> {
+    let room = MAX_TEXT_INPUT.saturating_sub(head.len()) as u64;
+    let mut limited = source.take(room + 1);
+    if let Err(e) = limited.read_to_end(&mut head) {
+        warnings.push(InputWarning {
+            what: format!("read error after {} bytes: {e}", head.len()),
+        });
+    }
+    if head.len() > MAX_TEXT_INPUT {
+        head.truncate(MAX_TEXT_INPUT);
+        // Cut at a line end so no half line is read as a message.
+        if let Some(nl) = memchr::memrchr(b'\n', &head) {
+            head.truncate(nl + 1);
+        }
+        warnings.push(InputWarning {
+            what: format!(
+                "text input is larger than {} MiB: only the first {} bytes were read (split the file to analyse the rest)",
+                MAX_TEXT_INPUT >> 20,
+                head.len()
+            ),
+        });
+    }
+    head
+}
+
+impl TextReader {
+    /// Reads a whole text input of a known format (see [`detect`]).
+    pub fn open(
+        format: Format,
+        head: Vec<u8>,
+        mut source: Box<dyn Read + Send>,
+        opts: &TextOptions,
+    ) -> TextReader {
+        let mut warnings = Vec::new();
+        let buf = read_all(head, &mut source, &mut warnings);
+        Self::from_buffer(format, buf, opts, warnings)
+    }
+
+    /// Indexes a text input already in memory (tests, fuzzing).
+    pub fn from_bytes(format: Format, bytes: &[u8], opts: &TextOptions) -> TextReader {
+        Self::from_buffer(format, bytes.to_vec(), opts, Vec::new())
+    }
+
+    fn from_buffer(
+        format: Format,
+        buf: Vec<u8>,
+        opts: &TextOptions,
+        warnings: Vec<InputWarning>,
+    ) -> TextReader {
+        let mut r = TextReader {
+            format,
+            buf,
+            entries: Vec::new(),
+            next: 0,
+            warnings,
+        };
+        r.index(opts);
+        r
+    }
+
+    fn index(&mut self, opts: &TextOptions) {
+        let tz = opts.tz_offset_secs.unwrap_or(0);
+        let mut clock = Clock::new(tz);
+        let mut notes = Notes::default();
+        // Header lines: (line start, message start, header).
+        let mut heads: Vec<(usize, usize, Header)> = Vec::new();
+        let mut last_stamp: Option<Civil> = None;
+        let mut prev_blank = true;
+        for (off, raw) in lines(&self.buf) {
+            let line = strip_cr(raw);
+            let after = off + raw.len() + 1;
+            let header = match self.format {
+                Format::SngrepText if prev_blank => sngrep_header(line),
+                Format::AsteriskLog => {
+                    let h = asterisk_header(line);
+                    if let Some(c) = asterisk_stamp(line) {
+                        last_stamp = Some(c);
+                    }
+                    h.map(|mut h| {
+                        if h.time.is_none() {
+                            h.time = last_stamp;
+                        }
+                        h
+                    })
+                }
+                Format::FreeswitchLog => {
+                    if let Some(d) = log_date(line) {
+                        clock.last_date = Some(d);
+                    }
+                    freeswitch_header(line)
+                }
+                Format::SnomLog => snom_header(line),
+                Format::PlainSip if prev_blank && looks_like_sip(line) => {
+                    heads.push((off, off, Header {
+                        time: None,
+                        src: None,
+                        dst: None,
+                        transport: Transport::Unknown,
+                    }));
+                    None
+                }
+                _ => None,
+            };
+            if let Some(mut h) = header {
+                // FreeSWITCH times carry no date: resolve them in file order
+                // so that midnight is noticed; others resolve the same way.
+                if h.time.is_some() && self.format == Format::FreeswitchLog {
+                    let ts = h.time.map(|c| clock.resolve(c));
+                    notes.resolved.push(ts);
+                    h.time = None;
+                } else {
+                    notes.resolved.push(None);
+                }
+                heads.push((off, after.min(self.buf.len()), h));
+            }
+            prev_blank = is_blank(line);
+        }
+        if self.format == Format::PlainSip {
+            notes.resolved = vec![None; heads.len()];
+        }
+        let mut entries = Vec::with_capacity(heads.len());
+        let mut covered = 0usize;
+        for i in 0..heads.len() {
+            let (line_start, msg_start, h) = heads[i];
+            if line_start < covered {
+                // Inside the previous message (e.g. a message/sipfrag body).
+                continue;
+            }
+            let limit = if self.format == Format::PlainSip {
+                self.buf.len()
+            } else {
+                heads.get(i + 1).map_or(self.buf.len(), |n| n.0)
+            };
+            let ts = match (notes.resolved[i], h.time) {
+                (Some(ts), _) => Some(ts),
+                (None, Some(c)) => Some(clock.resolve(c)),
+                (None, None) => None,
+            };
+            if let Some(e) = self.message(msg_start, limit, ts, &h, &mut notes) {
+                covered = e.end;
+                entries.push(e);
+            }
+        }
+        if self.format == Format::SngrepText {
+            entries.sort_by_key(|e| e.ts);
+        }
+        self.entries = entries;
+        self.notes(&notes, &clock, opts);
+    }
+
+    /// Finds the message in `buf[start..limit]`; cleans it in place.
+    fn message(
+        &mut self,
+        start: usize,
+        limit: usize,
+        ts: Option<Ts>,
+        h: &Header,
+        notes: &mut Notes,
+    ) -> Option<Entry> {
+        let mut start = start;
+        let mut limit = limit.max(start);
+        if self.format == Format::FreeswitchLog {
+            limit = self.deindent(start, limit);
+        }
+        // Leading blank and separator lines.
+        loop {
+            let rest = &self.buf[start..limit];
+            let Some((_, line)) = lines(rest).next() else {
+                break;
+            };
+            if is_blank(line) || is_separator(line) {
+                start += (line.len() + 1).min(rest.len());
+            } else {
+                break;
+            }
+        }
+        if start >= limit {
+            return None;
+        }
+        let mut end = limit;
+        if end - start > MAX_MESSAGE {
+            end = start + MAX_MESSAGE;
+            notes.cut += 1;
+            if notes.cut_at.is_none() {
+                notes.cut_at = Some(start);
+            }
+        }
+        let region = &self.buf[start..end];
+        if !looks_like_sip(region) {
+            notes.not_sip += 1;
+            if notes.not_sip_at.is_none() {
+                notes.not_sip_at = Some(start);
+            }
+            // Plain SIP: a start line was required to get here.
+            return None;
+        }
+        let mut transport = h.transport;
+        match Message::parse(region, Framing::Datagram) {
+            Ok(Status::Complete(m)) => {
+                if !m.notes.no_content_length && !m.notes.body_truncated {
+                    end = start + m.raw.len();
+                } else {
+                    end = start + trim_trailer(region);
+                }
+                if transport == Transport::Unknown {
+                    transport = m
+                        .header(HeaderKind::Via)
+                        .and_then(via_transport)
+                        .unwrap_or(Transport::Unknown);
+                    if transport != Transport::Unknown {
+                        notes.via_transport += 1;
+                    }
+                }
+            }
+            // Damaged: hand it on as it is, the SIP stage reports it.
+            _ => end = start + trim_trailer(region),
+        }
+        Some(Entry {
+            start,
+            end,
+            ts,
+            src: h.src,
+            dst: h.dst,
+            transport,
+        })
+    }
+
+    /// Removes FreeSWITCH's three-space indent from every line of
+    /// `buf[start..limit]` in place; returns the new end.
+    fn deindent(&mut self, start: usize, limit: usize) -> usize {
+        let mut w = start;
+        let mut r = start;
+        while r < limit {
+            let line_end = memchr(b'\n', &self.buf[r..limit]).map_or(limit, |i| r + i + 1);
+            let mut s = r;
+            let mut n = 0;
+            while n < 3 && s < line_end && self.buf[s] == b' ' {
+                s += 1;
+                n += 1;
+            }
+            self.buf.copy_within(s..line_end, w);
+            w += line_end - s;
+            r = line_end;
+        }
+        w
+    }
+
+    fn notes(&mut self, notes: &Notes, clock: &Clock, opts: &TextOptions) {
+        let what = match self.format {
+            Format::SngrepText => "sngrep text save",
+            Format::AsteriskLog => "Asterisk log",
+            Format::FreeswitchLog => "FreeSWITCH siptrace",
+            Format::SnomLog => "Snom trace",
+            _ => "plain SIP text",
+        };
+        let mut w = Vec::new();
+        let timed = self.entries.iter().any(|e| e.ts.is_some());
+        if timed {
+            let zone = tz_name(clock.tz);
+            w.push(match opts.tz_offset_secs {
+                Some(_) => format!("{what}: times have no zone; read as {zone} (--tz)"),
+                None => format!(
+                    "{what}: times have no zone; read as {zone} (give the saver's zone with --tz, e.g. --tz +02:00)"
+                ),
+            });
+        } else if !self.entries.is_empty() && self.format != Format::PlainSip {
+            w.push(format!("{what}: no timestamps found"));
+        }
+        if clock.used_today_year && self.format == Format::AsteriskLog {
+            w.push(format!(
+                "{what}: timestamps have no year; {} assumed",
+                clock.today.0
+            ));
+        }
+        if clock.used_today_date {
+            let (y, m, d) = clock.today;
+            w.push(format!(
+                "{what}: times have no date; {y:04}-{m:02}-{d:02} (today) assumed"
+            ));
+        }
+        match self.format {
+            Format::SngrepText | Format::PlainSip => {
+                let via = if notes.via_transport > 0 {
+                    "; the transport was taken from the top Via header"
+                } else {
+                    ""
+                };
+                w.push(format!(
+                    "{what}: the format has no transport marker{via}"
+                ));
+            }
+            _ => {}
+        }
+        match self.format {
+            Format::AsteriskLog | Format::FreeswitchLog | Format::SnomLog => w.push(format!(
+                "{what}: only the far side's address is logged; the local address is unknown"
+            )),
+            Format::PlainSip => w.push(format!(
+                "{what}: no times, addresses or transport given; messages are linked by SIP headers only"
+            )),
+            _ => {}
+        }
+        if notes.cut > 0 {
+            let line = self.line_of(notes.cut_at.unwrap_or(0));
+            w.push(format!(
+                "{} message(s) longer than {} KiB were cut to that size (first at line {line})",
+                notes.cut,
+                MAX_MESSAGE >> 10
+            ));
+        }
+        if notes.not_sip > 0 {
+            let line = self.line_of(notes.not_sip_at.unwrap_or(0));
+            w.push(format!(
+                "{} logged message(s) did not start with a SIP start line and were skipped (first at line {line})",
+                notes.not_sip
+            ));
+        }
+        if self.entries.is_empty() {
+            w.push(format!("{what}: no SIP messages found"));
+        }
+        w.truncate(MAX_LISTED);
+        self.warnings
+            .extend(w.into_iter().map(|what| InputWarning { what }));
+    }
+
+    /// 1-based line number of a byte offset, for warnings.
+    fn line_of(&self, off: usize) -> usize {
+        memchr_iter(b'\n', &self.buf[..off.min(self.buf.len())]).count() + 1
+    }
+
+    /// Messages indexed (tests).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[derive(Default)]
+struct Notes {
+    /// Per header: a timestamp resolved in file order, if any.
+    resolved: Vec<Option<Ts>>,
+    cut: u64,
+    cut_at: Option<usize>,
+    not_sip: u64,
+    not_sip_at: Option<usize>,
+    via_transport: u64,
+}
+
+/// Length of `region` without trailing blank and separator lines (the
+/// writer's framing); the last kept line keeps its line end.
+fn trim_trailer(region: &[u8]) -> usize {
+    let mut end = region.len();
+    while end > 0 {
+        let body = region[..end].strip_suffix(b"\n").unwrap_or(&region[..end]);
+        let line_start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+        let line = &body[line_start..];
+        if line_start > 0 && (is_blank(line) || is_separator(line)) {
+            end = line_start;
+        } else {
+            break;
+        }
+    }
+    end
+}
+
+/// The transport in a Via value: `SIP/2.0/UDP host;...`.
+fn via_transport(via: &[u8]) -> Option<Transport> {
+    let v = trim_ascii(via);
+    let slash2 = memchr_iter(b'/', v).nth(1)?;
+    let rest = trim_ascii(&v[slash2 + 1..]);
+    let end = rest
+        .iter()
+        .position(|c| c.is_ascii_whitespace() || *c == b',')
+        .unwrap_or(rest.len());
+    transport_word(&rest[..end])
+}
+
+impl CaptureReader for TextReader {
+    fn format(&self) -> Format {
+        self.format
+    }
+
+    fn next(&mut self) -> Option<Record<'_>> {
+        let e = *self.entries.get(self.next)?;
+        self.next += 1;
+        Some(Record::Message(TextMessage {
+            frame: self.next as u64,
+            ts: e.ts,
+            src: e.src,
+            dst: e.dst,
+            transport: e.transport,
+            data: &self.buf[e.start..e.end],
+        }))
+    }
+
+    fn peek(&mut self) -> Peek {
+        match self.entries.get(self.next) {
+            None => Peek::End,
+            Some(Entry { ts: Some(ts), .. }) => Peek::At(*ts),
+            Some(_) => Peek::Untimed,
+        }
+    }
+
+    fn warnings(&self) -> &[InputWarning] {
+        &self.warnings
+    }
+
+    fn linktypes(&self) -> Vec<u32> {
+        Vec::new()
+    }
+}
