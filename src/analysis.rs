@@ -2,7 +2,7 @@
 //! exchanges -> findings. Data flows one way; each stage only sees the
 //! borrowed output of the one before.
 
-use crate::capture::{linktype, CaptureReader, Format, Record};
+use crate::capture::{linktype, CaptureReader, Format, Peek, Record};
 use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator, MessageMeta};
 use crate::net::{NetDecoder, NetStats, Payload, PayloadKind};
 use crate::rules::{self, Finding, RuleConfig};
@@ -10,6 +10,7 @@ use crate::sip::message::looks_like_sip;
 use crate::sip::{Framing, Message, ParseError, Status};
 use memchr::memchr;
 use serde::Serialize;
+use std::cmp::Reverse;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -53,39 +54,46 @@ pub struct Input {
 /// Most broken-SIP warnings listed per input; the rest are counted.
 const MAX_LISTED_WARNINGS: usize = 20;
 
+/// What one input's SIP stage counted.
+#[derive(Default)]
+struct InputCounts {
+    messages: u64,
+    broken: u64,
+    warnings: Vec<String>,
+}
+
 struct SipStage<'a> {
     correlator: &'a mut Correlator,
     stats: &'a mut SipStats,
-    input_messages: u64,
-    input_broken: u64,
-    warnings: Vec<String>,
+    counts: &'a mut InputCounts,
 }
 
 impl SipStage<'_> {
     fn emit(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.messages += 1;
-        self.input_messages += 1;
+        self.counts.messages += 1;
         self.correlator.message(meta, msg);
     }
 
     fn broken(&mut self, frame: u64, err: ParseError) {
         self.stats.broken += 1;
-        self.input_broken += 1;
-        if self.warnings.len() < MAX_LISTED_WARNINGS {
-            self.warnings
+        self.counts.broken += 1;
+        if self.counts.warnings.len() < MAX_LISTED_WARNINGS {
+            self.counts
+                .warnings
                 .push(format!("frame {frame}: broken SIP message skipped ({err})"));
         }
     }
 
     fn incomplete_at_end(&mut self, meta: &MessageMeta, len: usize) {
         self.stats.broken += 1;
-        self.input_broken += 1;
-        if self.warnings.len() < MAX_LISTED_WARNINGS {
+        self.counts.broken += 1;
+        if self.counts.warnings.len() < MAX_LISTED_WARNINGS {
             let (src, dst) = (
                 crate::correlate::endpoint(meta.src),
                 crate::correlate::endpoint(meta.dst),
             );
-            self.warnings.push(format!(
+            self.counts.warnings.push(format!(
                 "{} stream {src} -> {dst} ends inside a SIP message ({len} bytes after frame {}); it was not analysed",
                 meta.transport, meta.frame
             ));
@@ -219,75 +227,159 @@ fn resync(b: &[u8]) -> usize {
     }
 }
 
-/// Runs the whole analysis over already opened inputs.
+/// One input while the analysis runs: its reader, its own network
+/// decoder (TCP streams of different inputs never mix) and its counters.
+struct InputRun {
+    name: String,
+    reader: Box<dyn CaptureReader>,
+    net: NetDecoder,
+    counts: InputCounts,
+    packets: u64,
+    saw_time: bool,
+    saw_addr: bool,
+    done: bool,
+}
+
+/// Adds one input's network counters to the total. Destructured in full
+/// so that a new counter cannot be forgotten here.
+fn add_net_stats(total: &mut NetStats, s: &NetStats) {
+    let NetStats {
+        packets,
+        udp,
+        tcp_segments,
+        ip_fragments,
+        unsupported_link,
+        undecodable,
+        other_protocols,
+        snaplen_cut,
+    } = s;
+    total.packets += packets;
+    total.udp += udp;
+    total.tcp_segments += tcp_segments;
+    total.ip_fragments += ip_fragments;
+    total.unsupported_link += unsupported_link;
+    total.undecodable += undecodable;
+    total.other_protocols += other_protocols;
+    total.snaplen_cut += snaplen_cut;
+}
+
+/// Which input holds the next record overall: the earliest timestamp;
+/// records without a time come first (they cannot be placed, so their
+/// inputs are read in file order before the timed ones); ties go to the
+/// input named first. `None` when every input has ended.
+fn next_input(runs: &mut [InputRun]) -> Option<usize> {
+    let mut best: Option<(Reverse<bool>, crate::capture::Ts, usize)> = None;
+    for (i, run) in runs.iter_mut().enumerate() {
+        if run.done {
+            continue;
+        }
+        let key = match run.reader.peek() {
+            Peek::End => {
+                run.done = true;
+                continue;
+            }
+            Peek::Untimed => (Reverse(true), crate::capture::Ts(i64::MIN), i),
+            Peek::At(ts) => (Reverse(false), ts, i),
+        };
+        if best.is_none_or(|b| key < b) {
+            best = Some(key);
+        }
+    }
+    best.map(|(_, _, i)| i)
+}
+
+/// Runs the whole analysis over already opened inputs. Several inputs are
+/// merged by time into one analysis (a k-way merge on
+/// [`CaptureReader::peek`]); frame numbers and summaries stay per input.
 pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
-    let mut net = NetDecoder::new();
     let mut sip = SipStats::default();
-    let mut summaries = Vec::new();
-    for (idx, mut input) in inputs.into_iter().enumerate() {
-        let idx = u16::try_from(idx).unwrap_or(u16::MAX);
+    let mut runs: Vec<InputRun> = inputs
+        .into_iter()
+        .map(|i| InputRun {
+            name: i.name,
+            reader: i.reader,
+            net: NetDecoder::new(),
+            counts: InputCounts::default(),
+            packets: 0,
+            saw_time: true,
+            saw_addr: true,
+            done: false,
+        })
+        .collect();
+    while let Some(at) = next_input(&mut runs) {
+        let idx = u16::try_from(at).unwrap_or(u16::MAX);
+        let run = &mut runs[at];
         let mut stage = SipStage {
             correlator: &mut correlator,
             stats: &mut sip,
-            input_messages: 0,
-            input_broken: 0,
-            warnings: Vec::new(),
+            counts: &mut run.counts,
         };
-        let mut packets = 0u64;
-        let mut saw_time = true;
-        let mut saw_addr = true;
-        while let Some(rec) = input.reader.next() {
-            match rec {
-                Record::Packet(pkt) => {
-                    packets += 1;
-                    net.packet(idx, &pkt, &mut |p: &Payload<'_>| stage.payload(p));
-                }
-                Record::Message(m) => {
-                    packets += 1;
-                    saw_time &= m.ts.is_some();
-                    saw_addr &= m.src.is_some();
-                    let meta = MessageMeta {
-                        input: idx,
-                        frame: m.frame,
-                        ts: m.ts.unwrap_or_default(),
-                        src: m.src,
-                        dst: m.dst,
-                        transport: m.transport,
-                    };
-                    stage.datagram(&meta, m.data);
-                }
+        match run.reader.next() {
+            Some(Record::Packet(pkt)) => {
+                run.packets += 1;
+                run.net
+                    .packet(idx, &pkt, &mut |p: &Payload<'_>| stage.payload(p));
             }
+            Some(Record::Message(m)) => {
+                run.packets += 1;
+                run.saw_time &= m.ts.is_some();
+                run.saw_addr &= m.src.is_some() || m.dst.is_some();
+                let meta = MessageMeta {
+                    input: idx,
+                    frame: m.frame,
+                    ts: m.ts.unwrap_or_default(),
+                    src: m.src,
+                    dst: m.dst,
+                    transport: m.transport,
+                };
+                stage.datagram(&meta, m.data);
+            }
+            None => run.done = true,
         }
-        // Streams of this input end with it.
-        net.finish(&mut |p: &Payload<'_>| stage.payload(p));
-        let mut warnings: Vec<String> = input
+        if run.done || matches!(run.reader.peek(), Peek::End) {
+            // Streams of this input end with it.
+            run.done = true;
+            let mut stage = SipStage {
+                correlator: &mut correlator,
+                stats: &mut sip,
+                counts: &mut run.counts,
+            };
+            run.net.finish(&mut |p: &Payload<'_>| stage.payload(p));
+        }
+    }
+    let mut net_total = NetStats::default();
+    let mut summaries = Vec::new();
+    for mut run in runs {
+        add_net_stats(&mut net_total, &run.net.stats);
+        let mut warnings: Vec<String> = run
             .reader
             .warnings()
             .iter()
             .map(|w| w.what.clone())
             .collect();
-        warnings.extend(net.take_warnings());
-        if stage.input_broken as usize > stage.warnings.len() {
-            let more = stage.input_broken as usize - stage.warnings.len();
-            stage
+        warnings.extend(run.net.take_warnings());
+        let counts = &mut run.counts;
+        if counts.broken as usize > counts.warnings.len() {
+            let more = counts.broken as usize - counts.warnings.len();
+            counts
                 .warnings
                 .push(format!("... and {more} more broken SIP messages"));
         }
-        warnings.append(&mut stage.warnings);
-        if packets == 0 {
+        warnings.append(&mut counts.warnings);
+        if run.packets == 0 {
             warnings.push("no packets".into());
         }
-        if !saw_time {
+        if !run.saw_time {
             warnings
                 .push("the input has no timestamps; timing-based rules are less certain".into());
         }
-        if !saw_addr {
+        if !run.saw_addr {
             warnings.push(
                 "the input has no addresses; exchanges are linked by SIP headers only".into(),
             );
         }
-        let mut link_types: Vec<String> = input
+        let mut link_types: Vec<String> = run
             .reader
             .linktypes()
             .into_iter()
@@ -295,11 +387,11 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
             .collect();
         link_types.dedup();
         summaries.push(InputSummary {
-            name: input.name,
-            format: input.reader.format(),
+            name: run.name,
+            format: run.reader.format(),
             link_types,
-            packets,
-            sip_messages: stage.input_messages,
+            packets: run.packets,
+            sip_messages: counts.messages,
             warnings,
         });
     }
@@ -310,7 +402,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
         exchanges,
         findings,
         sip,
-        net: net.stats.clone(),
+        net: net_total,
         correlate,
     }
 }

@@ -109,19 +109,25 @@ pub struct Args {
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub loop_rounds: usize,
 
+    /// UTC offset of the clock that wrote text inputs (sngrep text saves
+    /// and console logs carry local times without a zone), e.g. +02:00,
+    /// -05:30 or UTC. Default: UTC, and the report says it was assumed.
+    #[arg(long, value_name = "OFFSET", value_parser = capture::text::parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<i32>,
+
     /// List the rules with their severity and exit.
     #[arg(long)]
     pub list_rules: bool,
 }
 
-fn open_input(path: &PathBuf) -> Result<Input, OpenError> {
+fn open_input(path: &PathBuf, text: &capture::text::TextOptions) -> Result<Input, OpenError> {
     let name = path.display().to_string();
     let source: Box<dyn io::Read + Send> = if name == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path)?)
     };
-    let reader = capture::open_reader(source)?;
+    let reader = capture::open_reader_with(source, text)?;
     Ok(Input {
         name: if name == "-" { "<stdin>".into() } else { name },
         reader,
@@ -176,8 +182,11 @@ pub fn run(args: Args) -> i32 {
     }
     let mut status = EXIT_CLEAN;
     let mut inputs = Vec::new();
+    let text = capture::text::TextOptions {
+        tz_offset_secs: args.tz,
+    };
     for p in &paths {
-        match open_input(p) {
+        match open_input(p, &text) {
             Ok(i) => inputs.push(i),
             Err(e) => {
                 eprintln!(

@@ -63,7 +63,11 @@ pub fn parse_tz(s: &str) -> Result<i32, String> {
     let (sign, rest) = match t.as_bytes().first() {
         Some(b'+') => (1, &t[1..]),
         Some(b'-') => (-1, &t[1..]),
-        _ => return Err(format!("'{s}' is not a UTC offset (use e.g. UTC, +02:00, -05:30)")),
+        _ => {
+            return Err(format!(
+                "'{s}' is not a UTC offset (use e.g. UTC, +02:00, -05:30)"
+            ))
+        }
     };
     let (h, m) = match rest.split_once(':') {
         Some((h, m)) => (h, m),
@@ -578,11 +582,7 @@ impl Clock {
 }
 
 /// Reads the rest of `source` after `head`, up to [`MAX_TEXT_INPUT`].
-fn read_all(
-    mut head: Vec<u8>,
-    source: &mut dyn Read,
-    warnings: &mut Vec<InputWarning>,
-) -> Vec<u8> {
+fn read_all(mut head: Vec<u8>, source: &mut dyn Read, warnings: &mut Vec<InputWarning>) -> Vec<u8> {
     let room = MAX_TEXT_INPUT.saturating_sub(head.len()) as u64;
     let mut limited = source.take(room + 1);
     if let Err(e) = limited.read_to_end(&mut head) {
@@ -675,12 +675,16 @@ impl TextReader {
                 }
                 Format::SnomLog => snom_header(line),
                 Format::PlainSip if prev_blank && looks_like_sip(line) => {
-                    heads.push((off, off, Header {
-                        time: None,
-                        src: None,
-                        dst: None,
-                        transport: Transport::Unknown,
-                    }));
+                    heads.push((
+                        off,
+                        off,
+                        Header {
+                            time: None,
+                            src: None,
+                            dst: None,
+                            transport: Transport::Unknown,
+                        },
+                    ));
                     None
                 }
                 _ => None,
@@ -869,9 +873,7 @@ impl TextReader {
                 } else {
                     ""
                 };
-                w.push(format!(
-                    "{what}: the format has no transport marker{via}"
-                ));
+                w.push(format!("{what}: the format has no transport marker{via}"));
             }
             _ => {}
         }
