@@ -324,11 +324,18 @@ fn socket_addr(s: &[u8]) -> Option<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Some(a);
     }
-    s.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 5060))
+    // FreeSWITCH brackets IPv4 too: `[1.2.3.4]:5060`.
+    if let Some(inner) = s.strip_prefix('[') {
+        let (ip, rest) = inner.split_once(']')?;
+        let ip: IpAddr = ip.parse().ok()?;
+        let port = match rest.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if rest.is_empty() => 5060,
+            None => return None,
+        };
+        return Some(SocketAddr::new(ip, port));
+    }
+    s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060))
 }
 
 fn transport_word(w: &[u8]) -> Option<Transport> {
@@ -882,7 +889,7 @@ impl TextReader {
                 "{what}: only the far side's address is logged; the local address is unknown"
             )),
             Format::PlainSip => w.push(format!(
-                "{what}: no times, addresses or transport given; messages are linked by SIP headers only"
+                "{what}: no times or addresses given; messages are linked by SIP headers only"
             )),
             _ => {}
         }
