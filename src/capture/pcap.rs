@@ -555,4 +555,93 @@ mod tests {
         assert!(r.next().is_none());
         assert!(r.warnings().iter().any(|w| w.what.contains("corrupt")));
     }
+
+    #[test]
+    fn peek_predicts_next_without_consuming() {
+        let bytes = pcap_le(&[b"abcd", b"efghij"]);
+        let mut r = from_bytes(&bytes).unwrap();
+        let first = Ts::from_secs_nanos(1000, 500_000);
+        assert_eq!(r.peek(), Peek::At(first));
+        assert_eq!(r.peek(), Peek::At(first), "peeking twice consumes nothing");
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("a packet")
+        };
+        assert_eq!((p.frame, p.ts, p.data), (1, first, &b"abcd"[..]));
+        assert_eq!(r.peek(), Peek::At(Ts::from_secs_nanos(1001, 500_000)));
+        assert!(r.next().is_some());
+        assert_eq!(r.peek(), Peek::End);
+        assert!(r.next().is_none());
+
+        // A cut record: peek says End and the damage is reported already.
+        let mut r = from_bytes(&bytes[..bytes.len() - 3]).unwrap();
+        assert!(r.next().is_some());
+        assert_eq!(r.peek(), Peek::End);
+        assert!(r.warnings().iter().any(|w| w.what.contains("cut short")));
+    }
+
+    fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut padded = body.to_vec();
+        while padded.len() % 4 != 0 {
+            padded.push(0);
+        }
+        let len = (12 + padded.len()) as u32;
+        let mut v = Vec::new();
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(&padded);
+        v.extend_from_slice(&len.to_le_bytes());
+        v
+    }
+
+    fn epb(if_id: u32, micros: u64, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&if_id.to_le_bytes());
+        b.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(micros as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        ng_block(6, &b)
+    }
+
+    #[test]
+    fn pcapng_peek_reads_past_interface_blocks() {
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&101u16.to_le_bytes());
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        let mut bytes = ng_block(0x0a0d_0d0a, &shb);
+        bytes.extend(ng_block(1, &idb));
+        bytes.extend(epb(7, 5, b"lost")); // undeclared interface
+        bytes.extend(epb(0, 2_000_000_250, b"first"));
+        bytes.extend(ng_block(1, &idb));
+        bytes.extend(epb(1, 3_000_000_000, b"second"));
+        let mut r = from_bytes(&bytes).unwrap();
+        assert_eq!(r.format(), Format::PcapNg);
+        let t1 = Ts::from_secs_nanos(2000, 250_000);
+        assert_eq!(r.peek(), Peek::At(t1));
+        assert_eq!(r.peek(), Peek::At(t1));
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("a packet")
+        };
+        assert_eq!(
+            (p.frame, p.ts, p.data, p.linktype),
+            (1, t1, &b"first"[..], 101)
+        );
+        assert_eq!(r.peek(), Peek::At(Ts::from_secs_nanos(3000, 0)));
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("a packet")
+        };
+        assert_eq!((p.frame, p.data), (2, &b"second"[..]));
+        assert_eq!(r.peek(), Peek::End);
+        assert!(r
+            .warnings()
+            .iter()
+            .any(|w| w.what.contains("undeclared interface 7")));
+    }
 }

@@ -1005,3 +1005,227 @@ impl CaptureReader for TextReader {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGISTER: &str = "REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:a@example.org>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+    const UNAUTHORIZED: &str = "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:a@example.org>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"example.org\", nonce=\"n1\"\r\nContent-Length: 0\r\n\r\n";
+
+    struct Got {
+        frame: u64,
+        ts: Option<Ts>,
+        src: Option<SocketAddr>,
+        dst: Option<SocketAddr>,
+        transport: Transport,
+        data: Vec<u8>,
+    }
+
+    fn read(format: Format, text: &str, tz: Option<i32>) -> (Vec<Got>, Vec<String>) {
+        assert_eq!(detect(text.as_bytes()), Some(format), "detected format");
+        let mut r =
+            TextReader::from_bytes(format, text.as_bytes(), &TextOptions { tz_offset_secs: tz });
+        let mut out = Vec::new();
+        loop {
+            let peeked = r.peek();
+            let Some(Record::Message(m)) = r.next() else {
+                assert_eq!(peeked, Peek::End);
+                break;
+            };
+            assert_eq!(peeked, m.ts.map_or(Peek::Untimed, Peek::At));
+            out.push(Got {
+                frame: m.frame,
+                ts: m.ts,
+                src: m.src,
+                dst: m.dst,
+                transport: m.transport,
+                data: m.data.to_vec(),
+            });
+        }
+        let w = r.warnings().iter().map(|w| w.what.clone()).collect();
+        (out, w)
+    }
+
+    fn utc(y: i64, mo: u32, d: u32, h: i64, mi: i64, s: i64, micros: i64) -> Ts {
+        Ts::from_secs_nanos(
+            days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s,
+            micros * 1000,
+        )
+    }
+
+    #[test]
+    fn sngrep_save_is_sorted_by_time_with_ordinals_as_frames() {
+        // Grouped by dialog: the later message comes first in the file.
+        let text = format!(
+            "2026/11/22 10:00:02.000500 10.0.0.2:5060 -> [2001:db8::1]:5062\n{UNAUTHORIZED}\n\n\
+             2026/11/22 10:00:01.250000 [2001:db8::1]:5062 -> 10.0.0.2:5060\n{REGISTER}\n\n"
+        );
+        let (msgs, warnings) = read(Format::SngrepText, &text, Some(3600));
+        assert_eq!(msgs.len(), 2);
+        assert!(msgs[0].data.starts_with(b"REGISTER "));
+        assert_eq!(msgs[0].data, REGISTER.as_bytes(), "exact message bytes");
+        assert_eq!(msgs[1].data, UNAUTHORIZED.as_bytes());
+        assert_eq!((msgs[0].frame, msgs[1].frame), (1, 2));
+        // Read as UTC+01:00, so one hour earlier in UTC.
+        assert_eq!(msgs[0].ts, Some(utc(2026, 11, 22, 9, 0, 1, 250_000)));
+        assert_eq!(msgs[0].src, Some("[2001:db8::1]:5062".parse().unwrap()));
+        assert_eq!(msgs[1].dst, Some("[2001:db8::1]:5062".parse().unwrap()));
+        assert_eq!(msgs[0].transport, Transport::Tcp, "from the top Via");
+        assert!(warnings.iter().any(|w| w.contains("UTC+01:00")));
+        assert!(warnings.iter().any(|w| w.contains("no transport marker")));
+    }
+
+    #[test]
+    fn asterisk_logger_with_timestamp_lines_and_noise() {
+        let text = format!(
+            "[Nov 22 10:00:01] NOTICE[1]: something unrelated\n\
+             <--- Received SIP request (999999 bytes) from TCP:10.0.0.1:5060 --->\n{REGISTER}\n\
+             [Nov 22 10:00:02] VERBOSE[7] res_pjsip_logger.c: <--- Transmitting SIP response (12 bytes) to TCP:[2001:db8::5]:5060 --->\n{UNAUTHORIZED}\
+                 -- Registered SIP 'a' at 10.0.0.1\n"
+        );
+        let (msgs, warnings) = read(Format::AsteriskLog, &text, None);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].data, REGISTER.as_bytes());
+        // Content-Length ends the message: the trailing noise is not in it.
+        assert_eq!(msgs[1].data, UNAUTHORIZED.as_bytes());
+        assert_eq!(msgs[0].src, Some("10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(msgs[0].dst, None);
+        assert_eq!(msgs[1].src, None);
+        assert_eq!(msgs[1].dst, Some("[2001:db8::5]:5060".parse().unwrap()));
+        assert_eq!(msgs[0].transport, Transport::Tcp);
+        let (t0, t1) = (msgs[0].ts.unwrap(), msgs[1].ts.unwrap());
+        assert_eq!(t1.0 - t0.0, 1_000_000_000);
+        assert_eq!(t0.rfc3339()[5..19], *"11-22T10:00:01");
+        assert!(warnings.iter().any(|w| w.contains("no year")));
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("local address is unknown")));
+    }
+
+    #[test]
+    fn freeswitch_siptrace_is_deindented_and_dated_from_the_log() {
+        let indent =
+            |m: &str| -> String { m.split_inclusive('\n').map(|l| format!("   {l}")).collect() };
+        let sep = format!("   {}\n", "-".repeat(72));
+        let text = format!(
+            "2026-11-21 23:59:59.000000 [INFO] mod_sofia.c:1 trace on\n\
+             recv 10 bytes from udp/[10.0.0.1]:5060 at 23:59:59.900000:\n{sep}{}{sep}\
+             send 10 bytes to udp/[10.0.0.1]:5060 at 00:00:00.100000:\n{sep}{}{sep}",
+            indent(REGISTER),
+            indent(UNAUTHORIZED)
+        );
+        let (msgs, warnings) = read(Format::FreeswitchLog, &text, None);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].data, REGISTER.as_bytes());
+        assert_eq!(msgs[1].data, UNAUTHORIZED.as_bytes());
+        assert_eq!(msgs[0].src, Some("10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(msgs[1].dst, Some("10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(msgs[0].transport, Transport::Udp);
+        // Midnight passed between the two.
+        assert_eq!(msgs[0].ts, Some(utc(2026, 11, 21, 23, 59, 59, 900_000)));
+        assert_eq!(msgs[1].ts, Some(utc(2026, 11, 22, 0, 0, 0, 100_000)));
+        assert!(!warnings.iter().any(|w| w.contains("no date")));
+    }
+
+    #[test]
+    fn snom_trace_with_dates() {
+        let text = format!(
+            "Sent to tls:192.0.2.1:5061 at 22/11/2026 10:00:03:118 (5 bytes):\n\n{REGISTER}\n\
+             Received from tls:192.0.2.1:5061 at 22/11/2026 10:00:03:164 (5 bytes):\n\n{UNAUTHORIZED}\n"
+        );
+        let (msgs, _) = read(Format::SnomLog, &text, None);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].data, REGISTER.as_bytes());
+        assert_eq!(msgs[0].dst, Some("192.0.2.1:5061".parse().unwrap()));
+        assert_eq!(msgs[1].src, Some("192.0.2.1:5061".parse().unwrap()));
+        assert_eq!(msgs[0].transport, Transport::Tls);
+        assert_eq!(msgs[0].ts, Some(utc(2026, 11, 22, 10, 0, 3, 118_000)));
+    }
+
+    #[test]
+    fn plain_sip_keeps_sipfrag_bodies_inside_their_message() {
+        let notify = "NOTIFY sip:a@10.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK9\nCall-ID: c9\nCSeq: 2 NOTIFY\nContent-Type: message/sipfrag\nContent-Length: 16\n\nSIP/2.0 200 OK\n\n";
+        let text = format!("\n{REGISTER}\n{notify}\n{UNAUTHORIZED}");
+        let (msgs, warnings) = read(Format::PlainSip, &text, None);
+        assert_eq!(msgs.len(), 3, "the sipfrag body is not a message");
+        assert_eq!(
+            msgs[1].data,
+            notify.as_bytes(),
+            "Content-Length decides the end"
+        );
+        assert!(msgs.iter().all(|m| m.ts.is_none() && m.src.is_none()));
+        assert_eq!(msgs[2].frame, 3);
+        assert!(warnings.iter().any(|w| w.contains("no times or addresses")));
+    }
+
+    #[test]
+    fn detection_needs_content_not_names() {
+        assert_eq!(detect(b"hello world\nnothing here\n"), None);
+        assert_eq!(detect(b"\x00\x01REGISTER sip:a SIP/2.0\r\n"), None);
+        assert_eq!(detect(b""), None);
+        // An sngrep header line not followed by SIP is not a save.
+        assert_eq!(
+            detect(b"2026/11/22 10:00:01.000000 1.2.3.4:1 -> 1.2.3.4:2\nhello\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn hostile_text_never_panics() {
+        let seeds: [&[u8]; 8] = [
+            b"<--- Received SIP request (18446744073709551615 bytes) from UDP:[::1 --->\n",
+            b"recv 99999999999999999999 bytes from udp/[ at 99:99:99.9999999999:\n",
+            b"Received from udp:1.2.3.4:5060 at 99/99/9999 25:61:61:999 (1 bytes):\n",
+            b"2026/13/45 10:00:01.000000 1.2.3.4:1 -> 1.2.3.4:2\nREGISTER sip:a SIP/2.0\n",
+            b"REGISTER sip:a SIP/2.0\nContent-Length: 99999999999999999999\n\nx",
+            b"[Nov 99 10:00:01] <--- Transmitting SIP response (1 bytes) to UDP:1.2.3.4:5 --->",
+            b"recv 1 bytes from udp/[1.2.3.4]:5 at 10:00:00.1:\n   ----------\n   ",
+            b"INVITE sip:a SIP/2.0\n\n\n\nINVITE",
+        ];
+        for seed in seeds {
+            for cut in 0..=seed.len() {
+                let b = &seed[..cut];
+                for f in [
+                    Format::SngrepText,
+                    Format::AsteriskLog,
+                    Format::FreeswitchLog,
+                    Format::SnomLog,
+                    Format::PlainSip,
+                ] {
+                    let mut r = TextReader::from_bytes(f, b, &TextOptions::default());
+                    let _ = detect(b);
+                    while let Some(Record::Message(m)) = r.next() {
+                        assert!(m.data.len() <= MAX_MESSAGE);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_messages_are_cut_with_a_warning() {
+        let body = "a".repeat(MAX_MESSAGE * 2);
+        let text = format!(
+            "REGISTER sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (msgs, warnings) = read(Format::PlainSip, &text, None);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].data.len(), MAX_MESSAGE);
+        assert!(warnings.iter().any(|w| w.contains("cut to that size")));
+    }
+
+    #[test]
+    fn tz_values() {
+        assert_eq!(parse_tz("UTC"), Ok(0));
+        assert_eq!(parse_tz("+02:00"), Ok(7200));
+        assert_eq!(parse_tz("-05:30"), Ok(-19_800));
+        assert_eq!(parse_tz("+0545"), Ok(20_700));
+        assert_eq!(parse_tz("UTC+1"), Ok(3600));
+        assert!(parse_tz("Europe/Berlin").is_err());
+        assert!(parse_tz("+15:00").is_err());
+        assert!(parse_tz("+02:75").is_err());
+        assert_eq!(tz_name(-19_800), "UTC-05:30");
+    }
+}
