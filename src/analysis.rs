@@ -425,4 +425,124 @@ mod tests {
         assert!(looks_damaged_sip(b"REGISTER  SIP/2.0\r\n"));
         assert!(!looks_damaged_sip(b"\x80\x00RTP"));
     }
+
+    use crate::capture::{InputWarning, TextMessage, Transport, Ts};
+    use crate::correlate::Outcome;
+
+    /// A text-like input of literal messages with optional times.
+    struct Literal {
+        msgs: Vec<(Option<i64>, String)>,
+        next: usize,
+    }
+
+    impl CaptureReader for Literal {
+        fn format(&self) -> Format {
+            Format::PlainSip
+        }
+        fn next(&mut self) -> Option<Record<'_>> {
+            let (ts, text) = self.msgs.get(self.next)?;
+            self.next += 1;
+            Some(Record::Message(TextMessage {
+                frame: self.next as u64,
+                ts: ts.map(|s| Ts::from_secs_nanos(s, 0)),
+                src: None,
+                dst: None,
+                transport: Transport::Udp,
+                data: text.as_bytes(),
+            }))
+        }
+        fn peek(&mut self) -> Peek {
+            match self.msgs.get(self.next) {
+                None => Peek::End,
+                Some((Some(s), _)) => Peek::At(Ts::from_secs_nanos(*s, 0)),
+                Some((None, _)) => Peek::Untimed,
+            }
+        }
+        fn warnings(&self) -> &[InputWarning] {
+            &[]
+        }
+        fn linktypes(&self) -> Vec<u32> {
+            Vec::new()
+        }
+    }
+
+    fn sip(start: &str, cseq: u32, extra: &str) -> String {
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{cseq}\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:a@example.org>\r\nCall-ID: merge-1\r\nCSeq: {cseq} REGISTER\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    fn input(name: &str, msgs: Vec<(Option<i64>, String)>) -> Input {
+        Input {
+            name: name.into(),
+            reader: Box::new(Literal { msgs, next: 0 }),
+        }
+    }
+
+    #[test]
+    fn inputs_are_merged_by_time_with_frames_per_input() {
+        let reg = "REGISTER sip:example.org SIP/2.0";
+        let challenge = "WWW-Authenticate: Digest realm=\"example.org\", nonce=\"n1\"\r\n";
+        let creds = "Authorization: Digest username=\"a\", realm=\"example.org\", nonce=\"n1\", uri=\"sip:example.org\", response=\"00112233445566778899aabbccddeeff\"\r\n";
+        // Requests in one input, responses in the other, named first.
+        let requests = input(
+            "requests",
+            vec![
+                (Some(100), sip(reg, 1, "")),
+                (Some(102), sip(reg, 2, creds)),
+            ],
+        );
+        let responses = input(
+            "responses",
+            vec![
+                (Some(101), sip("SIP/2.0 401 Unauthorized", 1, challenge)),
+                (Some(103), sip("SIP/2.0 200 OK", 2, "")),
+            ],
+        );
+        let a = analyze(vec![responses, requests], &Options::default());
+        assert_eq!(a.exchanges.len(), 1);
+        let ex = &a.exchanges[0];
+        assert_eq!(ex.outcome, Outcome::Succeeded);
+        assert_eq!(ex.rounds.len(), 2);
+        assert_eq!(ex.first_ts, Ts::from_secs_nanos(100, 0));
+        assert_eq!(a.inputs[0].name, "responses");
+        assert_eq!(a.inputs[0].sip_messages, 2);
+        assert_eq!(a.inputs[1].sip_messages, 2);
+        assert_eq!(a.sip.messages, 4);
+    }
+
+    #[test]
+    fn untimed_records_come_first_in_input_order() {
+        let mk = |msgs: Vec<Option<i64>>| Input {
+            name: String::new(),
+            reader: Box::new(Literal {
+                msgs: msgs.into_iter().map(|t| (t, String::new())).collect(),
+                next: 0,
+            }),
+        };
+        let mut runs: Vec<InputRun> = [
+            mk(vec![Some(5), Some(7)]),
+            mk(vec![None, Some(1)]),
+            mk(vec![Some(5)]),
+        ]
+        .into_iter()
+        .map(|i| InputRun {
+            name: i.name,
+            reader: i.reader,
+            net: NetDecoder::new(),
+            counts: InputCounts::default(),
+            packets: 0,
+            saw_time: true,
+            saw_addr: true,
+            done: false,
+        })
+        .collect();
+        let mut order = Vec::new();
+        while let Some(i) = next_input(&mut runs) {
+            order.push(i);
+            runs[i].reader.next();
+        }
+        // Untimed first; then by time; equal times by input order.
+        assert_eq!(order, vec![1, 1, 0, 2, 0]);
+    }
 }
