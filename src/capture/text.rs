@@ -378,26 +378,34 @@ fn sngrep_header(line: &[u8]) -> Option<Header> {
 }
 
 /// `<--- Received SIP request (N bytes) from UDP:1.2.3.4:5060 --->` and
-/// `<--- Transmitting SIP response (N bytes) to UDP:... --->`, possibly
-/// after a log prefix such as `[Nov 22 10:00:01] VERBOSE[123] ...: `.
+/// `<--- Transmitting SIP response (N bytes) to UDP:... --->` (PJSIP), or
+/// chan_sip's `<--- SIP read from UDP:1.2.3.4:5060 --->` and
+/// `<--- Transmitting (no NAT) to 1.2.3.4:5060 --->`, possibly after a log
+/// prefix such as `[Nov 22 10:00:01] VERBOSE[123] ...: `.
 fn asterisk_header(line: &[u8]) -> Option<Header> {
     let at = memmem::find(line, b"<--- ")?;
     let body = &line[at + 5..];
-    let received = if body.starts_with(b"Received SIP ") {
-        true
+    let end = memmem::find(body, b" --->")?;
+    let body = &body[..end];
+    let (received, target) = if body.starts_with(b"Received SIP ") {
+        (true, after(body, b") from ")?)
     } else if body.starts_with(b"Transmitting SIP ") {
-        false
+        (false, after(body, b") to ")?)
+    } else if let Some(t) = body.strip_prefix(b"SIP read from ") {
+        (true, t)
+    } else if body.starts_with(b"Transmitting (") || body.starts_with(b"Reliably Transmitting (") {
+        (false, after(body, b") to ")?)
     } else {
         return None;
     };
-    let end = memmem::find(body, b" --->")?;
-    let body = &body[..end];
-    let word = if received { &b") from "[..] } else { b") to " };
-    let addr_at = memmem::find(body, word)? + word.len();
-    let target = &body[addr_at..];
-    let colon = memchr(b':', target)?;
-    let transport = transport_word(&target[..colon]).unwrap_or(Transport::Unknown);
-    let addr = socket_addr(&target[colon + 1..]);
+    // `UDP:1.2.3.4:5060`, or chan_sip's transmit lines without transport.
+    let (transport, addr) = match memchr(b':', target) {
+        Some(colon) => match transport_word(&target[..colon]) {
+            Some(t) => (t, socket_addr(&target[colon + 1..])),
+            None => (Transport::Unknown, socket_addr(target)),
+        },
+        None => (Transport::Unknown, socket_addr(target)),
+    };
     let time = line
         .strip_prefix(b"[")
         .and_then(|p| month_day_time(p).or_else(|| iso_datetime(p)))
@@ -408,6 +416,11 @@ fn asterisk_header(line: &[u8]) -> Option<Header> {
         dst: if received { None } else { addr },
         transport,
     })
+}
+
+/// The bytes after the first `word` in `b`.
+fn after<'a>(b: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
+    memmem::find(b, word).map(|i| &b[i + word.len()..])
 }
 
 /// A line that is only an Asterisk timestamp, or starts with one:
@@ -495,9 +508,14 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
     crate::sip::message::trim(b)
 }
 
-/// A FreeSWITCH separator line (`   ------...`).
+/// A FreeSWITCH separator line (`   ------...`) or chan_sip's trailer.
 fn is_separator(line: &[u8]) -> bool {
     let t = trim_ascii(line);
+    // chan_sip closes a message with `<------------->`.
+    let t = t
+        .strip_prefix(b"<")
+        .and_then(|t| t.strip_suffix(b">"))
+        .unwrap_or(t);
     t.len() >= 10 && t.iter().all(|&c| c == b'-')
 }
 
@@ -1104,6 +1122,23 @@ mod tests {
     }
 
     #[test]
+    fn asterisk_chan_sip_debug() {
+        let text = format!(
+            "[2026-11-22 10:00:01.125] VERBOSE[42] chan_sip.c: \n<--- SIP read from UDP:10.0.0.1:5060 --->\n{REGISTER}\n<------------->\n\
+             [2026-11-22 10:00:01.130] VERBOSE[42] chan_sip.c: \n<--- Transmitting (no NAT) to 10.0.0.1:5060 --->\n{UNAUTHORIZED}\n<------------>\n"
+        );
+        let (msgs, _) = read(Format::AsteriskLog, &text, None);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].data, REGISTER.as_bytes());
+        assert_eq!(msgs[1].data, UNAUTHORIZED.as_bytes());
+        assert_eq!(msgs[0].src, Some("10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(msgs[1].dst, Some("10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(msgs[0].transport, Transport::Udp);
+        assert_eq!(msgs[1].transport, Transport::Tcp, "from the top Via");
+        assert_eq!(msgs[1].ts, Some(utc(2026, 11, 22, 10, 0, 1, 130_000)));
+    }
+
+    #[test]
     fn freeswitch_siptrace_is_deindented_and_dated_from_the_log() {
         let indent =
             |m: &str| -> String { m.split_inclusive('\n').map(|l| format!("   {l}")).collect() };
@@ -1201,6 +1236,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn damaged_fixtures_never_panic() {
+        // Cuts and byte flips over every log fixture, read as every format.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/logs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            seen += 1;
+            let mut state = 0x2545_f491_u32;
+            for round in 0..200 {
+                let mut b = bytes.clone();
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let at = state as usize % b.len();
+                if round % 2 == 0 {
+                    b.truncate(at);
+                } else {
+                    for k in 0..8 {
+                        let i = (at + k * 31) % b.len();
+                        b[i] = (state >> (k % 4 * 8)) as u8;
+                    }
+                }
+                let _ = detect(&b);
+                for f in [
+                    Format::SngrepText,
+                    Format::AsteriskLog,
+                    Format::FreeswitchLog,
+                    Format::SnomLog,
+                    Format::PlainSip,
+                ] {
+                    let mut r = TextReader::from_bytes(f, &b, &TextOptions::default());
+                    let mut frames = 0;
+                    while let Some(Record::Message(m)) = r.next() {
+                        frames += 1;
+                        assert_eq!(m.frame, frames);
+                        assert!(m.data.len() <= MAX_MESSAGE);
+                    }
+                    assert_eq!(r.peek(), Peek::End);
+                }
+            }
+        }
+        assert!(seen >= 4);
     }
 
     #[test]
