@@ -2,14 +2,16 @@
 //! logger on`, FreeSWITCH `sofia global siptrace on`, Snom traces) and plain
 //! SIP messages separated by blank lines.
 //!
-//! Formats are recognised from content only ([`detect`]). A text input is
-//! read whole into one buffer, at most [`MAX_TEXT_INPUT`] bytes (sngrep saves
-//! are grouped by dialog and must be sorted by time; the same path serves
-//! the logs). What lies beyond the cap is skipped with a warning. Messages
-//! are then indexed (offsets into the buffer plus what the format says about
-//! time, addresses and transport) and lent out one by one as
-//! [`TextMessage`]s; nothing is copied except FreeSWITCH's indented lines,
-//! which are de-indented in place.
+//! Formats are recognised from content only ([`detect`]). sngrep saves are
+//! grouped by dialog and must be sorted by time, so they (and plain SIP,
+//! pasted text) are read whole into one buffer, at most [`MAX_TEXT_INPUT`]
+//! bytes; what lies beyond the cap is skipped with a warning. Logs are in
+//! time order and are streamed through a window of [`READ_CHUNK`] bytes plus
+//! at most one pending message. Messages are indexed (offsets into the
+//! buffer plus what the format says about time, addresses and transport) and
+//! lent out one by one as [`TextMessage`]s; nothing is copied except
+//! FreeSWITCH's indented lines, which are de-indented in place. A single
+//! message is cut at [`MAX_MESSAGE`] bytes, with a warning.
 //!
 //! Frame numbers: the message's 1-based ordinal in the order it is handed
 //! out, i.e. time order for sngrep saves (stable sort; the file is grouped by
@@ -38,6 +40,8 @@ pub const MAX_TEXT_INPUT: usize = 128 * 1024 * 1024;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Bytes looked at to recognise a text format.
 pub const DETECT_BYTES: usize = 64 * 1024;
+/// Bytes read at a time from a log (the window is this plus one message).
+pub const READ_CHUNK: usize = 1024 * 1024;
 /// Most per-message warnings listed; the rest are counted.
 const MAX_LISTED: usize = 20;
 
@@ -536,13 +540,20 @@ struct Entry {
     transport: Transport,
 }
 
-/// One text input, indexed; messages are lent from `buf`.
+/// One text input; messages are lent from `buf`.
 pub struct TextReader {
     format: Format,
     buf: Vec<u8>,
+    source: Option<Box<dyn Read + Send>>,
+    eof: bool,
+    /// Messages ready in `buf`, in the order they are handed out.
     entries: Vec<Entry>,
     next: usize,
+    frame: u64,
+    done: bool,
+    opts: TextOptions,
     warnings: Vec<InputWarning>,
+    scan: Scan,
 }
 
 /// Resolves local civil times to [`Ts`], filling in missing date parts.
@@ -632,146 +643,262 @@ fn read_all(mut head: Vec<u8>, source: &mut dyn Read, warnings: &mut Vec<InputWa
     head
 }
 
+/// A header line found, waiting for its message's end to be known.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    line_start: usize,
+    msg_start: usize,
+    header: Header,
+    ts: Option<Ts>,
+}
+
+/// Line scanning state, carried from one window of a log to the next.
+struct Scan {
+    clock: Clock,
+    notes: Notes,
+    last_stamp: Option<Civil>,
+    prev_blank: bool,
+    /// Where the next unscanned line starts.
+    pos: usize,
+    pending: Vec<Head>,
+    /// End of the last message taken (plain SIP: start lines inside it are
+    /// part of its body).
+    covered: usize,
+    /// Lines in the bytes already dropped from the window, for warnings.
+    lines_dropped: u64,
+}
+
 impl TextReader {
-    /// Reads a whole text input of a known format (see [`detect`]).
+    /// Opens a text input of a known format (see [`detect`]). sngrep saves
+    /// and plain SIP are read whole (at most [`MAX_TEXT_INPUT`]); logs are
+    /// streamed through a window of about [`READ_CHUNK`] plus one message.
     pub fn open(
         format: Format,
         head: Vec<u8>,
         mut source: Box<dyn Read + Send>,
         opts: &TextOptions,
     ) -> TextReader {
-        let mut warnings = Vec::new();
-        let buf = read_all(head, &mut source, &mut warnings);
-        Self::from_buffer(format, buf, opts, warnings)
+        if streams(format) {
+            Self::new(format, head, Some(source), opts, Vec::new())
+        } else {
+            let mut warnings = Vec::new();
+            let buf = read_all(head, &mut source, &mut warnings);
+            Self::new(format, buf, None, opts, warnings)
+        }
     }
 
-    /// Indexes a text input already in memory (tests, fuzzing).
+    /// A reader over a text input already in memory (tests, fuzzing).
     pub fn from_bytes(format: Format, bytes: &[u8], opts: &TextOptions) -> TextReader {
-        Self::from_buffer(format, bytes.to_vec(), opts, Vec::new())
+        Self::new(format, bytes.to_vec(), None, opts, Vec::new())
     }
 
-    fn from_buffer(
+    fn new(
         format: Format,
         buf: Vec<u8>,
+        source: Option<Box<dyn Read + Send>>,
         opts: &TextOptions,
         warnings: Vec<InputWarning>,
     ) -> TextReader {
-        let mut r = TextReader {
+        TextReader {
             format,
+            eof: source.is_none(),
+            source,
             buf,
             entries: Vec::new(),
             next: 0,
+            frame: 0,
+            done: false,
+            opts: *opts,
             warnings,
-        };
-        r.index(opts);
-        r
+            scan: Scan {
+                clock: Clock::new(opts.tz_offset_secs.unwrap_or(0)),
+                notes: Notes::default(),
+                last_stamp: None,
+                prev_blank: true,
+                pos: 0,
+                pending: Vec::new(),
+                covered: 0,
+                lines_dropped: 0,
+            },
+        }
     }
 
-    fn index(&mut self, opts: &TextOptions) {
-        let tz = opts.tz_offset_secs.unwrap_or(0);
-        let mut clock = Clock::new(tz);
-        let mut notes = Notes::default();
-        // Header lines: (line start, message start, header).
-        let mut heads: Vec<(usize, usize, Header)> = Vec::new();
-        let mut last_stamp: Option<Civil> = None;
-        let mut prev_blank = true;
-        for (off, raw) in lines(&self.buf) {
+    /// Makes more messages ready once every lent one is consumed. Returns
+    /// false at the end of the input.
+    fn advance(&mut self) -> bool {
+        while self.next >= self.entries.len() {
+            if self.done {
+                return false;
+            }
+            self.entries.clear();
+            self.next = 0;
+            if !self.eof {
+                self.compact();
+                self.read_chunk();
+            }
+            self.scan_lines();
+            self.take_messages();
+            if self.eof && self.scan.pending.is_empty() {
+                self.done = true;
+                self.finish_notes();
+            }
+        }
+        true
+    }
+
+    /// Drops what was lent and scanned; keeps a pending message.
+    fn compact(&mut self) {
+        let keep = self
+            .scan
+            .pending
+            .first()
+            .map_or(self.scan.pos, |h| h.line_start)
+            .min(self.buf.len());
+        if keep == 0 {
+            return;
+        }
+        self.scan.lines_dropped += memchr_iter(b'\n', &self.buf[..keep]).count() as u64;
+        self.buf.drain(..keep);
+        for h in &mut self.scan.pending {
+            h.line_start -= keep;
+            h.msg_start -= keep;
+        }
+        self.scan.pos -= keep;
+        self.scan.covered = self.scan.covered.saturating_sub(keep);
+    }
+
+    fn read_chunk(&mut self) {
+        let Some(src) = self.source.as_mut() else {
+            self.eof = true;
+            return;
+        };
+        let want = self.buf.len() + READ_CHUNK;
+        let mut limited = src.take(READ_CHUNK as u64);
+        match limited.read_to_end(&mut self.buf) {
+            Ok(_) => {}
+            Err(e) => {
+                self.warnings.push(InputWarning {
+                    what: format!("read error: {e}; the rest of the input is skipped"),
+                });
+                self.eof = true;
+            }
+        }
+        if self.buf.len() < want {
+            self.eof = true;
+        }
+    }
+
+    /// Scans the complete lines not yet scanned for header lines.
+    fn scan_lines(&mut self) {
+        let mut end = if self.eof {
+            self.buf.len()
+        } else {
+            memchr::memrchr(b'\n', &self.buf[self.scan.pos..])
+                .map_or(self.scan.pos, |i| self.scan.pos + i + 1)
+        };
+        if !self.eof && self.buf.len() - end > MAX_MESSAGE {
+            // One endless line: scan it as it is rather than hold it.
+            end = self.buf.len();
+        }
+        let from = self.scan.pos;
+        let s = &mut self.scan;
+        for (rel, raw) in lines(&self.buf[from..end]) {
+            let off = from + rel;
             let line = strip_cr(raw);
-            let after = off + raw.len() + 1;
+            let after = (off + raw.len() + 1).min(end);
             let header = match self.format {
-                Format::SngrepText if prev_blank => sngrep_header(line),
+                Format::SngrepText if s.prev_blank => sngrep_header(line),
                 Format::AsteriskLog => {
-                    let h = asterisk_header(line);
                     if let Some(c) = asterisk_stamp(line) {
-                        last_stamp = Some(c);
+                        // Stamps on their own or on other lines date the
+                        // messages after them.
+                        s.last_stamp = Some(c);
                     }
-                    h.map(|mut h| {
+                    asterisk_header(line).map(|mut h| {
                         if h.time.is_none() {
-                            h.time = last_stamp;
+                            h.time = s.last_stamp;
                         }
                         h
                     })
                 }
                 Format::FreeswitchLog => {
                     if let Some(d) = log_date(line) {
-                        clock.last_date = Some(d);
+                        s.clock.last_date = Some(d);
                     }
                     freeswitch_header(line)
                 }
                 Format::SnomLog => snom_header(line),
-                Format::PlainSip if prev_blank && looks_like_sip(line) => {
-                    heads.push((
-                        off,
-                        off,
-                        Header {
+                Format::PlainSip if s.prev_blank && looks_like_sip(line) => {
+                    s.pending.push(Head {
+                        line_start: off,
+                        msg_start: off,
+                        header: Header {
                             time: None,
                             src: None,
                             dst: None,
                             transport: Transport::Unknown,
                         },
-                    ));
+                        ts: None,
+                    });
                     None
                 }
                 _ => None,
             };
-            if let Some(mut h) = header {
-                // FreeSWITCH times carry no date: resolve them in file order
-                // so that midnight is noticed; others resolve the same way.
-                if h.time.is_some() && self.format == Format::FreeswitchLog {
-                    let ts = h.time.map(|c| clock.resolve(c));
-                    notes.resolved.push(ts);
-                    h.time = None;
-                } else {
-                    notes.resolved.push(None);
-                }
-                heads.push((off, after.min(self.buf.len()), h));
+            if let Some(h) = header {
+                // Resolved in file order so that a date seen earlier in the
+                // log, or midnight passing, is applied.
+                let ts = h.time.map(|c| s.clock.resolve(c));
+                s.pending.push(Head {
+                    line_start: off,
+                    msg_start: after,
+                    header: h,
+                    ts,
+                });
             }
-            prev_blank = is_blank(line);
+            s.prev_blank = is_blank(line);
         }
-        if self.format == Format::PlainSip {
-            notes.resolved = vec![None; heads.len()];
+        s.pos = end;
+    }
+
+    /// Turns pending header lines whose message end is known into entries.
+    fn take_messages(&mut self) {
+        let pending = std::mem::take(&mut self.scan.pending);
+        let n = pending.len();
+        let mut take = if self.eof { n } else { n.saturating_sub(1) };
+        if let Some(last) = pending.last() {
+            if !self.eof && self.buf.len() - last.msg_start > MAX_MESSAGE {
+                // Longer than any message may be: cut it now.
+                take = n;
+            }
         }
-        let mut entries = Vec::with_capacity(heads.len());
-        let mut covered = 0usize;
-        for i in 0..heads.len() {
-            let (line_start, msg_start, h) = heads[i];
-            if line_start < covered {
+        for i in 0..take {
+            let h = pending[i];
+            if h.line_start < self.scan.covered {
                 // Inside the previous message (e.g. a message/sipfrag body).
                 continue;
             }
             let limit = if self.format == Format::PlainSip {
                 self.buf.len()
             } else {
-                heads.get(i + 1).map_or(self.buf.len(), |n| n.0)
+                pending.get(i + 1).map_or(self.buf.len(), |n| n.line_start)
             };
-            let ts = match (notes.resolved[i], h.time) {
-                (Some(ts), _) => Some(ts),
-                (None, Some(c)) => Some(clock.resolve(c)),
-                (None, None) => None,
-            };
-            if let Some(e) = self.message(msg_start, limit, ts, &h, &mut notes) {
-                covered = e.end;
-                entries.push(e);
+            if let Some(e) = self.message(h.msg_start, limit, h.ts, &h.header) {
+                self.scan.covered = e.end;
+                self.scan.notes.messages += 1;
+                self.scan.notes.timed |= e.ts.is_some();
+                self.entries.push(e);
             }
         }
+        self.scan.pending = pending[take..].to_vec();
         if self.format == Format::SngrepText {
-            entries.sort_by_key(|e| e.ts);
+            self.entries.sort_by_key(|e| e.ts);
         }
-        self.entries = entries;
-        self.notes(&notes, &clock, opts);
     }
 
     /// Finds the message in `buf[start..limit]`; cleans it in place.
-    fn message(
-        &mut self,
-        start: usize,
-        limit: usize,
-        ts: Option<Ts>,
-        h: &Header,
-        notes: &mut Notes,
-    ) -> Option<Entry> {
-        let mut start = start;
-        let mut limit = limit.max(start);
+    fn message(&mut self, start: usize, limit: usize, ts: Option<Ts>, h: &Header) -> Option<Entry> {
+        let mut start = start.min(self.buf.len());
+        let mut limit = limit.clamp(start, self.buf.len());
         if self.format == Format::FreeswitchLog {
             limit = self.deindent(start, limit);
         }
@@ -793,18 +920,17 @@ impl TextReader {
         let mut end = limit;
         if end - start > MAX_MESSAGE {
             end = start + MAX_MESSAGE;
-            notes.cut += 1;
-            if notes.cut_at.is_none() {
-                notes.cut_at = Some(start);
+            self.scan.notes.cut += 1;
+            if self.scan.notes.cut_at.is_none() {
+                self.scan.notes.cut_at = Some(self.line_of(start));
             }
         }
         let region = &self.buf[start..end];
         if !looks_like_sip(region) {
-            notes.not_sip += 1;
-            if notes.not_sip_at.is_none() {
-                notes.not_sip_at = Some(start);
+            self.scan.notes.not_sip += 1;
+            if self.scan.notes.not_sip_at.is_none() {
+                self.scan.notes.not_sip_at = Some(self.line_of(start));
             }
-            // Plain SIP: a start line was required to get here.
             return None;
         }
         let mut transport = h.transport;
@@ -821,7 +947,7 @@ impl TextReader {
                         .and_then(via_transport)
                         .unwrap_or(Transport::Unknown);
                     if transport != Transport::Unknown {
-                        notes.via_transport += 1;
+                        self.scan.notes.via_transport += 1;
                     }
                 }
             }
@@ -858,7 +984,10 @@ impl TextReader {
         w
     }
 
-    fn notes(&mut self, notes: &Notes, clock: &Clock, opts: &TextOptions) {
+    /// The input's notes, once it has been read to the end.
+    fn finish_notes(&mut self) {
+        let notes = &self.scan.notes;
+        let clock = &self.scan.clock;
         let what = match self.format {
             Format::SngrepText => "sngrep text save",
             Format::AsteriskLog => "Asterisk log",
@@ -867,16 +996,15 @@ impl TextReader {
             _ => "plain SIP text",
         };
         let mut w = Vec::new();
-        let timed = self.entries.iter().any(|e| e.ts.is_some());
-        if timed {
+        if notes.timed {
             let zone = tz_name(clock.tz);
-            w.push(match opts.tz_offset_secs {
+            w.push(match self.opts.tz_offset_secs {
                 Some(_) => format!("{what}: times have no zone; read as {zone} (--tz)"),
                 None => format!(
                     "{what}: times have no zone; read as {zone} (give the saver's zone with --tz, e.g. --tz +02:00)"
                 ),
             });
-        } else if !self.entries.is_empty() && self.format != Format::PlainSip {
+        } else if notes.messages > 0 && self.format != Format::PlainSip {
             w.push(format!("{what}: no timestamps found"));
         }
         if clock.used_today_year && self.format == Format::AsteriskLog {
@@ -891,16 +1019,13 @@ impl TextReader {
                 "{what}: times have no date; {y:04}-{m:02}-{d:02} (today) assumed"
             ));
         }
-        match self.format {
-            Format::SngrepText | Format::PlainSip => {
-                let via = if notes.via_transport > 0 {
-                    "; the transport was taken from the top Via header"
-                } else {
-                    ""
-                };
-                w.push(format!("{what}: the format has no transport marker{via}"));
-            }
-            _ => {}
+        if matches!(self.format, Format::SngrepText | Format::PlainSip) {
+            let via = if notes.via_transport > 0 {
+                "; the transport was taken from the top Via header"
+            } else {
+                ""
+            };
+            w.push(format!("{what}: the format has no transport marker{via}"));
         }
         match self.format {
             Format::AsteriskLog | Format::FreeswitchLog | Format::SnomLog => w.push(format!(
@@ -912,21 +1037,21 @@ impl TextReader {
             _ => {}
         }
         if notes.cut > 0 {
-            let line = self.line_of(notes.cut_at.unwrap_or(0));
             w.push(format!(
-                "{} message(s) longer than {} KiB were cut to that size (first at line {line})",
+                "{} message(s) longer than {} KiB were cut to that size (first at line {})",
                 notes.cut,
-                MAX_MESSAGE >> 10
+                MAX_MESSAGE >> 10,
+                notes.cut_at.unwrap_or(0)
             ));
         }
         if notes.not_sip > 0 {
-            let line = self.line_of(notes.not_sip_at.unwrap_or(0));
             w.push(format!(
-                "{} logged message(s) did not start with a SIP start line and were skipped (first at line {line})",
-                notes.not_sip
+                "{} logged message(s) did not start with a SIP start line and were skipped (first at line {})",
+                notes.not_sip,
+                notes.not_sip_at.unwrap_or(0)
             ));
         }
-        if self.entries.is_empty() {
+        if notes.messages == 0 {
             w.push(format!("{what}: no SIP messages found"));
         }
         w.truncate(MAX_LISTED);
@@ -934,29 +1059,31 @@ impl TextReader {
             .extend(w.into_iter().map(|what| InputWarning { what }));
     }
 
-    /// 1-based line number of a byte offset, for warnings.
-    fn line_of(&self, off: usize) -> usize {
-        memchr_iter(b'\n', &self.buf[..off.min(self.buf.len())]).count() + 1
+    /// 1-based line number in the input of a byte offset in the window.
+    fn line_of(&self, off: usize) -> u64 {
+        self.scan.lines_dropped
+            + memchr_iter(b'\n', &self.buf[..off.min(self.buf.len())]).count() as u64
+            + 1
     }
+}
 
-    /// Messages indexed (tests).
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
+/// Formats read through a window rather than whole: logs, already in time
+/// order. sngrep saves must be sorted, and plain SIP is small pasted text.
+fn streams(format: Format) -> bool {
+    matches!(
+        format,
+        Format::AsteriskLog | Format::FreeswitchLog | Format::SnomLog
+    )
 }
 
 #[derive(Default)]
 struct Notes {
-    /// Per header: a timestamp resolved in file order, if any.
-    resolved: Vec<Option<Ts>>,
+    messages: u64,
+    timed: bool,
     cut: u64,
-    cut_at: Option<usize>,
+    cut_at: Option<u64>,
     not_sip: u64,
-    not_sip_at: Option<usize>,
+    not_sip_at: Option<u64>,
     via_transport: u64,
 }
 
@@ -995,10 +1122,14 @@ impl CaptureReader for TextReader {
     }
 
     fn next(&mut self) -> Option<Record<'_>> {
-        let e = *self.entries.get(self.next)?;
+        if !self.advance() {
+            return None;
+        }
+        let e = self.entries[self.next];
         self.next += 1;
+        self.frame += 1;
         Some(Record::Message(TextMessage {
-            frame: self.next as u64,
+            frame: self.frame,
             ts: e.ts,
             src: e.src,
             dst: e.dst,
@@ -1008,6 +1139,9 @@ impl CaptureReader for TextReader {
     }
 
     fn peek(&mut self) -> Peek {
+        if !self.advance() {
+            return Peek::End;
+        }
         match self.entries.get(self.next) {
             None => Peek::End,
             Some(Entry { ts: Some(ts), .. }) => Peek::At(*ts),
@@ -1269,7 +1403,18 @@ mod tests {
                     Format::SnomLog,
                     Format::PlainSip,
                 ] {
-                    let mut r = TextReader::from_bytes(f, &b, &TextOptions::default());
+                    let split = b.len().min(100);
+                    let mut r = if round % 4 < 2 {
+                        TextReader::from_bytes(f, &b, &TextOptions::default())
+                    } else {
+                        let rest = std::io::Cursor::new(b[split..].to_vec());
+                        TextReader::open(
+                            f,
+                            b[..split].to_vec(),
+                            Box::new(rest),
+                            &TextOptions::default(),
+                        )
+                    };
                     let mut frames = 0;
                     while let Some(Record::Message(m)) = r.next() {
                         frames += 1;
@@ -1281,6 +1426,38 @@ mod tests {
             }
         }
         assert!(seen >= 4);
+    }
+
+    #[test]
+    fn logs_stream_through_a_bounded_window() {
+        // Several windows' worth of messages, with noise between them.
+        let mut text = String::new();
+        let mut n = 0;
+        while text.len() < 3 * READ_CHUNK + 12_345 {
+            n += 1;
+            text.push_str(&format!(
+                "[Nov 22 10:00:01] <--- Received SIP request (1 bytes) from UDP:10.0.0.1:5060 --->\n{REGISTER}\n    -- noise line {n}\n"
+            ));
+        }
+        let head = text.as_bytes()[..4096].to_vec();
+        let rest = std::io::Cursor::new(text.as_bytes()[4096..].to_vec());
+        let mut r = TextReader::open(
+            Format::AsteriskLog,
+            head,
+            Box::new(rest),
+            &TextOptions::default(),
+        );
+        let mut frames = 0;
+        let mut widest = 0;
+        while let Some(Record::Message(m)) = r.next() {
+            frames += 1;
+            assert_eq!(m.frame, frames);
+            assert_eq!(m.data, REGISTER.as_bytes(), "message {frames}");
+            widest = widest.max(r.buf.len());
+        }
+        assert_eq!(frames, n);
+        assert!(widest <= READ_CHUNK + 2 * MAX_MESSAGE, "window {widest}");
+        assert_eq!(r.peek(), Peek::End);
     }
 
     #[test]
