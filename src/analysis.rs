@@ -2,7 +2,7 @@
 //! exchanges -> findings. Data flows one way; each stage only sees the
 //! borrowed output of the one before.
 
-use crate::capture::{linktype, CaptureReader, Format, Record};
+use crate::capture::{linktype, CaptureReader, Format, Peek, Record};
 use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator, MessageMeta};
 use crate::net::{NetDecoder, NetStats, Payload, PayloadKind};
 use crate::rules::{self, Finding, RuleConfig};
@@ -10,6 +10,7 @@ use crate::sip::message::looks_like_sip;
 use crate::sip::{Framing, Message, ParseError, Status};
 use memchr::memchr;
 use serde::Serialize;
+use std::cmp::Reverse;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -53,39 +54,46 @@ pub struct Input {
 /// Most broken-SIP warnings listed per input; the rest are counted.
 const MAX_LISTED_WARNINGS: usize = 20;
 
+/// What one input's SIP stage counted.
+#[derive(Default)]
+struct InputCounts {
+    messages: u64,
+    broken: u64,
+    warnings: Vec<String>,
+}
+
 struct SipStage<'a> {
     correlator: &'a mut Correlator,
     stats: &'a mut SipStats,
-    input_messages: u64,
-    input_broken: u64,
-    warnings: Vec<String>,
+    counts: &'a mut InputCounts,
 }
 
 impl SipStage<'_> {
     fn emit(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.messages += 1;
-        self.input_messages += 1;
+        self.counts.messages += 1;
         self.correlator.message(meta, msg);
     }
 
     fn broken(&mut self, frame: u64, err: ParseError) {
         self.stats.broken += 1;
-        self.input_broken += 1;
-        if self.warnings.len() < MAX_LISTED_WARNINGS {
-            self.warnings
+        self.counts.broken += 1;
+        if self.counts.warnings.len() < MAX_LISTED_WARNINGS {
+            self.counts
+                .warnings
                 .push(format!("frame {frame}: broken SIP message skipped ({err})"));
         }
     }
 
     fn incomplete_at_end(&mut self, meta: &MessageMeta, len: usize) {
         self.stats.broken += 1;
-        self.input_broken += 1;
-        if self.warnings.len() < MAX_LISTED_WARNINGS {
+        self.counts.broken += 1;
+        if self.counts.warnings.len() < MAX_LISTED_WARNINGS {
             let (src, dst) = (
                 crate::correlate::endpoint(meta.src),
                 crate::correlate::endpoint(meta.dst),
             );
-            self.warnings.push(format!(
+            self.counts.warnings.push(format!(
                 "{} stream {src} -> {dst} ends inside a SIP message ({len} bytes after frame {}); it was not analysed",
                 meta.transport, meta.frame
             ));
@@ -219,75 +227,159 @@ fn resync(b: &[u8]) -> usize {
     }
 }
 
-/// Runs the whole analysis over already opened inputs.
+/// One input while the analysis runs: its reader, its own network
+/// decoder (TCP streams of different inputs never mix) and its counters.
+struct InputRun {
+    name: String,
+    reader: Box<dyn CaptureReader>,
+    net: NetDecoder,
+    counts: InputCounts,
+    packets: u64,
+    saw_time: bool,
+    saw_addr: bool,
+    done: bool,
+}
+
+/// Adds one input's network counters to the total. Destructured in full
+/// so that a new counter cannot be forgotten here.
+fn add_net_stats(total: &mut NetStats, s: &NetStats) {
+    let NetStats {
+        packets,
+        udp,
+        tcp_segments,
+        ip_fragments,
+        unsupported_link,
+        undecodable,
+        other_protocols,
+        snaplen_cut,
+    } = s;
+    total.packets += packets;
+    total.udp += udp;
+    total.tcp_segments += tcp_segments;
+    total.ip_fragments += ip_fragments;
+    total.unsupported_link += unsupported_link;
+    total.undecodable += undecodable;
+    total.other_protocols += other_protocols;
+    total.snaplen_cut += snaplen_cut;
+}
+
+/// Which input holds the next record overall: the earliest timestamp;
+/// records without a time come first (they cannot be placed, so their
+/// inputs are read in file order before the timed ones); ties go to the
+/// input named first. `None` when every input has ended.
+fn next_input(runs: &mut [InputRun]) -> Option<usize> {
+    let mut best: Option<(Reverse<bool>, crate::capture::Ts, usize)> = None;
+    for (i, run) in runs.iter_mut().enumerate() {
+        if run.done {
+            continue;
+        }
+        let key = match run.reader.peek() {
+            Peek::End => {
+                run.done = true;
+                continue;
+            }
+            Peek::Untimed => (Reverse(true), crate::capture::Ts(i64::MIN), i),
+            Peek::At(ts) => (Reverse(false), ts, i),
+        };
+        if best.is_none_or(|b| key < b) {
+            best = Some(key);
+        }
+    }
+    best.map(|(_, _, i)| i)
+}
+
+/// Runs the whole analysis over already opened inputs. Several inputs are
+/// merged by time into one analysis (a k-way merge on
+/// [`CaptureReader::peek`]); frame numbers and summaries stay per input.
 pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
-    let mut net = NetDecoder::new();
     let mut sip = SipStats::default();
-    let mut summaries = Vec::new();
-    for (idx, mut input) in inputs.into_iter().enumerate() {
-        let idx = u16::try_from(idx).unwrap_or(u16::MAX);
+    let mut runs: Vec<InputRun> = inputs
+        .into_iter()
+        .map(|i| InputRun {
+            name: i.name,
+            reader: i.reader,
+            net: NetDecoder::new(),
+            counts: InputCounts::default(),
+            packets: 0,
+            saw_time: true,
+            saw_addr: true,
+            done: false,
+        })
+        .collect();
+    while let Some(at) = next_input(&mut runs) {
+        let idx = u16::try_from(at).unwrap_or(u16::MAX);
+        let run = &mut runs[at];
         let mut stage = SipStage {
             correlator: &mut correlator,
             stats: &mut sip,
-            input_messages: 0,
-            input_broken: 0,
-            warnings: Vec::new(),
+            counts: &mut run.counts,
         };
-        let mut packets = 0u64;
-        let mut saw_time = true;
-        let mut saw_addr = true;
-        while let Some(rec) = input.reader.next() {
-            match rec {
-                Record::Packet(pkt) => {
-                    packets += 1;
-                    net.packet(idx, &pkt, &mut |p: &Payload<'_>| stage.payload(p));
-                }
-                Record::Message(m) => {
-                    packets += 1;
-                    saw_time &= m.ts.is_some();
-                    saw_addr &= m.src.is_some();
-                    let meta = MessageMeta {
-                        input: idx,
-                        frame: m.frame,
-                        ts: m.ts.unwrap_or_default(),
-                        src: m.src,
-                        dst: m.dst,
-                        transport: m.transport,
-                    };
-                    stage.datagram(&meta, m.data);
-                }
+        match run.reader.next() {
+            Some(Record::Packet(pkt)) => {
+                run.packets += 1;
+                run.net
+                    .packet(idx, &pkt, &mut |p: &Payload<'_>| stage.payload(p));
             }
+            Some(Record::Message(m)) => {
+                run.packets += 1;
+                run.saw_time &= m.ts.is_some();
+                run.saw_addr &= m.src.is_some() || m.dst.is_some();
+                let meta = MessageMeta {
+                    input: idx,
+                    frame: m.frame,
+                    ts: m.ts.unwrap_or_default(),
+                    src: m.src,
+                    dst: m.dst,
+                    transport: m.transport,
+                };
+                stage.datagram(&meta, m.data);
+            }
+            None => run.done = true,
         }
-        // Streams of this input end with it.
-        net.finish(&mut |p: &Payload<'_>| stage.payload(p));
-        let mut warnings: Vec<String> = input
+        if run.done || matches!(run.reader.peek(), Peek::End) {
+            // Streams of this input end with it.
+            run.done = true;
+            let mut stage = SipStage {
+                correlator: &mut correlator,
+                stats: &mut sip,
+                counts: &mut run.counts,
+            };
+            run.net.finish(&mut |p: &Payload<'_>| stage.payload(p));
+        }
+    }
+    let mut net_total = NetStats::default();
+    let mut summaries = Vec::new();
+    for mut run in runs {
+        add_net_stats(&mut net_total, &run.net.stats);
+        let mut warnings: Vec<String> = run
             .reader
             .warnings()
             .iter()
             .map(|w| w.what.clone())
             .collect();
-        warnings.extend(net.take_warnings());
-        if stage.input_broken as usize > stage.warnings.len() {
-            let more = stage.input_broken as usize - stage.warnings.len();
-            stage
+        warnings.extend(run.net.take_warnings());
+        let counts = &mut run.counts;
+        if counts.broken as usize > counts.warnings.len() {
+            let more = counts.broken as usize - counts.warnings.len();
+            counts
                 .warnings
                 .push(format!("... and {more} more broken SIP messages"));
         }
-        warnings.append(&mut stage.warnings);
-        if packets == 0 {
+        warnings.append(&mut counts.warnings);
+        if run.packets == 0 {
             warnings.push("no packets".into());
         }
-        if !saw_time {
+        if !run.saw_time {
             warnings
                 .push("the input has no timestamps; timing-based rules are less certain".into());
         }
-        if !saw_addr {
+        if !run.saw_addr {
             warnings.push(
                 "the input has no addresses; exchanges are linked by SIP headers only".into(),
             );
         }
-        let mut link_types: Vec<String> = input
+        let mut link_types: Vec<String> = run
             .reader
             .linktypes()
             .into_iter()
@@ -295,11 +387,11 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
             .collect();
         link_types.dedup();
         summaries.push(InputSummary {
-            name: input.name,
-            format: input.reader.format(),
+            name: run.name,
+            format: run.reader.format(),
             link_types,
-            packets,
-            sip_messages: stage.input_messages,
+            packets: run.packets,
+            sip_messages: counts.messages,
             warnings,
         });
     }
@@ -317,7 +409,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
         exchanges,
         findings,
         sip,
-        net: net.stats.clone(),
+        net: net_total,
         correlate,
     }
 }
@@ -339,5 +431,125 @@ mod tests {
         assert!(looks_damaged_sip(b"SIP/2.0 4x1 Unauthorized\r\n"));
         assert!(looks_damaged_sip(b"REGISTER  SIP/2.0\r\n"));
         assert!(!looks_damaged_sip(b"\x80\x00RTP"));
+    }
+
+    use crate::capture::{InputWarning, TextMessage, Transport, Ts};
+    use crate::correlate::Outcome;
+
+    /// A text-like input of literal messages with optional times.
+    struct Literal {
+        msgs: Vec<(Option<i64>, String)>,
+        next: usize,
+    }
+
+    impl CaptureReader for Literal {
+        fn format(&self) -> Format {
+            Format::PlainSip
+        }
+        fn next(&mut self) -> Option<Record<'_>> {
+            let (ts, text) = self.msgs.get(self.next)?;
+            self.next += 1;
+            Some(Record::Message(TextMessage {
+                frame: self.next as u64,
+                ts: ts.map(|s| Ts::from_secs_nanos(s, 0)),
+                src: None,
+                dst: None,
+                transport: Transport::Udp,
+                data: text.as_bytes(),
+            }))
+        }
+        fn peek(&mut self) -> Peek {
+            match self.msgs.get(self.next) {
+                None => Peek::End,
+                Some((Some(s), _)) => Peek::At(Ts::from_secs_nanos(*s, 0)),
+                Some((None, _)) => Peek::Untimed,
+            }
+        }
+        fn warnings(&self) -> &[InputWarning] {
+            &[]
+        }
+        fn linktypes(&self) -> Vec<u32> {
+            Vec::new()
+        }
+    }
+
+    fn sip(start: &str, cseq: u32, extra: &str) -> String {
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{cseq}\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:a@example.org>\r\nCall-ID: merge-1\r\nCSeq: {cseq} REGISTER\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    fn input(name: &str, msgs: Vec<(Option<i64>, String)>) -> Input {
+        Input {
+            name: name.into(),
+            reader: Box::new(Literal { msgs, next: 0 }),
+        }
+    }
+
+    #[test]
+    fn inputs_are_merged_by_time_with_frames_per_input() {
+        let reg = "REGISTER sip:example.org SIP/2.0";
+        let challenge = "WWW-Authenticate: Digest realm=\"example.org\", nonce=\"n1\"\r\n";
+        let creds = "Authorization: Digest username=\"a\", realm=\"example.org\", nonce=\"n1\", uri=\"sip:example.org\", response=\"00112233445566778899aabbccddeeff\"\r\n";
+        // Requests in one input, responses in the other, named first.
+        let requests = input(
+            "requests",
+            vec![
+                (Some(100), sip(reg, 1, "")),
+                (Some(102), sip(reg, 2, creds)),
+            ],
+        );
+        let responses = input(
+            "responses",
+            vec![
+                (Some(101), sip("SIP/2.0 401 Unauthorized", 1, challenge)),
+                (Some(103), sip("SIP/2.0 200 OK", 2, "")),
+            ],
+        );
+        let a = analyze(vec![responses, requests], &Options::default());
+        assert_eq!(a.exchanges.len(), 1);
+        let ex = &a.exchanges[0];
+        assert_eq!(ex.outcome, Outcome::Succeeded);
+        assert_eq!(ex.rounds.len(), 2);
+        assert_eq!(ex.first_ts, Ts::from_secs_nanos(100, 0));
+        assert_eq!(a.inputs[0].name, "responses");
+        assert_eq!(a.inputs[0].sip_messages, 2);
+        assert_eq!(a.inputs[1].sip_messages, 2);
+        assert_eq!(a.sip.messages, 4);
+    }
+
+    #[test]
+    fn untimed_records_come_first_in_input_order() {
+        let mk = |msgs: Vec<Option<i64>>| Input {
+            name: String::new(),
+            reader: Box::new(Literal {
+                msgs: msgs.into_iter().map(|t| (t, String::new())).collect(),
+                next: 0,
+            }),
+        };
+        let mut runs: Vec<InputRun> = [
+            mk(vec![Some(5), Some(7)]),
+            mk(vec![None, Some(1)]),
+            mk(vec![Some(5)]),
+        ]
+        .into_iter()
+        .map(|i| InputRun {
+            name: i.name,
+            reader: i.reader,
+            net: NetDecoder::new(),
+            counts: InputCounts::default(),
+            packets: 0,
+            saw_time: true,
+            saw_addr: true,
+            done: false,
+        })
+        .collect();
+        let mut order = Vec::new();
+        while let Some(i) = next_input(&mut runs) {
+            order.push(i);
+            runs[i].reader.next();
+        }
+        // Untimed first; then by time; equal times by input order.
+        assert_eq!(order, vec![1, 1, 0, 2, 0]);
     }
 }

@@ -123,15 +123,17 @@ impl FailOn {
 
 /// Explains why SIP digest authentication fails, from packet captures.
 ///
-/// Reads pcap/pcapng captures (and their gzip-compressed forms), finds every
+/// Reads pcap/pcapng captures, sngrep text saves and PBX console logs
+/// (Asterisk, FreeSWITCH, Snom; plain or gzip-compressed), finds every
 /// SIP request that was challenged (401/407) or carried credentials, follows
 /// it through its retries to the final answer, and names each problem with a
 /// stable rule ID, the evidence side by side, and what to change on which box.
 #[derive(Debug, Parser)]
 #[command(name = "sipauth-diag", version, after_help = AFTER_HELP)]
 pub struct Args {
-    /// Capture files; '-' reads standard input (the default when it is not
-    /// a terminal).
+    /// Capture files (pcap, pcapng, sngrep text save, console log, gzipped
+    /// or not; detected from the content); several are merged by time. '-'
+    /// reads standard input (the default when it is not a terminal).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
@@ -238,6 +240,12 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_usernames: usize,
 
+    /// UTC offset of the clock that wrote text inputs (sngrep text saves
+    /// and console logs carry local times without a zone), e.g. +02:00,
+    /// -05:30 or UTC. Default: UTC, and the report says it was assumed.
+    #[arg(long, value_name = "OFFSET", value_parser = capture::text::parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<i32>,
+
     /// List the rules with their severity and exit.
     #[arg(long)]
     pub list_rules: bool,
@@ -304,7 +312,11 @@ fn print_generated(args: &Args) -> io::Result<()> {
     out.flush()
 }
 
-fn open_input(path: &PathBuf, bar: &ProgressBar) -> Result<Input, OpenError> {
+fn open_input(
+    path: &PathBuf,
+    bar: &ProgressBar,
+    text: &capture::text::TextOptions,
+) -> Result<Input, OpenError> {
     let name = path.display().to_string();
     let source: Box<dyn io::Read + Send> = if name == "-" {
         Box::new(io::stdin())
@@ -314,7 +326,7 @@ fn open_input(path: &PathBuf, bar: &ProgressBar) -> Result<Input, OpenError> {
             bar: bar.clone(),
         })
     };
-    let reader = capture::open_reader(source)?;
+    let reader = capture::open_reader_with(source, text)?;
     Ok(Input {
         name: if name == "-" { "<stdin>".into() } else { name },
         reader,
@@ -448,8 +460,11 @@ pub fn run(args: Args) -> i32 {
     let bar = progress_bar(&paths);
     let mut status = EXIT_CLEAN;
     let mut inputs = Vec::new();
+    let text = capture::text::TextOptions {
+        tz_offset_secs: args.tz,
+    };
     for p in &paths {
-        match open_input(p, &bar) {
+        match open_input(p, &bar, &text) {
             Ok(i) => inputs.push(i),
             Err(e) => {
                 eprintln!(

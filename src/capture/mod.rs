@@ -6,6 +6,7 @@
 //! bytes are never copied on the way to the decoders.
 
 pub mod pcap;
+pub mod text;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -210,6 +211,17 @@ pub struct InputWarning {
     pub what: String,
 }
 
+/// What the next record of a reader is, without consuming it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// A record with this timestamp.
+    At(Ts),
+    /// A record whose input has no time (plain SIP text).
+    Untimed,
+    /// Nothing more; any damage at the end is already in the warnings.
+    End,
+}
+
 /// A lending reader over one input.
 pub trait CaptureReader {
     fn format(&self) -> Format;
@@ -217,6 +229,10 @@ pub trait CaptureReader {
     /// [`CaptureReader::warnings`], not as an error, so what was read
     /// before it still counts.
     fn next(&mut self) -> Option<Record<'_>>;
+    /// The timestamp of the record [`CaptureReader::next`] will return,
+    /// so several inputs can be merged by time. Cheap: it reads ahead at
+    /// most one record, which `next` then returns without reading again.
+    fn peek(&mut self) -> Peek;
     fn warnings(&self) -> &[InputWarning];
     /// Link types seen so far (pcapng can have several).
     fn linktypes(&self) -> Vec<u32>;
@@ -239,20 +255,39 @@ pub(crate) fn read_up_to(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
 }
 
 /// Opens a reader over `source`, detecting gzip and the capture format
-/// from the first bytes.
-pub fn open_reader(mut source: Box<dyn Read + Send>) -> Result<Box<dyn CaptureReader>, OpenError> {
-    let head = read_up_to(&mut source, 4096)?;
+/// from the first bytes. Text inputs read their times as UTC.
+pub fn open_reader(source: Box<dyn Read + Send>) -> Result<Box<dyn CaptureReader>, OpenError> {
+    open_reader_with(source, &text::TextOptions::default())
+}
+
+/// [`open_reader`] with options for text inputs (the zone of their times).
+pub fn open_reader_with(
+    mut source: Box<dyn Read + Send>,
+    opts: &text::TextOptions,
+) -> Result<Box<dyn CaptureReader>, OpenError> {
+    let mut head = read_up_to(&mut source, 4096)?;
     if head.is_empty() {
         return Err(OpenError::Empty);
     }
     if head.starts_with(&[0x1f, 0x8b]) {
         let inner = io::Cursor::new(head).chain(source);
         let decoder = flate2::read::MultiGzDecoder::new(inner);
-        return open_reader(Box::new(io::BufReader::with_capacity(256 * 1024, decoder)));
+        return open_reader_with(
+            Box::new(io::BufReader::with_capacity(256 * 1024, decoder)),
+            opts,
+        );
     }
     if let Some(r) = pcap::PcapReader::detect(&head) {
         let reader = r.with_source(head, source);
         return Ok(Box::new(reader));
+    }
+    // Text: logs may open with noise, so look further before deciding.
+    if head.len() == 4096 {
+        let more = read_up_to(&mut source, text::DETECT_BYTES - head.len())?;
+        head.extend_from_slice(&more);
+    }
+    if let Some(format) = text::detect(&head) {
+        return Ok(Box::new(text::TextReader::open(format, head, source, opts)));
     }
     Err(OpenError::Unrecognised)
 }

@@ -5,7 +5,7 @@
 //! last record are warnings, not failures. A record that claims more bytes
 //! than any sane capture holds ends the input with a warning that says where.
 
-use super::{CaptureReader, Format, InputWarning, RawPacket, Record, Ts};
+use super::{CaptureReader, Format, InputWarning, Peek, RawPacket, Record, Ts};
 use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
 use std::io::Read;
 
@@ -176,10 +176,16 @@ impl PcapReader {
         self.start += 24;
     }
 
-    fn next_pcap(&mut self) -> Option<Record<'_>> {
+    /// Makes sure the next pcap record is whole in the buffer and returns
+    /// its timestamp, without consuming it. `None` at the end (damage is
+    /// reported then).
+    fn prepare_pcap(&mut self) -> Option<Ts> {
         let Kind::Pcap { big_endian, nanos } = self.kind else {
             return None;
         };
+        if self.done {
+            return None;
+        }
         if !self.fill(16) {
             if self.end > self.start {
                 self.truncated("packet record header");
@@ -191,7 +197,6 @@ impl PcapReader {
         let ts_sec = self.u32_at(s, big_endian);
         let ts_frac = self.u32_at(s + 4, big_endian);
         let incl = self.u32_at(s + 8, big_endian) as usize;
-        let orig = self.u32_at(s + 12, big_endian);
         if incl > MAX_BLOCK {
             self.corrupt(format!(
                 "packet record {} claims {incl} bytes (corrupt record)",
@@ -203,28 +208,45 @@ impl PcapReader {
             self.truncated("packet record");
             return None;
         }
-        self.frame += 1;
-        if (orig as usize) > incl {
-            self.snaplen_cut += 1;
-        }
-        let s = self.start;
-        self.start += 16 + incl;
         let frac_nanos = if nanos {
             i64::from(ts_frac)
         } else {
             i64::from(ts_frac) * 1000
         };
+        Some(Ts::from_secs_nanos(i64::from(ts_sec), frac_nanos))
+    }
+
+    fn next_pcap(&mut self) -> Option<Record<'_>> {
+        let Kind::Pcap { big_endian, .. } = self.kind else {
+            return None;
+        };
+        let ts = self.prepare_pcap()?;
+        let s = self.start;
+        let incl = self.u32_at(s + 8, big_endian) as usize;
+        let orig = self.u32_at(s + 12, big_endian);
+        self.frame += 1;
+        if (orig as usize) > incl {
+            self.snaplen_cut += 1;
+        }
+        self.start += 16 + incl;
         Some(Record::Packet(RawPacket {
             frame: self.frame,
-            ts: Ts::from_secs_nanos(i64::from(ts_sec), frac_nanos),
+            ts,
             linktype: self.linktype,
             data: &self.buf[s + 16..s + 16 + incl],
             orig_len: orig,
         }))
     }
 
-    fn next_pcapng(&mut self) -> Option<Record<'_>> {
+    /// Reads pcapng blocks up to the next packet block, which it leaves
+    /// whole in the buffer, unconsumed; returns that packet's timestamp.
+    /// Section headers, interface descriptions and other blocks on the way
+    /// are taken in. `None` at the end (damage is reported then).
+    fn prepare_pcapng(&mut self) -> Option<Ts> {
         loop {
+            if self.done {
+                return None;
+            }
             if !self.fill(12) {
                 if self.end > self.start {
                     self.truncated("pcapng block header");
@@ -267,6 +289,34 @@ impl PcapReader {
                 return None;
             }
             let s = self.start;
+            match block_type {
+                // Enhanced packet: interface id and timestamp are fixed
+                // fields, read without decoding the block.
+                6 if len >= 28 => {
+                    let be = self.ng_big_endian;
+                    let if_id = self.u32_at(s + 8, be);
+                    let Some(iface) = self.interfaces.get(if_id as usize).copied() else {
+                        self.warnings.push(InputWarning {
+                            what: format!("packet for undeclared interface {if_id} skipped"),
+                        });
+                        self.start += len;
+                        continue;
+                    };
+                    let raw = (u64::from(self.u32_at(s + 12, be)) << 32)
+                        | u64::from(self.u32_at(s + 16, be));
+                    let secs = raw / iface.units_per_sec;
+                    let rem = raw % iface.units_per_sec;
+                    let nanos =
+                        (u128::from(rem) * 1_000_000_000 / u128::from(iface.units_per_sec)) as i64;
+                    return Some(Ts::from_secs_nanos(secs as i64 + iface.offset_secs, nanos));
+                }
+                3 if !self.interfaces.is_empty() => return Some(Ts(0)),
+                3 | 6 => {
+                    self.start += len;
+                    continue;
+                }
+                _ => {}
+            }
             self.start += len;
             let bytes = &self.buf[s..s + len];
             let parsed = if block_type == 0x0a0d_0d0a {
@@ -276,21 +326,8 @@ impl PcapReader {
             } else {
                 parse_block_le(bytes).map(|(_, b)| b)
             };
-            let block = match parsed {
-                Ok(b) => b,
-                Err(_) => {
-                    // Skip what we cannot decode; its length was sane.
-                    self.warnings.push(InputWarning {
-                        what: format!(
-                            "undecodable pcapng block of type {block_type:#x} at byte {} skipped",
-                            self.base_offset + s as u64
-                        ),
-                    });
-                    continue;
-                }
-            };
-            match block {
-                Block::InterfaceDescription(idb) => {
+            match parsed {
+                Ok(Block::InterfaceDescription(idb)) => {
                     let linktype = idb.linktype.0 as u32;
                     let units = idb.ts_resolution().unwrap_or(1_000_000).max(1);
                     self.interfaces.push(Interface {
@@ -302,35 +339,55 @@ impl PcapReader {
                         self.linktypes_seen.push(linktype);
                     }
                 }
-                Block::EnhancedPacket(epb) => {
+                Ok(_) => {}
+                Err(_) => {
+                    // Skip what we cannot decode; its length was sane.
+                    self.warnings.push(InputWarning {
+                        what: format!(
+                            "undecodable pcapng block of type {block_type:#x} at byte {} skipped",
+                            self.base_offset + s as u64
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    fn next_pcapng(&mut self) -> Option<Record<'_>> {
+        loop {
+            let ts = self.prepare_pcapng()?;
+            let s = self.start;
+            let block_type = self.u32_at(s, self.ng_big_endian);
+            let len = self.u32_at(s + 4, self.ng_big_endian) as usize;
+            self.start += len;
+            let bytes = &self.buf[s..s + len];
+            let parsed = if self.ng_big_endian {
+                parse_block_be(bytes).map(|(_, b)| b)
+            } else {
+                parse_block_le(bytes).map(|(_, b)| b)
+            };
+            match parsed {
+                Ok(Block::EnhancedPacket(epb)) => {
                     let Some(iface) = self.interfaces.get(epb.if_id as usize).copied() else {
-                        self.warnings.push(InputWarning {
-                            what: format!("packet for undeclared interface {} skipped", epb.if_id),
-                        });
                         continue;
                     };
                     self.frame += 1;
                     if epb.origlen > epb.caplen {
                         self.snaplen_cut += 1;
                     }
-                    let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                    let secs = raw / iface.units_per_sec;
-                    let rem = raw % iface.units_per_sec;
-                    let nanos =
-                        (u128::from(rem) * 1_000_000_000 / u128::from(iface.units_per_sec)) as i64;
                     let caplen = (epb.caplen as usize).min(epb.data.len());
                     let data_off = epb.data.as_ptr() as usize - bytes.as_ptr() as usize;
                     let orig = epb.origlen;
                     let frame = self.frame;
                     return Some(Record::Packet(RawPacket {
                         frame,
-                        ts: Ts::from_secs_nanos(secs as i64 + iface.offset_secs, nanos),
+                        ts,
                         linktype: iface.linktype,
                         data: &self.buf[s + data_off..s + data_off + caplen],
                         orig_len: orig,
                     }));
                 }
-                Block::SimplePacket(spb) => {
+                Ok(Block::SimplePacket(spb)) => {
                     let Some(iface) = self.interfaces.first().copied() else {
                         continue;
                     };
@@ -342,13 +399,20 @@ impl PcapReader {
                     let orig = spb.origlen;
                     return Some(Record::Packet(RawPacket {
                         frame,
-                        ts: Ts(0),
+                        ts,
                         linktype: iface.linktype,
                         data: &self.buf[s + 12..s + 12 + caplen],
                         orig_len: orig,
                     }));
                 }
-                _ => continue,
+                _ => {
+                    self.warnings.push(InputWarning {
+                        what: format!(
+                            "undecodable pcapng block of type {block_type:#x} at byte {} skipped",
+                            self.base_offset + s as u64
+                        ),
+                    });
+                }
             }
         }
     }
@@ -399,6 +463,14 @@ impl CaptureReader for PcapReader {
             Kind::Pcap { .. } => self.next_pcap(),
             Kind::PcapNg => self.next_pcapng(),
         }
+    }
+
+    fn peek(&mut self) -> Peek {
+        let ts = match self.kind {
+            Kind::Pcap { .. } => self.prepare_pcap(),
+            Kind::PcapNg => self.prepare_pcapng(),
+        };
+        ts.map_or(Peek::End, Peek::At)
     }
 
     fn warnings(&self) -> &[InputWarning] {
@@ -482,5 +554,94 @@ mod tests {
         let mut r = from_bytes(&bytes).unwrap();
         assert!(r.next().is_none());
         assert!(r.warnings().iter().any(|w| w.what.contains("corrupt")));
+    }
+
+    #[test]
+    fn peek_predicts_next_without_consuming() {
+        let bytes = pcap_le(&[b"abcd", b"efghij"]);
+        let mut r = from_bytes(&bytes).unwrap();
+        let first = Ts::from_secs_nanos(1000, 500_000);
+        assert_eq!(r.peek(), Peek::At(first));
+        assert_eq!(r.peek(), Peek::At(first), "peeking twice consumes nothing");
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("a packet")
+        };
+        assert_eq!((p.frame, p.ts, p.data), (1, first, &b"abcd"[..]));
+        assert_eq!(r.peek(), Peek::At(Ts::from_secs_nanos(1001, 500_000)));
+        assert!(r.next().is_some());
+        assert_eq!(r.peek(), Peek::End);
+        assert!(r.next().is_none());
+
+        // A cut record: peek says End and the damage is reported already.
+        let mut r = from_bytes(&bytes[..bytes.len() - 3]).unwrap();
+        assert!(r.next().is_some());
+        assert_eq!(r.peek(), Peek::End);
+        assert!(r.warnings().iter().any(|w| w.what.contains("cut short")));
+    }
+
+    fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut padded = body.to_vec();
+        while padded.len() % 4 != 0 {
+            padded.push(0);
+        }
+        let len = (12 + padded.len()) as u32;
+        let mut v = Vec::new();
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(&padded);
+        v.extend_from_slice(&len.to_le_bytes());
+        v
+    }
+
+    fn epb(if_id: u32, micros: u64, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&if_id.to_le_bytes());
+        b.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(micros as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        ng_block(6, &b)
+    }
+
+    #[test]
+    fn pcapng_peek_reads_past_interface_blocks() {
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&101u16.to_le_bytes());
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        let mut bytes = ng_block(0x0a0d_0d0a, &shb);
+        bytes.extend(ng_block(1, &idb));
+        bytes.extend(epb(7, 5, b"lost")); // undeclared interface
+        bytes.extend(epb(0, 2_000_000_250, b"first"));
+        bytes.extend(ng_block(1, &idb));
+        bytes.extend(epb(1, 3_000_000_000, b"second"));
+        let mut r = from_bytes(&bytes).unwrap();
+        assert_eq!(r.format(), Format::PcapNg);
+        let t1 = Ts::from_secs_nanos(2000, 250_000);
+        assert_eq!(r.peek(), Peek::At(t1));
+        assert_eq!(r.peek(), Peek::At(t1));
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("a packet")
+        };
+        assert_eq!(
+            (p.frame, p.ts, p.data, p.linktype),
+            (1, t1, &b"first"[..], 101)
+        );
+        assert_eq!(r.peek(), Peek::At(Ts::from_secs_nanos(3000, 0)));
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("a packet")
+        };
+        assert_eq!((p.frame, p.data), (2, &b"second"[..]));
+        assert_eq!(r.peek(), Peek::End);
+        assert!(r
+            .warnings()
+            .iter()
+            .any(|w| w.what.contains("undeclared interface 7")));
     }
 }
