@@ -4,7 +4,7 @@
 
 use crate::capture::{linktype, CaptureReader, Format, Record};
 use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator, MessageMeta};
-use crate::net::{NetDecoder, NetStats, Payload, PayloadKind};
+use crate::net::{NetDecoder, NetStats, Payload, PayloadKind, Take};
 use crate::rules::{self, Finding, RuleConfig};
 use crate::sip::message::looks_like_sip;
 use crate::sip::{Framing, Message, ParseError, Status};
@@ -132,39 +132,40 @@ impl SipStage<'_> {
         }
     }
 
-    /// SIP at the front of a stream's pending bytes; returns bytes used.
-    fn stream(&mut self, meta: &MessageMeta, data: &[u8]) -> usize {
+    /// SIP at the front of a stream's pending bytes; says how many bytes
+    /// were SIP (or keep-alives) and how many were skipped as not SIP.
+    fn stream(&mut self, meta: &MessageMeta, data: &[u8]) -> Take {
         let blank = data.len() - skip_blank(data).len();
         let rest = &data[blank..];
         if rest.is_empty() {
-            return blank;
+            return Take::Framed(blank);
         }
         match Message::parse(rest, Framing::Stream) {
             Ok(Status::Complete(m)) => {
                 self.emit(meta, &m);
-                blank + m.raw.len()
+                Take::Framed(blank + m.raw.len())
             }
-            Ok(Status::Partial) => blank,
+            Ok(Status::Partial) => Take::Framed(blank),
             Err(ParseError::NotSip) => {
                 let skip = resync(rest);
                 self.stats.skipped_stream_bytes += skip as u64;
-                blank + skip
+                Take::Skipped(blank + skip)
             }
             Err(e) => {
                 self.broken(meta.frame, e);
                 // Drop the damaged start line and look for the next one.
                 let line = memchr(b'\n', rest).map(|i| i + 1).unwrap_or(rest.len());
-                blank + line.max(1)
+                Take::Framed(blank + line.max(1))
             }
         }
     }
 
-    fn payload(&mut self, p: &Payload<'_>) -> usize {
+    fn payload(&mut self, p: &Payload<'_>) -> Take {
         let meta = Self::meta(p);
         match p.kind {
             PayloadKind::Datagram => {
                 self.datagram(&meta, p.data);
-                0
+                Take::Framed(p.data.len())
             }
             PayloadKind::Stream { end: false, .. } => self.stream(&meta, p.data),
             PayloadKind::Stream { end: true, .. } => {
@@ -172,7 +173,7 @@ impl SipStage<'_> {
                 if looks_like_sip(rest) {
                     self.incomplete_at_end(&meta, rest.len());
                 }
-                p.data.len()
+                Take::Framed(p.data.len())
             }
         }
     }
