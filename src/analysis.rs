@@ -305,7 +305,8 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
         });
     }
     let (exchanges, correlate) = correlator.finish();
-    let findings = rules::evaluate(&exchanges, &opts.rules);
+    let mut findings = rules::evaluate(&exchanges, &opts.rules);
+    findings.extend(rules::evaluate_net(&net.stats, &opts.rules));
     Analysis {
         inputs: summaries,
         exchanges,

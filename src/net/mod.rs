@@ -22,7 +22,7 @@ pub mod tcp;
 pub mod websocket;
 
 use crate::capture::{RawPacket, Transport, Ts};
-use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice};
+use etherparse::{IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice};
 use std::net::{IpAddr, SocketAddr};
 
 /// Where a payload sits in the capture.
@@ -231,22 +231,33 @@ impl NetDecoder {
         let src = IpAddr::V6(h.source_addr());
         let dst = IpAddr::V6(h.destination_addr());
         let p = ip.payload();
-        if p.fragmented {
+        // etherparse 0.18 reads the IPv6 fragment header's offset and M
+        // flag with the IPv4 bit layout (RFC 8200 has 13 offset bits, 2
+        // reserved, then M), so its `fragmented` flag cannot be trusted:
+        // read the header's bytes here.
+        let frag_header = ip.extensions().clone().into_iter().find_map(|e| match e {
+            Ipv6ExtensionSlice::Fragment(f) => Some(f.slice()),
+            _ => None,
+        });
+        let fragmenting = frag_header.and_then(|fh| {
+            let bits = u16::from_be_bytes([*fh.get(2)?, *fh.get(3)?]);
+            let (offset, more) = (bits >> 3, bits & 1 == 1);
+            (offset != 0 || more).then_some((fh, offset, more))
+        });
+        if let Some((fh, offset, more)) = fragmenting {
             self.stats.ip_fragments += 1;
             // The fragmentable part starts right after the fragment header;
             // etherparse may have read on into it as if it were headers.
-            let Some(fh) = ip.extensions().clone().into_iter().find_map(|e| match e {
-                Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => Some(f),
-                _ => None,
-            }) else {
-                self.stats.undecodable += 1;
-                return;
-            };
-            let start = (fh.slice().as_ptr() as usize)
+            let start = (fh.as_ptr() as usize)
                 .saturating_sub(data.as_ptr() as usize)
-                .saturating_add(fh.slice().len());
+                .saturating_add(fh.len());
             let end = (40 + usize::from(h.payload_length())).min(data.len());
-            let Some(frag_data) = data.get(start..end) else {
+            let (Some(frag_data), Some(&next), Ok(offset), Some(id)) = (
+                data.get(start..end),
+                fh.first(),
+                IpFragOffset::try_new(offset),
+                fh.get(4..8).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes),
+            ) else {
                 self.stats.undecodable += 1;
                 return;
             };
@@ -254,11 +265,11 @@ impl NetDecoder {
                 key: defrag::FragKey {
                     src,
                     dst,
-                    proto: fh.next_header().0,
-                    id: fh.identification(),
+                    proto: next,
+                    id,
                 },
-                offset: fh.fragment_offset(),
-                more: fh.more_fragments(),
+                offset,
+                more,
                 data: frag_data,
             };
             self.reassembled(ctx, &frag, depth, sink);

@@ -7,6 +7,7 @@ mod challenge_type;
 mod identity;
 mod outcome;
 mod parameters;
+mod transport;
 
 use crate::correlate::{AnsweredChallenge, AuthExchange, Round, SentCredentials};
 use serde::ser::SerializeMap;
@@ -158,6 +159,11 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Warning,
         summary: "digest uri differs from the Request-URI",
     },
+    RuleInfo {
+        id: "encrypted-signalling",
+        severity: Severity::Info,
+        summary: "SIP over TLS seen (port 5061 or a TLS handshake): it cannot be analysed",
+    },
 ];
 
 type ExchangeRule = fn(&AuthExchange, &RuleConfig, &mut Vec<Finding>);
@@ -175,6 +181,20 @@ const EXCHANGE_RULES: &[ExchangeRule] = &[
     challenge_type::register_challenged_with_407,
     challenge_type::credentials_header_mismatch,
 ];
+
+type NetRule = fn(&crate::net::NetStats, &RuleConfig, &mut Vec<Finding>);
+
+/// Rules about the capture as a whole (what the network layer saw).
+const NET_RULES: &[NetRule] = &[transport::encrypted_signalling];
+
+/// Runs the capture-wide rules once per run.
+pub fn evaluate_net(net: &crate::net::NetStats, config: &RuleConfig) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for rule in NET_RULES {
+        rule(net, config, &mut out);
+    }
+    out
+}
 
 /// Runs every rule over every exchange.
 pub fn evaluate(exchanges: &[AuthExchange], config: &RuleConfig) -> Vec<Finding> {
