@@ -95,20 +95,24 @@ fn v1v2(data: &[u8]) -> Option<(HepSip<'_>, u8)> {
         10 | 24 | 28 | 30 => 32,
         _ => return None,
     };
-    let time_len = match version {
-        1 => 0,
-        2 => 10,
-        _ => return None,
-    };
-    // The header length is 8 + addresses (+ time, 10 or 12 with padding).
-    let base = 8 + addr_len;
-    if !(hdr_len == base || (time_len > 0 && (hdr_len == base + 10 || hdr_len == base + 12))) {
+    if !matches!(version, 1 | 2) {
         return None;
     }
+    // The header length is 8 + addresses; for v2 some agents count the
+    // time header in it (sofia-sip: 10 or 12 bytes with padding), others
+    // do not (Kamailio siptrace: the 12-byte time header follows anyway).
+    let base = 8 + addr_len;
+    let payload_at = match (version, hdr_len - base.min(hdr_len)) {
+        (_, _) if hdr_len < base => return None,
+        (1, 0) => base,
+        (2, 0) => base + 12,
+        (2, 10 | 12) => hdr_len,
+        _ => return None,
+    };
     if !matches!(proto, 6 | 17 | 22 | 132) {
         return None;
     }
-    let payload = data.get(hdr_len..)?;
+    let payload = data.get(payload_at..)?;
     if payload.is_empty() {
         return None;
     }
@@ -118,7 +122,7 @@ fn v1v2(data: &[u8]) -> Option<(HepSip<'_>, u8)> {
     } else {
         (ipv6(data, 8)?, ipv6(data, 24)?)
     };
-    let ts = if hdr_len > base {
+    let ts = if version == 2 {
         let pick = |secs: u32, usecs: u32| {
             (usecs < 1_000_000)
                 .then(|| Ts::from_secs_nanos(i64::from(secs), i64::from(usecs) * 1000))
@@ -302,6 +306,17 @@ pub(crate) mod tests {
         assert_eq!(m.transport, Transport::Udp);
         assert_eq!(m.ts, Some(Ts::from_secs_nanos(1_600_000_000, 123_456_000)));
         assert!(m.payload.starts_with(b"SIP/2.0 401"));
+    }
+
+    #[test]
+    fn hep2_kamailio_layout_excludes_the_time_header_from_its_length() {
+        let mut pkt = hep2(b"REGISTER sip:a SIP/2.0\r\n\r\n");
+        pkt[1] = 16;
+        let Some(Hep::Sip(m)) = detect(&pkt, 5060, 9060) else {
+            panic!("not decoded");
+        };
+        assert!(m.payload.starts_with(b"REGISTER"));
+        assert_eq!(m.ts, Some(Ts::from_secs_nanos(1_600_000_000, 123_456_000)));
     }
 
     #[test]

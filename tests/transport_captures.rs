@@ -1,0 +1,147 @@
+//! Every way SIP reaches a capture, on real captures: IP fragments (IPv4
+//! and IPv6), WebSocket, HEP v2/v3, TLS, TCP with non-SIP traffic beside
+//! it. Public captures are read from `../shared` (skipped with a notice
+//! when absent); the small ones made here are in `testdata/transport`
+//! (see its README for how each was made).
+
+use sipauth_diag::analysis::{analyze, Analysis, Input, Options};
+use sipauth_diag::capture::{open_reader, Transport};
+use sipauth_diag::correlate::Outcome;
+use std::path::{Path, PathBuf};
+
+fn run(path: &Path) -> Analysis {
+    let file = std::fs::File::open(path).unwrap();
+    analyze(
+        vec![Input {
+            name: path.display().to_string(),
+            reader: open_reader(Box::new(file)).unwrap(),
+        }],
+        &Options::default(),
+    )
+}
+
+fn shared(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        println!("skipped: {} not found", p.display());
+        None
+    }
+}
+
+fn local(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/transport")
+        .join(name)
+}
+
+#[test]
+fn websocket_invite_407_exchange_is_found() {
+    let Some(p) = shared("public/heplify_sip_tcp_websocket.pcap") else {
+        return;
+    };
+    let a = run(&p);
+    assert_eq!(a.net.websocket_messages, 11);
+    let ex: Vec<_> = a
+        .exchanges
+        .iter()
+        .filter(|e| e.transport == Transport::Ws)
+        .collect();
+    assert_eq!(ex.len(), 1, "{:#?}", a.exchanges);
+    let ex = ex[0];
+    assert_eq!(ex.method, "INVITE");
+    assert_eq!(ex.server.unwrap().port(), 8080);
+    let challenged = ex
+        .rounds
+        .iter()
+        .any(|r| r.response.as_ref().is_some_and(|s| s.status == 407));
+    assert!(challenged);
+    assert!(ex.rounds.iter().any(|r| r.has_credentials()));
+    assert_eq!(ex.outcome, Outcome::Succeeded);
+    assert!(a.inputs[0].warnings.is_empty(), "{:?}", a.inputs[0].warnings);
+}
+
+#[test]
+fn ipv4_fragmented_invite_is_reassembled() {
+    let Some(p) = shared("public/goffinet_private-test-sip.pcapng") else {
+        return;
+    };
+    let a = run(&p);
+    assert_eq!(a.net.ip_fragments, 2);
+    assert_eq!(a.net.ip_reassembled, 1);
+    assert_eq!(a.net.ip_incomplete, 0);
+    assert!(a.inputs[0].warnings.is_empty(), "{:?}", a.inputs[0].warnings);
+}
+
+#[test]
+fn ipv6_fragment_headers_are_reassembled() {
+    let Some(p) = shared("public/sngrep_ipv6frag_noauth.pcap") else {
+        return;
+    };
+    let a = run(&p);
+    assert_eq!(a.net.ip_reassembled, 2);
+    assert_eq!(a.net.ip_incomplete, 0);
+    assert_eq!(a.sip.messages, 32);
+    assert_eq!(a.sip.broken, 0);
+    assert!(a.inputs[0].warnings.is_empty(), "{:?}", a.inputs[0].warnings);
+}
+
+#[test]
+fn fragmented_invite_with_digest_made_with_sipsak_and_kamailio() {
+    let a = run(&local("udp_fragmented_invite_sipsak_kamailio.pcap"));
+    assert_eq!(a.net.ip_fragments, 8);
+    assert_eq!(a.net.ip_reassembled, 2);
+    assert_eq!(a.sip.messages, 6);
+    let ex = &a.exchanges[0];
+    assert_eq!(ex.method, "INVITE");
+    assert_eq!(ex.outcome, Outcome::Succeeded);
+    // Both INVITEs are the reassembled datagrams, in their last fragment.
+    assert_eq!(ex.rounds[0].request.frame, 4);
+    assert_eq!(ex.rounds[1].request.frame, 10);
+    assert!(ex.rounds[1].has_credentials());
+}
+
+#[test]
+fn hep3_and_hep2_carry_the_original_addresses() {
+    for name in ["hep3_siptrace_kamailio.pcap", "hep2_siptrace_kamailio.pcap"] {
+        let a = run(&local(name));
+        assert_eq!(a.net.hep_packets, 8, "{name}");
+        assert_eq!(a.sip.messages, 8, "{name}");
+        assert_eq!(a.exchanges.len(), 2, "{name}");
+        for ex in &a.exchanges {
+            // The HEP packets go 5060 -> 9060; the SIP went client -> 5060.
+            assert_eq!(ex.server.unwrap().port(), 5060, "{name}");
+            assert_ne!(ex.client.unwrap().port(), 9060, "{name}");
+            assert_eq!(ex.transport, Transport::Udp, "{name}");
+        }
+        assert_eq!(a.exchanges[1].outcome, Outcome::Succeeded, "{name}");
+        assert!(a.inputs[0].warnings.is_empty(), "{name}: {:?}", a.inputs[0].warnings);
+    }
+}
+
+#[test]
+fn tls_on_5061_gives_one_encrypted_signalling_finding() {
+    let a = run(&local("tls_5061_openssl.pcap"));
+    assert_eq!(a.sip.messages, 0);
+    assert_eq!(a.net.tls_flows, 1);
+    let f: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.rule == "encrypted-signalling")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].frames, vec![4]);
+    assert_eq!(a.net.encrypted_flows[0].server.port(), 5061);
+}
+
+#[test]
+fn http_beside_sip_is_dropped_quietly() {
+    let Some(p) = shared("public/goffinet_Forensic_challenge_4.pcap") else {
+        return;
+    };
+    let a = run(&p);
+    assert!(a.net.non_sip_streams > 0);
+    assert_eq!(a.sip.broken, 0);
+    assert!(a.findings.iter().all(|f| f.rule != "encrypted-signalling"));
+}
