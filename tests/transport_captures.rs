@@ -21,7 +21,9 @@ fn run(path: &Path) -> Analysis {
 }
 
 fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
@@ -59,7 +61,11 @@ fn websocket_invite_407_exchange_is_found() {
     assert!(challenged);
     assert!(ex.rounds.iter().any(|r| r.has_credentials()));
     assert_eq!(ex.outcome, Outcome::Succeeded);
-    assert!(a.inputs[0].warnings.is_empty(), "{:?}", a.inputs[0].warnings);
+    assert!(
+        a.inputs[0].warnings.is_empty(),
+        "{:?}",
+        a.inputs[0].warnings
+    );
 }
 
 #[test]
@@ -71,7 +77,11 @@ fn ipv4_fragmented_invite_is_reassembled() {
     assert_eq!(a.net.ip_fragments, 2);
     assert_eq!(a.net.ip_reassembled, 1);
     assert_eq!(a.net.ip_incomplete, 0);
-    assert!(a.inputs[0].warnings.is_empty(), "{:?}", a.inputs[0].warnings);
+    assert!(
+        a.inputs[0].warnings.is_empty(),
+        "{:?}",
+        a.inputs[0].warnings
+    );
 }
 
 #[test]
@@ -84,7 +94,11 @@ fn ipv6_fragment_headers_are_reassembled() {
     assert_eq!(a.net.ip_incomplete, 0);
     assert_eq!(a.sip.messages, 32);
     assert_eq!(a.sip.broken, 0);
-    assert!(a.inputs[0].warnings.is_empty(), "{:?}", a.inputs[0].warnings);
+    assert!(
+        a.inputs[0].warnings.is_empty(),
+        "{:?}",
+        a.inputs[0].warnings
+    );
 }
 
 #[test]
@@ -116,7 +130,11 @@ fn hep3_and_hep2_carry_the_original_addresses() {
             assert_eq!(ex.transport, Transport::Udp, "{name}");
         }
         assert_eq!(a.exchanges[1].outcome, Outcome::Succeeded, "{name}");
-        assert!(a.inputs[0].warnings.is_empty(), "{name}: {:?}", a.inputs[0].warnings);
+        assert!(
+            a.inputs[0].warnings.is_empty(),
+            "{name}: {:?}",
+            a.inputs[0].warnings
+        );
     }
 }
 

@@ -51,10 +51,19 @@ const TSHARK_COUNTS: &[(&str, u64)] = &[
     // out (see above).
     ("public/goffinet_private-test-sip.pcapng", 276),
     ("public/goffinet_sip-2phones-B2BUA-Asterisk.pcapng", 60),
-    ("public/goffinet_sip-488-Not-Acceptable-Here-codec-null.pcapng", 13),
+    (
+        "public/goffinet_sip-488-Not-Acceptable-Here-codec-null.pcapng",
+        13,
+    ),
     ("public/goffinet_sip-cme-zoiper-register.pcapng", 9),
-    ("public/goffinet_sip-register-wrong_password-401-403-401-403.pcapng", 8),
-    ("public/goffinet_sip-register-wrong_user-401-403-404.pcapng", 6),
+    (
+        "public/goffinet_sip-register-wrong_password-401-403-401-403.pcapng",
+        8,
+    ),
+    (
+        "public/goffinet_sip-register-wrong_user-401-403-404.pcapng",
+        6,
+    ),
     ("public/goffinet_test_voip.pcapng", 28),
     ("public/goffinet_voip-extension2downata.pcap", 28),
     // IP-in-IP on raw IP.
@@ -73,7 +82,10 @@ fn shared() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!("skipped: {} not found (captures live beside the clone)", dir.display());
+        println!(
+            "skipped: {} not found (captures live beside the clone)",
+            dir.display()
+        );
         None
     }
 }
@@ -96,14 +108,26 @@ fn tshark_count(path: &Path) -> Option<u64> {
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
-        .args(["-Y", "sip && !icmp && !icmpv6", "-T", "fields", "-e", "sip.CSeq"])
+        .args([
+            "-Y",
+            "sip && !icmp && !icmpv6",
+            "-T",
+            "fields",
+            "-e",
+            "sip.CSeq",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Some(text.lines().filter(|l| !l.is_empty()).map(|l| l.split(',').count() as u64).sum())
+    Some(
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').count() as u64)
+            .sum(),
+    )
 }
 
 #[test]
@@ -126,7 +150,10 @@ fn sip_message_counts_match_tshark() {
         }
         if tshark {
             if let Some(live) = tshark_count(&path) {
-                assert_eq!(live, *expected, "{name}: tshark now counts {live}; update the table");
+                assert_eq!(
+                    live, *expected,
+                    "{name}: tshark now counts {live}; update the table"
+                );
             }
         }
     }

@@ -221,11 +221,7 @@ impl Defragmenter {
         while self.drop_oldest() {}
         self.order.clear();
         if self.incomplete > 0 {
-            let frames: Vec<String> = self
-                .incomplete_frames
-                .iter()
-                .map(u64::to_string)
-                .collect();
+            let frames: Vec<String> = self.incomplete_frames.iter().map(u64::to_string).collect();
             self.warnings.push(format!(
                 "{} fragmented IP datagrams never completed (first fragment in frame {}{}); they were not analysed. A capture filter such as 'port 5060' keeps only the first fragment of a datagram: capture with 'port 5060 or (ip[6:2] & 0x1fff != 0) or (ip6[6] == 44)' or without a port filter",
                 self.incomplete,
@@ -275,7 +271,9 @@ mod tests {
     fn rebuilds_out_of_order_and_duplicated_fragments() {
         let mut d = Defragmenter::new(DefragLimits::default());
         let whole: Vec<u8> = (0..40u8).collect();
-        assert!(d.add(ctx(1, 0), &frag(7, 32, false, &whole[32..])).is_none());
+        assert!(d
+            .add(ctx(1, 0), &frag(7, 32, false, &whole[32..]))
+            .is_none());
         assert!(d.add(ctx(2, 0), &frag(7, 0, true, &whole[..16])).is_none());
         assert!(d.add(ctx(3, 0), &frag(7, 0, true, &whole[..16])).is_none());
         let got = d.add(ctx(4, 0), &frag(7, 16, true, &whole[16..32]));
@@ -292,8 +290,14 @@ mod tests {
         let mut d = Defragmenter::new(DefragLimits::default());
         assert!(d.add(ctx(1, 0), &frag(1, 0, true, &[1; 8])).is_none());
         assert!(d.add(ctx(2, 0), &frag(2, 0, true, &[2; 8])).is_none());
-        assert_eq!(d.add(ctx(3, 0), &frag(2, 8, false, &[2; 3])).unwrap(), vec![2; 11]);
-        assert_eq!(d.add(ctx(4, 0), &frag(1, 8, false, &[1; 1])).unwrap(), vec![1; 9]);
+        assert_eq!(
+            d.add(ctx(3, 0), &frag(2, 8, false, &[2; 3])).unwrap(),
+            vec![2; 11]
+        );
+        assert_eq!(
+            d.add(ctx(4, 0), &frag(1, 8, false, &[1; 1])).unwrap(),
+            vec![1; 9]
+        );
     }
 
     #[test]

@@ -127,8 +127,12 @@ fn v1v2(data: &[u8]) -> Option<(HepSip<'_>, u8)> {
             (usecs < 1_000_000)
                 .then(|| Ts::from_secs_nanos(i64::from(secs), i64::from(usecs) * 1000))
         };
-        pick(le32(data, base)?, le32(data, base + 4)?)
-            .or_else(|| pick(be32(data, base).unwrap_or(0), be32(data, base + 4).unwrap_or(0)))
+        pick(le32(data, base)?, le32(data, base + 4)?).or_else(|| {
+            pick(
+                be32(data, base).unwrap_or(0),
+                be32(data, base + 4).unwrap_or(0),
+            )
+        })
     } else {
         None
     };

@@ -22,7 +22,9 @@ pub mod tcp;
 pub mod websocket;
 
 use crate::capture::{RawPacket, Transport, Ts};
-use etherparse::{IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice};
+use etherparse::{
+    IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice,
+};
 use std::net::{IpAddr, SocketAddr};
 
 /// Where a payload sits in the capture.
@@ -185,7 +187,13 @@ impl NetDecoder {
         self.link(ctx, link::strip(pkt.linktype, pkt.data), 0, sink);
     }
 
-    fn link(&mut self, ctx: PacketCtx, l3: Option<link::L3<'_>>, depth: u8, sink: &mut PayloadSink<'_>) {
+    fn link(
+        &mut self,
+        ctx: PacketCtx,
+        l3: Option<link::L3<'_>>,
+        depth: u8,
+        sink: &mut PayloadSink<'_>,
+    ) {
         match l3 {
             Some(link::L3::Ipv4(b)) => self.ipv4(ctx, b, depth, sink),
             Some(link::L3::Ipv6(b)) => self.ipv6(ctx, b, depth, sink),
@@ -256,7 +264,9 @@ impl NetDecoder {
                 data.get(start..end),
                 fh.first(),
                 IpFragOffset::try_new(offset),
-                fh.get(4..8).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes),
+                fh.get(4..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes),
             ) else {
                 self.stats.undecodable += 1;
                 return;
@@ -290,7 +300,15 @@ impl NetDecoder {
         if let Some(datagram) = self.defrag.add(ctx, frag) {
             self.stats.ip_reassembled += 1;
             let key = frag.key;
-            self.l4(ctx, key.src, key.dst, IpNumber(key.proto), &datagram, depth, sink);
+            self.l4(
+                ctx,
+                key.src,
+                key.dst,
+                IpNumber(key.proto),
+                &datagram,
+                depth,
+                sink,
+            );
             self.defrag.recycle(datagram);
         }
     }
@@ -414,5 +432,223 @@ impl NetDecoder {
 
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::linktype;
+    use etherparse::PacketBuilder;
+
+    const SIP: &[u8] = b"REGISTER sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+
+    fn udp_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4(src, dst, 64)
+            .udp(sport, dport)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    /// (transport, src, dst, kind, data, ts) of every payload.
+    type Got = Vec<(Transport, SocketAddr, SocketAddr, PayloadKind, Vec<u8>, Ts)>;
+
+    fn decode(packets: &[Vec<u8>]) -> (Got, NetDecoder) {
+        let mut net = NetDecoder::new();
+        let mut got = Got::new();
+        let mut sink = |p: &Payload<'_>| {
+            got.push((p.transport, p.src, p.dst, p.kind, p.data.to_vec(), p.ctx.ts));
+            match p.kind {
+                PayloadKind::Datagram => Take::Framed(0),
+                PayloadKind::Stream { .. } => Take::Framed(p.data.len()),
+            }
+        };
+        for (i, data) in packets.iter().enumerate() {
+            let pkt = RawPacket {
+                frame: i as u64 + 1,
+                ts: Ts::from_secs_nanos(1000 + i as i64, 0),
+                linktype: linktype::RAW,
+                data,
+                orig_len: data.len() as u32,
+            };
+            net.packet(0, &pkt, &mut sink);
+        }
+        net.finish(&mut sink);
+        (got, net)
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn gre_tunnel_is_decapsulated() {
+        let inner = udp_v4([10, 0, 0, 1], [10, 0, 0, 2], 5062, 5060, SIP);
+        let mut gre = vec![0x20, 0, 0x08, 0x00, 0, 0, 0, 42]; // keyed GRE
+        gre.extend_from_slice(&inner);
+        let mut outer = Vec::new();
+        PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .write(&mut outer, IpNumber::GRE, &gre)
+            .unwrap();
+        let (got, net) = decode(&[outer]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, addr("10.0.0.1:5062"));
+        assert_eq!(got[0].2, addr("10.0.0.2:5060"));
+        assert_eq!(got[0].4, SIP);
+        assert_eq!(net.stats.gre_packets, 1);
+    }
+
+    /// Splits an IPv4 UDP packet into fragments of `size` payload bytes,
+    /// returned in the order given by `order`.
+    fn fragments_v4(packet: &[u8], size: usize, order: &[usize]) -> Vec<Vec<u8>> {
+        let (ip, _) = etherparse::Ipv4Header::from_slice(packet).unwrap();
+        let payload = &packet[ip.header_len()..];
+        let pieces: Vec<&[u8]> = payload.chunks(size).collect();
+        order
+            .iter()
+            .map(|&i| {
+                let mut h = ip.clone();
+                h.fragment_offset =
+                    etherparse::IpFragOffset::try_new((i * size / 8) as u16).unwrap();
+                h.more_fragments = i + 1 < pieces.len();
+                h.set_payload_len(pieces[i].len()).unwrap();
+                h.header_checksum = h.calc_header_checksum();
+                let mut out = h.to_bytes().to_vec();
+                out.extend_from_slice(pieces[i]);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ipv4_fragments_out_of_order_flow_on_as_one_datagram() {
+        let big: Vec<u8> = SIP
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'x', 3000))
+            .collect();
+        let pkt = udp_v4([10, 0, 0, 1], [10, 0, 0, 2], 5062, 5060, &big);
+        let (got, net) = decode(&fragments_v4(&pkt, 1480, &[2, 0, 1]));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, Transport::Udp);
+        assert_eq!(got[0].2, addr("10.0.0.2:5060"));
+        assert_eq!(got[0].4, big);
+        // Delivered in the frame (and at the time) of the fragment that
+        // completed it.
+        assert_eq!(got[0].5, Ts::from_secs_nanos(1002, 0));
+        assert_eq!(net.stats.ip_fragments, 3);
+        assert_eq!(net.stats.ip_reassembled, 1);
+    }
+
+    #[test]
+    fn missing_fragment_is_reported() {
+        let big: Vec<u8> = SIP
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'x', 3000))
+            .collect();
+        let pkt = udp_v4([10, 0, 0, 1], [10, 0, 0, 2], 5062, 5060, &big);
+        let (got, mut net) = decode(&fragments_v4(&pkt, 1480, &[0, 2]));
+        assert!(got.is_empty());
+        assert_eq!(net.stats.ip_incomplete, 1);
+        let w = net.take_warnings();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("never completed") && w.contains("port 5060")),
+            "{w:?}"
+        );
+    }
+
+    /// An IPv6 fragment as RFC 8200 lays it out (offset in 8-byte units,
+    /// M flag in the lowest bit).
+    fn fragment_v6(offset: usize, more: bool, id: u32, data: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[44, 64]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        let bits = ((offset / 8) as u16) << 3 | u16::from(more);
+        p.extend_from_slice(&[17, 0]);
+        p.extend_from_slice(&bits.to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(data);
+        p
+    }
+
+    #[test]
+    fn ipv6_fragment_headers_are_read_per_rfc_8200() {
+        let mut udp = Vec::new();
+        let body: Vec<u8> = SIP
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'y', 2000))
+            .collect();
+        udp.extend_from_slice(&5062u16.to_be_bytes());
+        udp.extend_from_slice(&5060u16.to_be_bytes());
+        udp.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&body);
+        let (a, b) = udp.split_at(1448);
+        let (got, net) = decode(&[fragment_v6(1448, false, 7, b), fragment_v6(0, true, 7, a)]);
+        assert_eq!(got.len(), 1, "{:?}", net.stats);
+        assert_eq!(got[0].1, addr("[2001:db8::1]:5062"));
+        assert_eq!(got[0].4, body);
+    }
+
+    #[test]
+    fn hep3_message_keeps_the_agent_view() {
+        let hep = hep::tests::hep3(6, 1, SIP);
+        let pkt = udp_v4([172, 16, 0, 9], [172, 16, 0, 10], 40000, 9060, &hep);
+        let (got, net) = decode(&[pkt]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, Transport::Tcp);
+        assert_eq!(got[0].1, addr("192.0.2.10:5062"));
+        assert_eq!(got[0].2, addr("198.51.100.5:5060"));
+        assert_eq!(got[0].5, Ts::from_secs_nanos(1_700_000_000, 250_000_000));
+        assert_eq!(net.stats.hep_packets, 1);
+    }
+
+    fn tcp_v4(sport: u16, dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(sport, dport, seq, 65535)
+            .ack(1)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn websocket_on_tcp_becomes_one_ws_payload_per_message() {
+        let up = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+        let f = websocket::tests::frame(true, 1, Some([5, 6, 7, 8]), SIP);
+        // The frame split over two segments, delivered out of order.
+        let (f1, f2) = f.split_at(10);
+        let s1 = tcp_v4(40000, 8080, 1, up);
+        let s2 = tcp_v4(40000, 8080, 1 + up.len() as u32, f1);
+        let s3 = tcp_v4(40000, 8080, 1 + (up.len() + f1.len()) as u32, f2);
+        let (got, net) = decode(&[s1, s3, s2]);
+        let ws: Vec<_> = got.iter().filter(|g| g.0 == Transport::Ws).collect();
+        assert_eq!(ws.len(), 1);
+        assert_eq!(ws[0].3, PayloadKind::Datagram);
+        assert_eq!(ws[0].4, SIP);
+        assert_eq!(net.stats.websocket_messages, 1);
+        // The HTTP handshake never reached the consumer.
+        assert!(got.iter().all(|g| !g.4.starts_with(b"GET")));
+    }
+
+    #[test]
+    fn tls_and_http_streams_do_not_reach_the_consumer() {
+        let hello = [
+            0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0, 0, 0x2c, 3, 3, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let http = b"GET /index.html HTTP/1.1\r\nHost: example\r\n\r\n";
+        let (got, net) = decode(&[tcp_v4(40000, 5061, 1, &hello), tcp_v4(40001, 80, 1, http)]);
+        assert!(got.iter().all(|g| g.4.is_empty()), "{got:?}");
+        assert_eq!(net.stats.tls_flows, 1);
+        assert_eq!(net.stats.non_sip_streams, 1);
+        assert_eq!(net.stats.encrypted_flows[0].server, addr("10.0.0.2:5061"));
     }
 }

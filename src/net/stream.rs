@@ -103,7 +103,8 @@ fn classify(b: &[u8], end: bool, port_hint: bool) -> Option<Kind> {
     }
     let line_end = memchr::memchr(b'\n', &b[..b.len().min(MAX_HTTP_HEAD)]);
     let first = line_end.map(|i| b[..i].trim_ascii_end());
-    let http_request = first.is_some_and(|l| l.ends_with(b" HTTP/1.1") || l.ends_with(b" HTTP/1.0"));
+    let http_request =
+        first.is_some_and(|l| l.ends_with(b" HTTP/1.1") || l.ends_with(b" HTTP/1.0"));
     let http_response = b.starts_with(b"HTTP/1.");
     if http_request || http_response {
         let Some(head_end) = memmem::find(&b[..b.len().min(MAX_HTTP_HEAD)], b"\r\n\r\n") else {
@@ -115,13 +116,11 @@ fn classify(b: &[u8], end: bool, port_hint: bool) -> Option<Kind> {
         };
         let head = &b[..head_end];
         let switching = http_request || head.get(9..12) == Some(b"101");
-        return Some(
-            if switching && head_has(head, b"upgrade", b"websocket") {
-                Kind::WebSocketUpgrade(head_end + 4)
-            } else {
-                Kind::NotSip
-            },
-        );
+        return Some(if switching && head_has(head, b"upgrade", b"websocket") {
+            Kind::WebSocketUpgrade(head_end + 4)
+        } else {
+            Kind::NotSip
+        });
     }
     if let Some(h) = websocket::header(b) {
         let data_frame = matches!(h.opcode, websocket::OP_TEXT | websocket::OP_BINARY);
@@ -165,7 +164,11 @@ impl StreamLayer {
                 Some(Kind::WebSocketFrames) => *proto = Proto::WebSocket(Box::default()),
                 Some(Kind::WebSocketUpgrade(len)) => {
                     *proto = Proto::WebSocket(Box::default());
-                    return if end { self.ended(stream, Take::Framed(len)) } else { Take::Framed(len) };
+                    return if end {
+                        self.ended(stream, Take::Framed(len))
+                    } else {
+                        Take::Framed(len)
+                    };
                 }
                 Some(Kind::Tls) => {
                     self.dirs.remove(&stream);
@@ -230,8 +233,16 @@ impl StreamLayer {
                     || (p.src.port() != SIP_TLS_PORT && p.dst.port() < p.src.port())
             }
         };
-        let (client, server) = if from_client { (p.src, p.dst) } else { (p.dst, p.src) };
-        let pair = if p.src < p.dst { (p.src, p.dst) } else { (p.dst, p.src) };
+        let (client, server) = if from_client {
+            (p.src, p.dst)
+        } else {
+            (p.dst, p.src)
+        };
+        let pair = if p.src < p.dst {
+            (p.src, p.dst)
+        } else {
+            (p.dst, p.src)
+        };
         if self.known_flows.contains(&pair) {
             return;
         }
@@ -277,9 +288,9 @@ impl StreamLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::Ts;
     use crate::net::websocket::tests::frame;
     use crate::net::PacketCtx;
-    use crate::capture::Ts;
 
     fn payload(data: &[u8], stream: u64, end: bool, sport: u16, dport: u16) -> Payload<'_> {
         Payload {
@@ -298,23 +309,43 @@ mod tests {
 
     #[test]
     fn classification() {
-        let ch = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let ch = [
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         assert_eq!(classify(&ch, false, false), Some(Kind::Tls));
-        let app = [0x17, 0x03, 0x03, 0x00, 0x20, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
+        let app = [
+            0x17, 0x03, 0x03, 0x00, 0x20, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+        ];
         assert_eq!(classify(&app, false, true), Some(Kind::Tls));
         assert_eq!(classify(&app, false, false), Some(Kind::Plain));
-        assert_eq!(classify(b"SSH-2.0-OpenSSH_9.2\r\n", false, false), Some(Kind::NotSip));
-        assert_eq!(classify(b"GET / HTTP/1.1\r\nHost: x\r\n", false, false), None);
+        assert_eq!(
+            classify(b"SSH-2.0-OpenSSH_9.2\r\n", false, false),
+            Some(Kind::NotSip)
+        );
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\nHost: x\r\n", false, false),
+            None
+        );
         assert_eq!(
             classify(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, false),
             Some(Kind::NotSip)
         );
         let up = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\nrest";
-        assert_eq!(classify(up, false, false), Some(Kind::WebSocketUpgrade(up.len() - 4)));
-        let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n\r\n";
-        assert_eq!(classify(ok, false, false), Some(Kind::WebSocketUpgrade(ok.len())));
         assert_eq!(
-            classify(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false),
+            classify(up, false, false),
+            Some(Kind::WebSocketUpgrade(up.len() - 4))
+        );
+        let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n\r\n";
+        assert_eq!(
+            classify(ok, false, false),
+            Some(Kind::WebSocketUpgrade(ok.len()))
+        );
+        assert_eq!(
+            classify(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                false,
+                false
+            ),
             Some(Kind::NotSip)
         );
         // SIP OPTIONS is not HTTP, even with the same method name.
@@ -337,8 +368,15 @@ mod tests {
             got.push((p.transport, p.kind, p.data.to_vec()));
             Take::Framed(p.data.len())
         };
-        let mut data = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\n".to_vec();
-        data.extend(frame(true, 1, Some([1, 2, 3, 4]), b"REGISTER sip:x SIP/2.0\r\n\r\n"));
+        let mut data =
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\n"
+                .to_vec();
+        data.extend(frame(
+            true,
+            1,
+            Some([1, 2, 3, 4]),
+            b"REGISTER sip:x SIP/2.0\r\n\r\n",
+        ));
         let mut rest = &data[..];
         while !rest.is_empty() {
             match layer.payload(&payload(rest, 1, false, 40000, 8080), &mut sink) {
@@ -363,9 +401,16 @@ mod tests {
     fn tls_flows_are_counted_once_with_client_and_server() {
         let mut layer = StreamLayer::new();
         let mut sink = |_: &Payload<'_>| Take::Framed(0);
-        let ch = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        let sh = [0x16, 0x03, 0x03, 0x00, 0x50, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(layer.payload(&payload(&ch, 1, false, 40000, 5061), &mut sink), Take::Ignore);
+        let ch = [
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let sh = [
+            0x16, 0x03, 0x03, 0x00, 0x50, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(
+            layer.payload(&payload(&ch, 1, false, 40000, 5061), &mut sink),
+            Take::Ignore
+        );
         // The server's answer comes from the other side of the same flow.
         let mut back = payload(&sh, 2, false, 5061, 40000);
         std::mem::swap(&mut back.src, &mut back.dst);
@@ -374,8 +419,14 @@ mod tests {
         assert_eq!(layer.payload(&back, &mut sink), Take::Ignore);
         let s = layer.stats();
         assert_eq!(s.tls_flows, 1);
-        assert_eq!(s.encrypted_flows[0].client, SocketAddr::from(([10, 0, 0, 1], 40000)));
-        assert_eq!(s.encrypted_flows[0].server, SocketAddr::from(([10, 0, 0, 2], 5061)));
+        assert_eq!(
+            s.encrypted_flows[0].client,
+            SocketAddr::from(([10, 0, 0, 1], 40000))
+        );
+        assert_eq!(
+            s.encrypted_flows[0].server,
+            SocketAddr::from(([10, 0, 0, 2], 5061))
+        );
         assert_eq!(s.encrypted_flows[0].first_frame, 3);
     }
 
@@ -388,13 +439,19 @@ mod tests {
             Take::Skipped(0)
         };
         let http = b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n";
-        assert_eq!(layer.payload(&payload(http, 1, false, 40000, 80), &mut sink), Take::Ignore);
+        assert_eq!(
+            layer.payload(&payload(http, 1, false, 40000, 80), &mut sink),
+            Take::Ignore
+        );
         assert_eq!(
             layer.payload(&payload(b"SSH-2.0-x\r\n", 2, false, 40000, 22), &mut sink),
             Take::Ignore
         );
         assert_eq!(
-            layer.payload(&payload(b"REGISTER sip:a SIP/2.0\r\n", 3, false, 40000, 5060), &mut sink),
+            layer.payload(
+                &payload(b"REGISTER sip:a SIP/2.0\r\n", 3, false, 40000, 5060),
+                &mut sink
+            ),
             Take::Skipped(0)
         );
         assert_eq!(seen, 1);

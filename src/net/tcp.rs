@@ -194,7 +194,11 @@ impl TcpReassembler {
             Direction {
                 id,
                 state: State::Open,
-                next_seq: if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq },
+                next_seq: if seg.syn {
+                    seg.seq.wrapping_add(1)
+                } else {
+                    seg.seq
+                },
                 next_off: 0,
                 buf: Vec::new(),
                 ooo: BTreeMap::new(),
@@ -593,7 +597,8 @@ mod tests {
                 return Take::Framed(0);
             };
             if end {
-                seen.ends.push((String::from_utf8_lossy(p.data).into_owned(), stream));
+                seen.ends
+                    .push((String::from_utf8_lossy(p.data).into_owned(), stream));
                 return Take::Framed(p.data.len());
             }
             match p.data.iter().position(|&c| c == b'\n') {
@@ -638,7 +643,10 @@ mod tests {
     }
 
     fn lines(seen: &Seen) -> Vec<(&str, u64)> {
-        seen.lines.iter().map(|(l, f, _)| (l.as_str(), *f)).collect()
+        seen.lines
+            .iter()
+            .map(|(l, f, _)| (l.as_str(), *f))
+            .collect()
     }
 
     #[test]
@@ -649,7 +657,12 @@ mod tests {
 
     #[test]
     fn out_of_order_is_delivered_in_order() {
-        let (seen, r) = run(&[seg(100, b"a\n"), seg(104, b"c\n"), seg(106, b"d\n"), seg(102, b"b\n")]);
+        let (seen, r) = run(&[
+            seg(100, b"a\n"),
+            seg(104, b"c\n"),
+            seg(106, b"d\n"),
+            seg(102, b"b\n"),
+        ]);
         assert_eq!(lines(&seen), vec![("a", 1), ("b", 4), ("c", 4), ("d", 4)]);
         assert_eq!(r.stats.out_of_order_segments, 2);
         assert_eq!(r.stats.gaps, 0);
@@ -659,11 +672,11 @@ mod tests {
     fn retransmissions_and_overlaps_are_removed() {
         let (seen, r) = run(&[
             seg(100, b"ab"),
-            seg(103, b"d\n"), // early, overlaps what fills the gap
-            seg(100, b"ab"),  // retransmission
-            seg(102, b"cd"),  // fills the gap, overlaps 'd'
+            seg(103, b"d\n"),       // early, overlaps what fills the gap
+            seg(100, b"ab"),        // retransmission
+            seg(102, b"cd"),        // fills the gap, overlaps 'd'
             seg(101, b"bcd\nxy\n"), // overlaps on both sides
-            seg(105, b"xy\n"), // all old again
+            seg(105, b"xy\n"),      // all old again
         ]);
         assert_eq!(lines(&seen), vec![("abcd", 4), ("xy", 5)]);
         assert_eq!(r.stats.retransmitted_segments, 2);
@@ -688,14 +701,21 @@ mod tests {
 
     #[test]
     fn gap_is_skipped_with_warning_and_counted() {
-        let (seen, mut r) = run(&[seg(100, b"par"), seg(200, b"x\nok\n"), seg(300, &[b'z'; 60])]);
+        let (seen, mut r) = run(&[
+            seg(100, b"par"),
+            seg(200, b"x\nok\n"),
+            seg(300, &[b'z'; 60]),
+        ]);
         // "par" can never complete; after the gap "x" is a fragment line,
         // then "ok".
         assert_eq!(lines(&seen), vec![("x", 3), ("ok", 3)]);
         assert_eq!(r.stats.gaps, 2);
         assert_eq!(r.stats.gap_bytes, 97 + 95);
         assert!(r.stats.dropped_bytes >= 3);
-        assert!(r.take_warnings().iter().any(|w| w.contains("97 bytes missing")));
+        assert!(r
+            .take_warnings()
+            .iter()
+            .any(|w| w.contains("97 bytes missing")));
     }
 
     #[test]
@@ -749,7 +769,10 @@ mod tests {
         };
         let (seen, r) = run(&[syn1, seg(100, b"a\nhalf"), syn2, seg(7001, b"b\n")]);
         assert_eq!(
-            seen.lines.iter().map(|(l, _, s)| (l.as_str(), *s)).collect::<Vec<_>>(),
+            seen.lines
+                .iter()
+                .map(|(l, _, s)| (l.as_str(), *s))
+                .collect::<Vec<_>>(),
             vec![("a", 1), ("b", 2)]
         );
         // Every stream gets its last call, the new one at the end of input.
@@ -826,11 +849,26 @@ mod tests {
         let (seen, _) = run_with(
             limits,
             &[
-                Seg { port: 10, ..seg(1, b"a") },
-                Seg { port: 11, ..seg(1, b"b") },
-                Seg { port: 10, ..seg(2, b"a") },
-                Seg { port: 12, ..seg(1, b"c") }, // evicts 11
-                Seg { port: 10, ..seg(3, b"a\n") },
+                Seg {
+                    port: 10,
+                    ..seg(1, b"a")
+                },
+                Seg {
+                    port: 11,
+                    ..seg(1, b"b")
+                },
+                Seg {
+                    port: 10,
+                    ..seg(2, b"a")
+                },
+                Seg {
+                    port: 12,
+                    ..seg(1, b"c")
+                }, // evicts 11
+                Seg {
+                    port: 10,
+                    ..seg(3, b"a\n")
+                },
             ],
         );
         assert_eq!(lines(&seen), vec![("aaa", 5)]);

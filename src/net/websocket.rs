@@ -94,7 +94,9 @@ impl WsDirection {
     /// Consumes the frame at the front of `data`.
     pub fn next<'s>(&'s mut self, data: &'s [u8]) -> Step<'s> {
         if self.skip > 0 {
-            let n = usize::try_from(self.skip).unwrap_or(usize::MAX).min(data.len());
+            let n = usize::try_from(self.skip)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
             self.skip -= n as u64;
             return Step::Used {
                 used: n,
@@ -254,7 +256,10 @@ pub(crate) mod tests {
         d.extend(frame(true, 8, None, &[3, 232])); // close
         for chunk in [1, 3, 7, d.len()] {
             let (out, ws) = messages(&d, chunk);
-            assert_eq!(out, vec![b"REGISTER a".to_vec(), b"INVITE sip:b SIP/2.0".to_vec()]);
+            assert_eq!(
+                out,
+                vec![b"REGISTER a".to_vec(), b"INVITE sip:b SIP/2.0".to_vec()]
+            );
             assert_eq!(ws.dropped, WsDropped::default());
         }
     }

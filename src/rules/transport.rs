@@ -115,8 +115,17 @@ mod tests {
         assert_eq!(x.rule, "encrypted-signalling");
         assert_eq!(x.severity, Severity::Info);
         assert_eq!(x.frames, vec![4, 9]);
-        assert!(x.message.starts_with("2 SIP flows are encrypted"), "{}", x.message);
-        let ev: Vec<_> = x.evidence.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(
+            x.message.starts_with("2 SIP flows are encrypted"),
+            "{}",
+            x.message
+        );
+        let ev: Vec<_> = x
+            .evidence
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert!(ev.contains(&("servers", "10.0.0.1:5061")));
         assert!(ev.contains(&("flow 1", "10.0.0.5:40000 -> 10.0.0.1:5061 (from frame 4)")));
         assert!(ev.contains(&("other TLS flows (not on SIP ports)", "1")));
