@@ -408,6 +408,7 @@ impl NetDecoder {
         self.tcp
             .finish(&mut |p: &Payload<'_>| streams.payload(p, sink));
         self.defrag.finish();
+        self.streams.end_of_input();
         self.sync_stats();
         self.warnings.extend(self.tcp.take_warnings());
         self.warnings.extend(self.streams.take_warnings());
@@ -650,5 +651,60 @@ mod tests {
         assert_eq!(net.stats.tls_flows, 1);
         assert_eq!(net.stats.non_sip_streams, 1);
         assert_eq!(net.stats.encrypted_flows[0].server, addr("10.0.0.2:5061"));
+    }
+
+    #[test]
+    fn hostile_packets_do_not_panic() {
+        // Deterministic pseudo-random packets that pass the first checks of
+        // each layer: IPv4/IPv6 with every protocol we decode, fragment
+        // bits set, and truncations of well-formed packets.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut packets = Vec::new();
+        let good = [
+            udp_v4(
+                [1, 1, 1, 1],
+                [2, 2, 2, 2],
+                9060,
+                9060,
+                &hep::tests::hep3(17, 1, SIP),
+            ),
+            tcp_v4(
+                1,
+                2,
+                3,
+                b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\xfe\xff",
+            ),
+            fragment_v6(8, true, 1, &[0; 16]),
+        ];
+        for g in &good {
+            for cut in 0..g.len() {
+                packets.push(g[..cut].to_vec());
+            }
+        }
+        for _ in 0..3000 {
+            let len = (next() % 200) as usize;
+            let mut p: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if p.len() > 20 {
+                if next() % 2 == 0 {
+                    p[0] = 0x45;
+                    p[9] = [4, 6, 17, 41, 47][(next() % 5) as usize];
+                    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                } else {
+                    p[0] = 0x60;
+                    p[6] = [6, 17, 44, 47, 4][(next() % 5) as usize];
+                }
+            }
+            packets.push(p);
+        }
+        let (_, net) = decode(&packets);
+        assert_eq!(net.stats.packets, packets.len() as u64);
+        assert_eq!(net.tcp.held_bytes(), 0);
+        assert_eq!(net.defrag.in_flight(), 0);
     }
 }

@@ -260,6 +260,12 @@ impl StreamLayer {
         }
     }
 
+    /// End of one input: its connections are over, so a flow with the
+    /// same addresses in the next input is another flow.
+    pub fn end_of_input(&mut self) {
+        self.known_flows.clear();
+    }
+
     pub fn take_warnings(&mut self) -> Vec<String> {
         let d = std::mem::take(&mut self.ws_dropped);
         if d.oversized > 0 {
