@@ -162,7 +162,8 @@ pub const RULES: &[RuleInfo] = &[
     RuleInfo {
         id: "encrypted-signalling",
         severity: Severity::Info,
-        summary: "SIP over TLS seen (port 5061 or a TLS handshake): it cannot be analysed",
+        summary:
+            "TLS on a SIP port (5061, 5060-5099, 7443, 8089): the SIP inside cannot be analysed",
     },
 ];
 
