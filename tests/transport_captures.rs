@@ -118,7 +118,11 @@ fn fragmented_invite_with_digest_made_with_sipsak_and_kamailio() {
 
 #[test]
 fn hep3_and_hep2_carry_the_original_addresses() {
-    for name in ["hep3_siptrace_kamailio.pcap", "hep2_siptrace_kamailio.pcap"] {
+    for name in [
+        "hep3_siptrace_kamailio.pcap",
+        "hep2_siptrace_kamailio.pcap",
+        "hep3_tcp_siptrace_kamailio.pcap",
+    ] {
         let a = run(&local(name));
         assert_eq!(a.net.hep_packets, 8, "{name}");
         assert_eq!(a.sip.messages, 8, "{name}");

@@ -8,6 +8,7 @@
 //! header (v1/v2, no magic) only when its fields are consistent and either
 //! a port is 9060 or the payload starts like text.
 
+use super::{PacketCtx, Payload, PayloadKind};
 use crate::capture::{Transport, Ts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -23,6 +24,24 @@ pub struct HepSip<'a> {
     /// When the agent saw it (`None` when HEP v1 carries no time).
     pub ts: Option<Ts>,
     pub payload: &'a [u8],
+}
+
+impl<'a> HepSip<'a> {
+    /// The SIP message as a payload of the packet that carried it: its
+    /// frame, but the agent's addresses, transport and time.
+    pub fn payload_at(&self, ctx: PacketCtx) -> Payload<'a> {
+        Payload {
+            ctx: PacketCtx {
+                ts: self.ts.unwrap_or(ctx.ts),
+                ..ctx
+            },
+            src: self.src,
+            dst: self.dst,
+            transport: self.transport,
+            kind: PayloadKind::Datagram,
+            data: self.payload,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -153,6 +153,8 @@ pub struct NetDecoder {
     tcp: tcp::TcpReassembler,
     defrag: defrag::Defragmenter,
     streams: stream::StreamLayer,
+    /// HEP packets over UDP (all, skipped); TCP ones are the stream layer's.
+    hep_udp: (u64, u64),
     warnings: Vec<String>,
 }
 
@@ -169,6 +171,7 @@ impl NetDecoder {
             tcp: tcp::TcpReassembler::new(tcp::TcpLimits::default()),
             defrag: defrag::Defragmenter::new(defrag::DefragLimits::default()),
             streams: stream::StreamLayer::new(),
+            hep_udp: (0, 0),
             warnings: Vec::new(),
         }
     }
@@ -382,23 +385,12 @@ impl NetDecoder {
     /// SIP carried in HEP: the message is reported with the addresses,
     /// transport and time the capture agent recorded, not the HEP packet's.
     fn hep(&mut self, ctx: PacketCtx, h: hep::Hep<'_>, sink: &mut PayloadSink<'_>) {
-        self.stats.hep_packets += 1;
+        self.hep_udp.0 += 1;
         match h {
             hep::Hep::Sip(m) => {
-                let payload = Payload {
-                    ctx: PacketCtx {
-                        ts: m.ts.unwrap_or(ctx.ts),
-                        ..ctx
-                    },
-                    src: m.src,
-                    dst: m.dst,
-                    transport: m.transport,
-                    kind: PayloadKind::Datagram,
-                    data: m.payload,
-                };
-                sink(&payload);
+                sink(&m.payload_at(ctx));
             }
-            hep::Hep::Skipped => self.stats.hep_skipped += 1,
+            hep::Hep::Skipped => self.hep_udp.1 += 1,
         }
     }
 
@@ -426,6 +418,8 @@ impl NetDecoder {
         self.stats.ip_incomplete = self.defrag.incomplete();
         let s = self.streams.stats();
         self.stats.websocket_messages = s.websocket_messages;
+        self.stats.hep_packets = self.hep_udp.0 + s.hep_packets;
+        self.stats.hep_skipped = self.hep_udp.1 + s.hep_skipped;
         self.stats.tls_flows = s.tls_flows;
         self.stats.non_sip_streams = s.non_sip_streams + self.tcp.stats.not_sip_directions;
         self.stats.encrypted_flows = s.encrypted_flows.clone();

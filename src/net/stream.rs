@@ -4,6 +4,7 @@
 //! per message, transport `Ws`), or anything else, handed to the consumer
 //! as plain stream bytes.
 
+use super::hep::{self, Hep};
 use super::websocket::{self, Step, WsDirection};
 use super::{EncryptedFlow, Payload, PayloadKind, PayloadSink, Take, Warnings};
 use crate::capture::Transport;
@@ -27,6 +28,9 @@ pub struct StreamStats {
     pub websocket_messages: u64,
     pub tls_flows: u64,
     pub non_sip_streams: u64,
+    /// HEP packets read from TCP streams (agents that send HEP over TCP).
+    pub hep_packets: u64,
+    pub hep_skipped: u64,
     pub encrypted_flows: Vec<EncryptedFlow>,
 }
 
@@ -36,6 +40,8 @@ enum Proto {
     /// Handed to the consumer as they are.
     Plain,
     WebSocket(Box<WsDirection>),
+    /// HEP3 packets back to back (HEP over TCP to a collector).
+    Hep,
 }
 
 /// The per-direction protocol decisions of all live TCP directions.
@@ -61,6 +67,8 @@ enum Kind {
     WebSocketUpgrade(usize),
     /// WebSocket frames without the upgrade (capture started later).
     WebSocketFrames,
+    /// HEP3 packets.
+    Hep,
     /// HTTP, SSH: not SIP.
     NotSip,
     Plain,
@@ -97,6 +105,9 @@ fn classify(b: &[u8], end: bool, port_hint: bool) -> Option<Kind> {
     }
     if is_tls_record(b, port_hint) {
         return Some(Kind::Tls);
+    }
+    if b.starts_with(b"HEP3") {
+        return Some(Kind::Hep);
     }
     if b.starts_with(b"SSH-") {
         return Some(Kind::NotSip);
@@ -162,6 +173,7 @@ impl StreamLayer {
                 None => return Take::Framed(0),
                 Some(Kind::Plain) => *proto = Proto::Plain,
                 Some(Kind::WebSocketFrames) => *proto = Proto::WebSocket(Box::default()),
+                Some(Kind::Hep) => *proto = Proto::Hep,
                 Some(Kind::WebSocketUpgrade(len)) => {
                     *proto = Proto::WebSocket(Box::default());
                     return if end {
@@ -198,6 +210,7 @@ impl StreamLayer {
                     Take::Framed(used)
                 }
             },
+            Some(Proto::Hep) => self.hep(p, sink),
             _ => sink(p),
         };
         if end {
@@ -205,6 +218,34 @@ impl StreamLayer {
         } else {
             take
         }
+    }
+
+    /// One HEP3 packet at the front of a HEP-over-TCP stream.
+    fn hep(&mut self, p: &Payload<'_>, sink: &mut PayloadSink<'_>) -> Take {
+        let Some(len) = p.data.get(4..6) else {
+            return Take::Framed(0);
+        };
+        let total = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if !p.data.starts_with(b"HEP3") || total < 6 {
+            // Lost the packet boundaries (bytes missing): give up on it.
+            self.stats.non_sip_streams += 1;
+            return Take::Ignore;
+        }
+        let Some(packet) = p.data.get(..total) else {
+            return Take::Framed(0);
+        };
+        match hep::detect(packet, hep::HEP_PORT, hep::HEP_PORT) {
+            Some(Hep::Sip(m)) => {
+                self.stats.hep_packets += 1;
+                sink(&m.payload_at(p.ctx));
+            }
+            Some(Hep::Skipped) => {
+                self.stats.hep_packets += 1;
+                self.stats.hep_skipped += 1;
+            }
+            None => {}
+        }
+        Take::Framed(total)
     }
 
     fn ended(&mut self, stream: u64, take: Take) -> Take {
@@ -401,6 +442,39 @@ mod tests {
         );
         assert_eq!(layer.stats().websocket_messages, 1);
         assert!(layer.dirs.is_empty());
+    }
+
+    #[test]
+    fn hep_over_tcp_is_framed_by_its_length() {
+        let mut layer = StreamLayer::new();
+        let mut got = Vec::new();
+        let mut sink = |p: &Payload<'_>| {
+            got.push((p.src, p.transport, p.data.to_vec()));
+            Take::Framed(0)
+        };
+        let one = crate::net::hep::tests::hep3(17, 1, b"OPTIONS sip:a SIP/2.0\r\n\r\n");
+        let mut data = one.clone();
+        data.extend_from_slice(&one);
+        // Fed as the reassembler would: growing buffer, consumed prefix.
+        let mut used = 0;
+        for have in [3, 20, one.len() + 5, data.len()] {
+            loop {
+                let p = payload(&data[used..have], 1, false, 40000, 9060);
+                match layer.payload(&p, &mut sink) {
+                    Take::Framed(0) => break,
+                    Take::Framed(n) => used += n,
+                    other => panic!("{other:?}"),
+                }
+                if used == have {
+                    break;
+                }
+            }
+        }
+        assert_eq!(used, data.len());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, SocketAddr::from(([192, 0, 2, 10], 5062)));
+        assert_eq!(got[0].1, Transport::Udp);
+        assert_eq!(layer.stats().hep_packets, 2);
     }
 
     #[test]
