@@ -117,6 +117,21 @@ fn fragmented_invite_with_digest_made_with_sipsak_and_kamailio() {
 }
 
 #[test]
+fn port_filtered_fragments_are_reported_with_the_fix() {
+    let a = run(&local("udp_fragmented_invite_port5060_filter.pcap"));
+    assert_eq!(a.sip.messages, 4);
+    assert_eq!(a.net.ip_incomplete, 2);
+    let w = &a.inputs[0].warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("2 fragmented IP datagrams never completed"),
+        "{w:?}"
+    );
+    assert!(w[0].contains("frame 1, 4"), "{w:?}");
+    assert!(w[0].contains("ip[6:2] & 0x1fff != 0"), "{w:?}");
+}
+
+#[test]
 fn hep3_and_hep2_carry_the_original_addresses() {
     for name in [
         "hep3_siptrace_kamailio.pcap",
