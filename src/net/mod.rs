@@ -362,6 +362,7 @@ impl NetDecoder {
                     syn: tcp.syn(),
                     fin: tcp.fin(),
                     rst: tcp.rst(),
+                    ack: tcp.ack().then(|| tcp.acknowledgment_number()),
                     payload: tcp.payload(),
                 };
                 let streams = &mut self.streams;

@@ -18,7 +18,7 @@
 //! costs one hash lookup per segment.
 
 use super::{PacketCtx, Payload, PayloadKind, PayloadSink, Take, Warnings};
-use crate::capture::Transport;
+use crate::capture::{Transport, Ts};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -38,6 +38,10 @@ pub struct TcpLimits {
     /// Bytes the consumer may skip before its first message before the
     /// direction is judged not to be its protocol and dropped.
     pub max_unframed: usize,
+    /// Capture-time nanoseconds out-of-order data waits for a missing
+    /// segment before the gap is skipped (a retransmission comes within a
+    /// few retransmission timeouts; what the capture lost never comes).
+    pub max_gap_wait_ns: i64,
 }
 
 impl Default for TcpLimits {
@@ -48,6 +52,7 @@ impl Default for TcpLimits {
             max_out_of_order: 256 * 1024,
             max_total: 64 * 1024 * 1024,
             max_unframed: 32 * 1024,
+            max_gap_wait_ns: 3_000_000_000,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct Segment<'a> {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    /// The acknowledgment number, when the ACK flag is set.
+    pub ack: Option<u32>,
     pub payload: &'a [u8],
 }
 
@@ -98,8 +105,11 @@ struct Direction {
     /// the key space of `ooo`.
     next_off: u64,
     buf: Vec<u8>,
-    ooo: BTreeMap<u64, Vec<u8>>,
+    /// Out-of-order segments by offset, with the packet each came in.
+    ooo: BTreeMap<u64, (Vec<u8>, PacketCtx)>,
     ooo_bytes: usize,
+    /// When the oldest waiting out-of-order segment arrived.
+    ooo_since: Ts,
     /// Offset of the FIN, once seen.
     fin_off: Option<u64>,
     /// The consumer has framed at least one message.
@@ -203,6 +213,7 @@ impl TcpReassembler {
                 buf: Vec::new(),
                 ooo: BTreeMap::new(),
                 ooo_bytes: 0,
+                ooo_since: ctx.ts,
                 fin_off: None,
                 framed: false,
                 skipped: 0,
@@ -253,9 +264,37 @@ impl TcpReassembler {
             }
             State::Ignored => return,
         }
-        d.last_ctx = ctx;
-        let before = d.held();
+        // The peer acknowledged bytes of the other direction that the
+        // capture never had: they will not be retransmitted.
+        if let Some(ack) = seg.ack {
+            let rev = (seg.dst, seg.src);
+            let lost = self.dirs.get(&rev).is_some_and(|r| {
+                r.state == State::Open
+                    && r.ooo.first_key_value().is_some_and(|(&off, _)| {
+                        let first_seq = r.next_seq.wrapping_add((off - r.next_off) as u32);
+                        ack.wrapping_sub(first_seq) as i32 >= 0
+                    })
+            });
+            if lost {
+                self.skip_gap_and_flush(rev, sink);
+            }
+        }
+        // Out-of-order data of this direction has waited long enough.
+        let waited = self.dirs.get(&key).is_some_and(|d| {
+            !d.ooo.is_empty()
+                && ctx.ts.0.saturating_sub(d.ooo_since.0) > self.limits.max_gap_wait_ns
+        });
+        if waited {
+            self.skip_gap_and_flush(key, sink);
+        }
         let limits = self.limits;
+        let Some(d) = self.dirs.get_mut(&key) else {
+            return;
+        };
+        if d.state != State::Open {
+            return;
+        }
+        d.last_ctx = ctx;
         let rel = i64::from(seg.seq.wrapping_sub(d.next_seq) as i32);
         // The FIN's place in the stream (a FIN within what was already
         // received closes at once).
@@ -263,9 +302,26 @@ impl TcpReassembler {
             let end = rel + seg.payload.len() as i64;
             d.next_off + u64::try_from(end).unwrap_or(0)
         });
+        if rel > 0
+            && !seg.payload.is_empty()
+            && d.ooo_bytes + seg.payload.len() > limits.max_out_of_order
+        {
+            // Waiting any longer would be unbounded: give up on the first
+            // gap, then place this segment again.
+            self.skip_gap_and_flush(key, sink);
+        }
+        let Some(d) = self.dirs.get_mut(&key) else {
+            return;
+        };
+        if d.state != State::Open {
+            return;
+        }
+        d.last_ctx = ctx;
+        let before = d.held();
+        let rel = i64::from(seg.seq.wrapping_sub(d.next_seq) as i32);
         if !seg.payload.is_empty() {
+            let data = fresh(rel, seg.payload);
             if rel <= 0 {
-                let data = fresh(rel, seg.payload);
                 if data.is_empty() {
                     self.stats.retransmitted_segments += 1;
                 } else {
@@ -276,27 +332,15 @@ impl TcpReassembler {
                 }
             } else {
                 self.stats.out_of_order_segments += 1;
-                if d.ooo_bytes + seg.payload.len() > limits.max_out_of_order {
-                    // Waiting any longer would be unbounded: give up on the
-                    // first gap, then try again.
-                    skip_gap(d, &mut self.stats, &mut self.warnings);
-                    drain_ooo(d);
-                }
-                let rel = i64::from(seg.seq.wrapping_sub(d.next_seq) as i32);
-                let data = fresh(rel, seg.payload);
-                if rel <= 0 {
-                    if !data.is_empty() {
-                        d.buf.extend_from_slice(data);
-                        d.next_seq = d.next_seq.wrapping_add(data.len() as u32);
-                        d.next_off += data.len() as u64;
-                        drain_ooo(d);
-                    }
-                } else if d.ooo_bytes + data.len() <= limits.max_out_of_order {
+                if d.ooo_bytes + data.len() <= limits.max_out_of_order {
                     let off = d.next_off + rel as u64;
-                    let old = d.ooo.get(&off).map_or(0, Vec::len);
+                    let old = d.ooo.get(&off).map_or(0, |(v, _)| v.len());
                     if data.len() > old {
+                        if d.ooo.is_empty() {
+                            d.ooo_since = ctx.ts;
+                        }
                         d.ooo_bytes = d.ooo_bytes - old + data.len();
-                        d.ooo.insert(off, data.to_vec());
+                        d.ooo.insert(off, (data.to_vec(), ctx));
                     }
                 } else {
                     self.stats.dropped_bytes += data.len() as u64;
@@ -397,21 +441,57 @@ impl TcpReassembler {
         }
     }
 
-    /// Closes an open direction: gaps are skipped, everything is delivered,
-    /// and the consumer gets a last call with what it left.
-    fn close(&mut self, key: Key, sink: &mut PayloadSink<'_>) {
+    /// Gives up on the first gap of a direction and delivers the waiting
+    /// segments after it one by one, each in the frame it came in.
+    fn skip_gap_and_flush(&mut self, key: Key, sink: &mut PayloadSink<'_>) {
+        let Some(d) = self.dirs.get_mut(&key) else {
+            return;
+        };
+        if d.state != State::Open {
+            return;
+        }
+        let before = d.held();
+        skip_gap(d, &mut self.stats, &mut self.warnings);
+        self.total = self.total - before.min(self.total) + d.held();
         loop {
             let Some(d) = self.dirs.get_mut(&key) else {
                 return;
             };
-            if d.ooo.is_empty() || d.state != State::Open {
-                break;
+            if d.state != State::Open {
+                return;
             }
-            let before = d.held();
-            skip_gap(d, &mut self.stats, &mut self.warnings);
-            drain_ooo(d);
+            let Some(entry) = d.ooo.first_entry() else {
+                return;
+            };
+            let off = *entry.key();
+            if off > d.next_off {
+                return;
+            }
+            let (seg, seg_ctx) = entry.remove();
+            // Held bytes before this segment moved out of the waiting set.
+            let before = d.held() + seg.len();
+            d.ooo_bytes -= seg.len();
+            let dup = (d.next_off - off) as usize;
+            if let Some(rest) = seg.get(dup..) {
+                d.buf.extend_from_slice(rest);
+                d.next_seq = d.next_seq.wrapping_add(rest.len() as u32);
+                d.next_off += rest.len() as u64;
+            }
+            d.last_ctx = seg_ctx;
             self.total = self.total - before.min(self.total) + d.held();
             self.deliver(key, sink);
+        }
+    }
+
+    /// Closes an open direction: gaps are skipped, everything is delivered,
+    /// and the consumer gets a last call with what it left.
+    fn close(&mut self, key: Key, sink: &mut PayloadSink<'_>) {
+        while self
+            .dirs
+            .get(&key)
+            .is_some_and(|d| d.state == State::Open && !d.ooo.is_empty())
+        {
+            self.skip_gap_and_flush(key, sink);
         }
         self.deliver(key, sink);
         let Some(d) = self.dirs.get_mut(&key) else {
@@ -507,7 +587,7 @@ fn drain_ooo(d: &mut Direction) {
         if off > d.next_off {
             break;
         }
-        let seg = entry.remove();
+        let (seg, _) = entry.remove();
         d.ooo_bytes -= seg.len();
         let dup = (d.next_off - off) as usize;
         if dup < seg.len() {
@@ -550,7 +630,8 @@ mod tests {
         PacketCtx {
             input: 0,
             frame,
-            ts: Ts(frame as i64),
+            // One second per frame, so gap timeouts can be exercised.
+            ts: Ts::from_secs_nanos(frame as i64, 0),
         }
     }
 
@@ -567,6 +648,9 @@ mod tests {
         rst: bool,
         /// Source port (1 unless set), to run several streams.
         port: u16,
+        ack: Option<u32>,
+        /// Sent by the other side (port 2 to `port`).
+        reverse: bool,
     }
 
     fn seg(seq: u32, data: &[u8]) -> Seg<'_> {
@@ -615,9 +699,14 @@ mod tests {
             }
         };
         for (i, s) in segs.iter().enumerate() {
+            let (mut src, mut dst) = (addr(if s.port == 0 { 1 } else { s.port }), addr(2));
+            if s.reverse {
+                std::mem::swap(&mut src, &mut dst);
+            }
             let seg = Segment {
-                src: addr(if s.port == 0 { 1 } else { s.port }),
-                dst: addr(2),
+                src,
+                dst,
+                ack: s.ack,
                 seq: s.seq,
                 syn: s.syn,
                 fin: s.fin,
@@ -708,7 +797,8 @@ mod tests {
         ]);
         // "par" can never complete; after the gap "x" is a fragment line,
         // then "ok".
-        assert_eq!(lines(&seen), vec![("x", 3), ("ok", 3)]);
+        // Each is reported in the frame it came in.
+        assert_eq!(lines(&seen), vec![("x", 2), ("ok", 2)]);
         assert_eq!(r.stats.gaps, 2);
         assert_eq!(r.stats.gap_bytes, 97 + 95);
         assert!(r.stats.dropped_bytes >= 3);
@@ -716,6 +806,51 @@ mod tests {
             .take_warnings()
             .iter()
             .any(|w| w.contains("97 bytes missing")));
+    }
+
+    #[test]
+    fn gap_acknowledged_by_the_peer_is_skipped_at_once() {
+        let ack = Seg {
+            reverse: true,
+            ack: Some(106),
+            ..seg(1, b"")
+        };
+        let (seen, r) = run(&[seg(100, b"a\n"), seg(104, b"c\n"), ack, seg(106, b"d\n")]);
+        assert_eq!(lines(&seen), vec![("a", 1), ("c", 2), ("d", 4)]);
+        assert_eq!(r.stats.gaps, 1);
+        assert_eq!(r.stats.gap_bytes, 2);
+    }
+
+    #[test]
+    fn peer_ack_before_the_gap_keeps_waiting_for_the_retransmission() {
+        let ack = Seg {
+            reverse: true,
+            ack: Some(102),
+            ..seg(1, b"")
+        };
+        let (seen, r) = run(&[seg(100, b"a\n"), seg(104, b"c\n"), ack, seg(102, b"b\n")]);
+        assert_eq!(lines(&seen), vec![("a", 1), ("b", 4), ("c", 4)]);
+        assert_eq!(r.stats.gaps, 0);
+    }
+
+    #[test]
+    fn gap_is_skipped_after_waiting_too_long() {
+        let (seen, r) = run(&[
+            seg(100, b"a\n"),
+            seg(104, b"c\n"),
+            Seg {
+                port: 9,
+                ..seg(1, b"x")
+            }, // other traffic: time passes
+            Seg {
+                port: 9,
+                ..seg(2, b"x")
+            },
+            seg(106, b"d\n"), // 4 s after the gap opened
+            seg(102, b"b\n"), // too late: skipped as old data
+        ]);
+        assert_eq!(lines(&seen), vec![("a", 1), ("c", 2), ("d", 5)]);
+        assert_eq!(r.stats.gaps, 1);
     }
 
     #[test]
