@@ -155,6 +155,7 @@ pub struct NetDecoder {
     streams: stream::StreamLayer,
     /// HEP packets over UDP (all, skipped); TCP ones are the stream layer's.
     hep_udp: (u64, u64),
+    hep_skipped_reported: u64,
     warnings: Vec<String>,
 }
 
@@ -172,6 +173,7 @@ impl NetDecoder {
             defrag: defrag::Defragmenter::new(defrag::DefragLimits::default()),
             streams: stream::StreamLayer::new(),
             hep_udp: (0, 0),
+            hep_skipped_reported: 0,
             warnings: Vec::new(),
         }
     }
@@ -406,10 +408,12 @@ impl NetDecoder {
         self.warnings.extend(self.tcp.take_warnings());
         self.warnings.extend(self.streams.take_warnings());
         self.warnings.extend(self.defrag.take_warnings());
-        if self.stats.hep_skipped > 0 {
+        // Counters run over all inputs; the warning is about this one.
+        let skipped = self.stats.hep_skipped - self.hep_skipped_reported;
+        self.hep_skipped_reported = self.stats.hep_skipped;
+        if skipped > 0 {
             self.warnings.push(format!(
-                "{} HEP packets carried something other than plain SIP (RTCP, logs, compressed payloads) and were skipped",
-                self.stats.hep_skipped
+                "{skipped} HEP packets carried something other than plain SIP (RTCP, logs, compressed payloads) and were skipped"
             ));
         }
     }
@@ -604,6 +608,17 @@ mod tests {
         assert_eq!(got[0].2, addr("198.51.100.5:5060"));
         assert_eq!(got[0].5, Ts::from_secs_nanos(1_700_000_000, 250_000_000));
         assert_eq!(net.stats.hep_packets, 1);
+    }
+
+    #[test]
+    fn hep_that_is_not_sip_is_counted_and_reported() {
+        let rtcp = hep::tests::hep3(17, 5, b"{}");
+        let pkt = udp_v4([172, 16, 0, 9], [172, 16, 0, 10], 40000, 9060, &rtcp);
+        let (got, mut net) = decode(&[pkt]);
+        assert!(got.is_empty());
+        assert_eq!(net.stats.hep_skipped, 1);
+        let w = net.take_warnings();
+        assert!(w.iter().any(|w| w.starts_with("1 HEP packets")), "{w:?}");
     }
 
     fn tcp_v4(sport: u16, dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
