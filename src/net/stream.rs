@@ -113,6 +113,23 @@ fn classify(b: &[u8], end: bool, port_hint: bool) -> Option<Kind> {
         return Some(Kind::NotSip);
     }
     let line_end = memchr::memchr(b'\n', &b[..b.len().min(MAX_HTTP_HEAD)]);
+    if line_end.is_none() && !end && b.len() < MAX_HTTP_HEAD {
+        // A request line that is still arriving: wait for its end to tell
+        // HTTP from SIP (OPTIONS is both).
+        const METHODS: [&[u8]; 8] = [
+            b"GET ",
+            b"POST ",
+            b"HEAD ",
+            b"PUT ",
+            b"DELETE ",
+            b"CONNECT ",
+            b"PATCH ",
+            b"OPTIONS ",
+        ];
+        if METHODS.iter().any(|m| b.starts_with(m)) {
+            return None;
+        }
+    }
     let first = line_end.map(|i| b[..i].trim_ascii_end());
     let http_request =
         first.is_some_and(|l| l.ends_with(b" HTTP/1.1") || l.ends_with(b" HTTP/1.0"));
