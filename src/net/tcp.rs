@@ -227,6 +227,21 @@ impl TcpReassembler {
 
     pub fn segment(&mut self, ctx: PacketCtx, seg: &Segment<'_>, sink: &mut PayloadSink<'_>) {
         let key = (seg.src, seg.dst);
+        // The peer acknowledged bytes of the other direction that the
+        // capture never had: they will not be retransmitted.
+        if let Some(ack) = seg.ack {
+            let rev = (seg.dst, seg.src);
+            let lost = self.dirs.get(&rev).is_some_and(|r| {
+                r.state == State::Open
+                    && r.ooo.first_key_value().is_some_and(|(&off, _)| {
+                        let first_seq = r.next_seq.wrapping_add((off - r.next_off) as u32);
+                        ack.wrapping_sub(first_seq) as i32 >= 0
+                    })
+            });
+            if lost {
+                self.skip_gap_and_flush(rev, sink);
+            }
+        }
         let starts_new = match self.dirs.get(&key) {
             // Pure ACKs, FIN or RST of an unknown stream: nothing to track.
             None => seg.syn || !seg.payload.is_empty(),
@@ -263,21 +278,6 @@ impl TcpReassembler {
                 return;
             }
             State::Ignored => return,
-        }
-        // The peer acknowledged bytes of the other direction that the
-        // capture never had: they will not be retransmitted.
-        if let Some(ack) = seg.ack {
-            let rev = (seg.dst, seg.src);
-            let lost = self.dirs.get(&rev).is_some_and(|r| {
-                r.state == State::Open
-                    && r.ooo.first_key_value().is_some_and(|(&off, _)| {
-                        let first_seq = r.next_seq.wrapping_add((off - r.next_off) as u32);
-                        ack.wrapping_sub(first_seq) as i32 >= 0
-                    })
-            });
-            if lost {
-                self.skip_gap_and_flush(rev, sink);
-            }
         }
         // Out-of-order data of this direction has waited long enough.
         let waited = self.dirs.get(&key).is_some_and(|d| {
@@ -819,6 +819,26 @@ mod tests {
         assert_eq!(lines(&seen), vec![("a", 1), ("c", 2), ("d", 4)]);
         assert_eq!(r.stats.gaps, 1);
         assert_eq!(r.stats.gap_bytes, 2);
+    }
+
+    #[test]
+    fn pure_ack_of_a_silent_peer_also_reveals_a_capture_gap() {
+        // The peer never sends data, so it has no direction of its own.
+        let ack = Seg {
+            reverse: true,
+            ack: Some(106),
+            ..seg(1, b"")
+        };
+        let other = Seg {
+            port: 9,
+            ..seg(1, b"z\n")
+        };
+        let (seen, r) = run(&[seg(100, b"a\n"), seg(104, b"c\n"), ack, other]);
+        // "c" is delivered when the ACK shows the gap, before "z" (not at
+        // the end of input).
+        assert_eq!(lines(&seen), vec![("a", 1), ("c", 2), ("z", 4)]);
+        assert_eq!(r.stats.gaps, 1);
+        assert_eq!(r.stats.streams, 2);
     }
 
     #[test]
