@@ -4,7 +4,7 @@
 
 use crate::capture::{linktype, CaptureReader, Format, Peek, Record};
 use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator, MessageMeta};
-use crate::net::{NetDecoder, NetStats, Payload, PayloadKind};
+use crate::net::{NetDecoder, NetStats, Payload, PayloadKind, Take};
 use crate::rules::{self, Finding, RuleConfig};
 use crate::sip::message::looks_like_sip;
 use crate::sip::{Framing, Message, ParseError, Status};
@@ -140,39 +140,40 @@ impl SipStage<'_> {
         }
     }
 
-    /// SIP at the front of a stream's pending bytes; returns bytes used.
-    fn stream(&mut self, meta: &MessageMeta, data: &[u8]) -> usize {
+    /// SIP at the front of a stream's pending bytes; says how many bytes
+    /// were SIP (or keep-alives) and how many were skipped as not SIP.
+    fn stream(&mut self, meta: &MessageMeta, data: &[u8]) -> Take {
         let blank = data.len() - skip_blank(data).len();
         let rest = &data[blank..];
         if rest.is_empty() {
-            return blank;
+            return Take::Framed(blank);
         }
         match Message::parse(rest, Framing::Stream) {
             Ok(Status::Complete(m)) => {
                 self.emit(meta, &m);
-                blank + m.raw.len()
+                Take::Framed(blank + m.raw.len())
             }
-            Ok(Status::Partial) => blank,
+            Ok(Status::Partial) => Take::Framed(blank),
             Err(ParseError::NotSip) => {
                 let skip = resync(rest);
                 self.stats.skipped_stream_bytes += skip as u64;
-                blank + skip
+                Take::Skipped(blank + skip)
             }
             Err(e) => {
                 self.broken(meta.frame, e);
                 // Drop the damaged start line and look for the next one.
                 let line = memchr(b'\n', rest).map(|i| i + 1).unwrap_or(rest.len());
-                blank + line.max(1)
+                Take::Framed(blank + line.max(1))
             }
         }
     }
 
-    fn payload(&mut self, p: &Payload<'_>) -> usize {
+    fn payload(&mut self, p: &Payload<'_>) -> Take {
         let meta = Self::meta(p);
         match p.kind {
             PayloadKind::Datagram => {
                 self.datagram(&meta, p.data);
-                0
+                Take::Framed(p.data.len())
             }
             PayloadKind::Stream { end: false, .. } => self.stream(&meta, p.data),
             PayloadKind::Stream { end: true, .. } => {
@@ -180,7 +181,7 @@ impl SipStage<'_> {
                 if looks_like_sip(rest) {
                     self.incomplete_at_end(&meta, rest.len());
                 }
-                p.data.len()
+                Take::Framed(p.data.len())
             }
         }
     }
@@ -238,29 +239,6 @@ struct InputRun {
     saw_time: bool,
     saw_addr: bool,
     done: bool,
-}
-
-/// Adds one input's network counters to the total. Destructured in full
-/// so that a new counter cannot be forgotten here.
-fn add_net_stats(total: &mut NetStats, s: &NetStats) {
-    let NetStats {
-        packets,
-        udp,
-        tcp_segments,
-        ip_fragments,
-        unsupported_link,
-        undecodable,
-        other_protocols,
-        snaplen_cut,
-    } = s;
-    total.packets += packets;
-    total.udp += udp;
-    total.tcp_segments += tcp_segments;
-    total.ip_fragments += ip_fragments;
-    total.unsupported_link += unsupported_link;
-    total.undecodable += undecodable;
-    total.other_protocols += other_protocols;
-    total.snaplen_cut += snaplen_cut;
 }
 
 /// Which input holds the next record overall: the earliest timestamp;
@@ -351,7 +329,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
     let mut net_total = NetStats::default();
     let mut summaries = Vec::new();
     for mut run in runs {
-        add_net_stats(&mut net_total, &run.net.stats);
+        net_total.add(&run.net.stats);
         let mut warnings: Vec<String> = run
             .reader
             .warnings()
@@ -397,13 +375,14 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
     }
     let agents = correlator.take_agents();
     let (exchanges, correlate) = correlator.finish();
-    let findings = rules::evaluate_capture(
+    let mut findings = rules::evaluate_capture(
         &rules::CaptureView {
             exchanges: &exchanges,
             agents: &agents,
         },
         &opts.rules,
     );
+    findings.extend(rules::evaluate_net(&net_total, &opts.rules));
     Analysis {
         inputs: summaries,
         exchanges,

@@ -13,6 +13,7 @@ mod outcome;
 mod parameters;
 mod retry;
 mod scheme;
+mod transport;
 mod verify;
 
 use crate::correlate::{AgentSighting, AnsweredChallenge, AuthExchange, Round, SentCredentials};
@@ -271,6 +272,12 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Info,
         summary: "challenge with a scheme other than Digest",
     },
+    RuleInfo {
+        id: "encrypted-signalling",
+        severity: Severity::Info,
+        summary:
+            "TLS on a SIP port (5061, 5060-5099, 7443, 8089): the SIP inside cannot be analysed",
+    },
 ];
 
 type ExchangeRule = fn(&AuthExchange, &RuleConfig, &mut Vec<Finding>);
@@ -314,6 +321,20 @@ const CAPTURE_RULES: &[CaptureRule] = &[
     attack::brute_force,
     attack::scanner_user_agent,
 ];
+
+type NetRule = fn(&crate::net::NetStats, &RuleConfig, &mut Vec<Finding>);
+
+/// Rules about the capture as a whole (what the network layer saw).
+const NET_RULES: &[NetRule] = &[transport::encrypted_signalling];
+
+/// Runs the capture-wide rules once per run.
+pub fn evaluate_net(net: &crate::net::NetStats, config: &RuleConfig) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for rule in NET_RULES {
+        rule(net, config, &mut out);
+    }
+    out
+}
 
 /// Runs every rule over the exchanges alone (no request summary).
 pub fn evaluate(exchanges: &[AuthExchange], config: &RuleConfig) -> Vec<Finding> {
