@@ -290,7 +290,7 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
     let width = o.width.clamp(40, MAX_WIDTH);
     let w = usize::from(width);
 
-    write_inputs(r, &p, out)?;
+    write_inputs(r, &p, w, out)?;
 
     let rows = accounts(&a.exchanges, &a.findings);
     let mut by_exchange: HashMap<usize, Vec<&Finding>> = HashMap::new();
@@ -378,13 +378,11 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
     Ok(())
 }
 
-fn write_inputs(r: &Report, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.analysis;
     for i in &a.inputs {
-        writeln!(
-            out,
-            "{} {} ({}{}), {} packets, {} SIP messages",
-            p.bold("Input"),
+        let line = format!(
+            "{} ({}{}), {} packets, {} SIP messages",
             term(&i.name),
             i.format,
             if i.link_types.is_empty() {
@@ -394,9 +392,23 @@ fn write_inputs(r: &Report, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
             },
             i.packets,
             i.sip_messages
-        )?;
-        for w in i.warnings.iter().take(MAX_WARNINGS) {
-            writeln!(out, "  {} {}", p.sev(Severity::Warning, "!"), term(w))?;
+        );
+        for (n, l) in wrap(&line, w, "Input ", "      ").iter().enumerate() {
+            if n == 0 {
+                writeln!(out, "{}{}", p.bold("Input"), &l["Input".len()..])?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+        for warning in i.warnings.iter().take(MAX_WARNINGS) {
+            let line = term(warning);
+            for (n, l) in wrap(&line, w, "  ! ", "    ").iter().enumerate() {
+                if n == 0 {
+                    writeln!(out, "  {}{}", p.sev(Severity::Warning, "!"), &l["  !".len()..])?;
+                } else {
+                    writeln!(out, "{l}")?;
+                }
+            }
         }
         if i.warnings.len() > MAX_WARNINGS {
             writeln!(
@@ -730,7 +742,8 @@ fn write_accounts(
     }
     // Addresses and rule names must not break mid-way; the user column
     // wraps instead.
-    let fixed = |n: usize| ColumnConstraint::LowerBoundary(Width::Fixed(n.clamp(4, 41) as u16));
+    // The width includes the padding of one column on each side.
+    let fixed = |n: usize| ColumnConstraint::LowerBoundary(Width::Fixed(n.clamp(4, 41) as u16 + 2));
     let col = |name: &str| header.iter().position(|h| *h == name);
     for (name, n) in [("client", longest[0]), ("server", longest[1])] {
         if let Some(c) = col(name).and_then(|i| t.column_mut(i)) {
@@ -1012,7 +1025,15 @@ fn write_rules<'a>(
         all_frames.sort_unstable();
         all_frames.dedup();
         if !all_frames.is_empty() {
-            writeln!(out, "      {} {}", p.dim("frames"), frames(&all_frames))?;
+            let list = frames(&all_frames).replace(',', ", ");
+            let lines = wrap(&list, w, "      frames ", "             ");
+            for (i, l) in lines.iter().enumerate() {
+                if i == 0 {
+                    writeln!(out, "      {}{}", p.dim("frames"), &l["      frames".len()..])?;
+                } else {
+                    writeln!(out, "{l}")?;
+                }
+            }
         }
         if fixes_shown.insert(rep.fix.as_str()) {
             let lines = wrap(&term(&rep.fix), w, "    fix: ", "         ");
