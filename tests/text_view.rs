@@ -330,7 +330,20 @@ fn thousands_of_exchanges_stay_within_a_line_budget() {
         text.contains(&format!("... {} more accounts not shown", N - 20)),
         "{text}"
     );
-    assert!(text.contains("Sources ("), "{text}");
+    assert!(
+        text.contains(&format!("Sources: {N} client addresses, one account each.")),
+        "{text}"
+    );
+    // One diagnosis for thousands of phones failing alike.
+    let diagnosis = words(&section(&text, "Diagnosis").join("\n"));
+    assert!(
+        diagnosis.contains(&format!(
+            "and {} more @ {N} clients -> 10.0.0.1:5060: cannot register",
+            N - 4
+        )),
+        "{text}"
+    );
+    assert_eq!(diagnosis.matches("Fix:").count(), 1, "{text}");
     assert!(text.contains("Worst exchanges (5 of"), "{text}");
     assert!(text.contains("--details") && text.contains("--format json"));
     // Brute force from no single source: one account per address.

@@ -516,8 +516,8 @@ fn write_verdict(
     writeln!(out)
 }
 
-/// One diagnosis entry: accounts of one client and server with the same
-/// verdict and the same cause.
+/// One diagnosis entry: accounts of one server with the same verdict and
+/// the same cause (thousands of phones failing alike make one entry).
 struct Diagnosis<'a> {
     views: Vec<&'a AccountView<'a>>,
 }
@@ -533,7 +533,7 @@ fn write_diagnosis<'a>(
         return Ok(());
     }
     let mut entries: Vec<Diagnosis> = Vec::new();
-    let mut index: HashMap<(&str, Option<&str>, &str, &str), usize> = HashMap::new();
+    let mut index: HashMap<(&str, Option<&str>, &str), usize> = HashMap::new();
     let mut fine: Vec<(&str, Vec<&AccountView>)> = Vec::new();
     for v in views {
         if !has_problem(v.row) {
@@ -546,7 +546,6 @@ fn write_diagnosis<'a>(
         let key = (
             v.verdict.as_str(),
             v.row.root_cause.as_ref().map(|c| c.rule),
-            v.row.client.as_str(),
             v.row.server.as_str(),
         );
         match index.get(&key) {
@@ -580,9 +579,19 @@ fn write_diagnosis<'a>(
             Some(c) => format!(" \u{2014} {} ({})", c.phrase, c.rule),
             None => String::new(),
         };
+        let mut clients: Vec<&str> = Vec::new();
+        for v in &d.views {
+            if !clients.contains(&v.row.client.as_str()) {
+                clients.push(&v.row.client);
+            }
+        }
+        let from = if clients.len() <= 3 {
+            clients.iter().map(|c| term(c)).collect::<Vec<_>>().join(", ")
+        } else {
+            plural(clients.len(), "client", "clients")
+        };
         let line = format!(
-            "{names} @ {} -> {}: {}{cause}.",
-            term(&first.row.client),
+            "{names} @ {from} -> {}: {}{cause}.",
             term(&first.row.server),
             first.verdict
         );
@@ -805,6 +814,16 @@ fn write_sources(rows: &[AccountRow], width: u16, p: &Paint, out: &mut dyn Write
         s.tries += r.attempts;
         s.failures += r.failures;
         s.successes += r.successes;
+    }
+    if sources.iter().all(|s| s.accounts == 1) {
+        // The accounts table already says it all.
+        writeln!(
+            out,
+            "{} {}, one account each.",
+            p.bold("Sources:"),
+            plural(sources.len(), "client address", "client addresses")
+        )?;
+        return writeln!(out);
     }
     sources.sort_by_key(|s| std::cmp::Reverse(s.failures));
     let mut t = table(width);
