@@ -88,7 +88,10 @@ fn each_rule_and_its_fix_appear_once_on_sngrep_aaa() {
     for (rule, variants) in &fixes {
         // A rule's fix may name instance values (a delay); one of its
         // variants is printed, once.
-        let shown: usize = variants.iter().map(|v| flat.matches(v.as_str()).count()).sum();
+        let shown: usize = variants
+            .iter()
+            .map(|v| flat.matches(v.as_str()).count())
+            .sum();
         assert_eq!(shown, 1, "{rule}: fix printed {shown} times\n{text}");
         let titles = text
             .lines()
@@ -97,7 +100,10 @@ fn each_rule_and_its_fix_appear_once_on_sngrep_aaa() {
         assert_eq!(titles, 1, "{rule}: not one entry in Findings\n{text}");
     }
     // The rule that fired on all 12 exchanges says so in ranges.
-    assert!(text.contains("qop-mismatch  12 exchanges: #1-#12"), "{text}");
+    assert!(
+        text.contains("qop-mismatch  12 exchanges: #1-#12"),
+        "{text}"
+    );
     // Far shorter than the per-exchange listing, which keeps every fix.
     let details = stdout(&run(&p, &["--details"]));
     assert!(details.contains("Exchange #12 "));
@@ -135,7 +141,10 @@ fn diagnosis_names_the_wrong_password_with_credentials() {
         diagnosis.contains("password differs from the server's"),
         "{text}"
     );
-    assert!(diagnosis.contains("Fix: Enter the password again"), "{text}");
+    assert!(
+        diagnosis.contains("Fix: Enter the password again"),
+        "{text}"
+    );
     assert!(!text.contains("Wonder1and"), "the password leaked");
     // Without the password the same capture is diagnosed by its symptom.
     let text = stdout(&run(&p, &[]));
@@ -164,7 +173,8 @@ fn real_captures_fit_100_columns_and_stay_short() {
             let cells: Vec<&str> = l.split('│').map(str::trim).collect();
             for c in cells {
                 let address_like = c.contains('.')
-                    && c.chars().all(|ch| ch.is_ascii_digit() || ".:[]".contains(ch));
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_digit() || ".:[]".contains(ch));
                 if address_like {
                     assert!(
                         c.parse::<std::net::IpAddr>().is_ok()

@@ -404,7 +404,12 @@ fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Res
             let line = term(warning);
             for (n, l) in wrap(&line, w, "  ! ", "    ").iter().enumerate() {
                 if n == 0 {
-                    writeln!(out, "  {}{}", p.sev(Severity::Warning, "!"), &l["  !".len()..])?;
+                    writeln!(
+                        out,
+                        "  {}{}",
+                        p.sev(Severity::Warning, "!"),
+                        &l["  !".len()..]
+                    )?;
                 } else {
                     writeln!(out, "{l}")?;
                 }
@@ -466,7 +471,11 @@ fn write_verdict(
     } else if troubled == 0 {
         format!(
             "no authentication problem: {} fine; {exchanges}.",
-            plural(views.len(), "account authenticates", "accounts authenticate")
+            plural(
+                views.len(),
+                "account authenticates",
+                "accounts authenticate"
+            )
         )
     } else {
         format!(
@@ -586,7 +595,11 @@ fn write_diagnosis<'a>(
             }
         }
         let from = if clients.len() <= 3 {
-            clients.iter().map(|c| term(c)).collect::<Vec<_>>().join(", ")
+            clients
+                .iter()
+                .map(|c| term(c))
+                .collect::<Vec<_>>()
+                .join(", ")
         } else {
             plural(clients.len(), "client", "clients")
         };
@@ -762,10 +775,7 @@ fn write_accounts(
     if let Some(c) = col("root cause").and_then(|i| t.column_mut(i)) {
         c.set_constraint(fixed(longest[2]));
     }
-    let mut title = vec![format!(
-        "{}",
-        plural(views.len(), "account", "accounts")
-    )];
+    let mut title = vec![format!("{}", plural(views.len(), "account", "accounts"))];
     if let Some(r) = realm {
         title.push(format!("realm {}", term(r)));
     }
@@ -788,7 +798,12 @@ fn write_accounts(
 }
 
 /// The sources (client addresses) with the most failures.
-fn write_sources(rows: &[AccountRow], width: u16, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+fn write_sources(
+    rows: &[AccountRow],
+    width: u16,
+    p: &Paint,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     struct Source<'a> {
         ip: &'a str,
         accounts: usize,
@@ -902,11 +917,7 @@ fn write_rules<'a>(
         .enumerate()
         .flat_map(|(i, r)| r.exchange_ids.iter().map(move |&e| (e, i)))
         .collect();
-    writeln!(
-        out,
-        "{} (by rule, most severe first)",
-        p.bold("Findings")
-    )?;
+    writeln!(out, "{} (by rule, most severe first)", p.bold("Findings"))?;
     for g in &groups {
         let sev = g.severity();
         let ids: Vec<usize> = g.findings.iter().filter_map(|f| f.exchange).collect();
@@ -923,7 +934,11 @@ fn write_rules<'a>(
             ));
         }
         if wide > 0 {
-            scope.push(plural(wide, "capture-wide finding", "capture-wide findings"));
+            scope.push(plural(
+                wide,
+                "capture-wide finding",
+                "capture-wide findings",
+            ));
         }
         let tag = format!("{:<8}", sev.as_str());
         let head = format!("{} {}  ", tag, g.rule);
@@ -970,7 +985,15 @@ fn write_rules<'a>(
             }
             write_wrapped(
                 out,
-                &format!("accounts: {}", parts.join("; ")),
+                &format!(
+                    "{}: {}",
+                    if per.len() == 1 {
+                        "account"
+                    } else {
+                        "accounts"
+                    },
+                    parts.join("; ")
+                ),
                 w,
                 "    ",
                 "              ",
@@ -979,7 +1002,8 @@ fn write_rules<'a>(
         // One representative: the first, in capture order.
         let rep = g.findings[0];
         let label = match rep.exchange {
-            Some(e) => format!("e.g. #{e}: "),
+            Some(e) if g.findings.len() > 1 => format!("e.g. #{e}: "),
+            Some(e) => format!("#{e}: "),
             None => String::new(),
         };
         write_wrapped(
@@ -1030,7 +1054,12 @@ fn write_rules<'a>(
             let lines = wrap(&value, w, &first, &indent);
             for (i, l) in lines.iter().enumerate() {
                 if i == 0 {
-                    writeln!(out, "      {}{}", p.dim(&format!("{key}{pad}")), &l[6 + key.len() + pad.len()..])?;
+                    writeln!(
+                        out,
+                        "      {}{}",
+                        p.dim(&format!("{key}{pad}")),
+                        &l[6 + key.len() + pad.len()..]
+                    )?;
                 } else {
                     writeln!(out, "{l}")?;
                 }
@@ -1048,7 +1077,12 @@ fn write_rules<'a>(
             let lines = wrap(&list, w, "      frames ", "             ");
             for (i, l) in lines.iter().enumerate() {
                 if i == 0 {
-                    writeln!(out, "      {}{}", p.dim("frames"), &l["      frames".len()..])?;
+                    writeln!(
+                        out,
+                        "      {}{}",
+                        p.dim("frames"),
+                        &l["      frames".len()..]
+                    )?;
                 } else {
                     writeln!(out, "{l}")?;
                 }
@@ -1142,6 +1176,107 @@ fn write_worst(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testutil::*;
+
+    /// alice's REGISTER refused three times, a minute apart, each in its
+    /// own Call-ID; `user` goes into the digest username.
+    fn refused_thrice(user: &str) -> Report {
+        let mut msgs: Vec<(&str, &str, f64, String)> = Vec::new();
+        for i in 0..3u8 {
+            let cid = format!("cid-{i}@");
+            let (a, b) = (format!("a{i}"), format!("b{i}"));
+            let m = [
+                register(1, &a, None),
+                response(401, "Unauthorized", 1, &a, Some(WWW_QOP)),
+                register(2, &b, Some(&auth_qop(user))),
+                response(401, "Unauthorized", 2, &b, Some(WWW_QOP)),
+            ];
+            for (k, text) in m.iter().enumerate() {
+                let (src, dst) = if k % 2 == 0 {
+                    (PHONE, PBX)
+                } else {
+                    (PBX, PHONE)
+                };
+                let t = f64::from(i) * 60.0 + k as f64 * 0.01;
+                msgs.push((src, dst, t, text.replace("cid-1@", &cid)));
+            }
+        }
+        let refs: Vec<(&str, &str, f64, &str)> = msgs
+            .iter()
+            .map(|(s, d, t, m)| (*s, *d, *t, m.as_str()))
+            .collect();
+        let exchanges = exchanges(&refs);
+        let findings = crate::rules::evaluate(&exchanges, &Default::default());
+        Report::plain(Analysis {
+            inputs: Vec::new(),
+            exchanges,
+            findings,
+            sip: Default::default(),
+            net: Default::default(),
+            correlate: Default::default(),
+        })
+    }
+
+    fn render(r: &Report, color: bool, details: bool) -> String {
+        let mut buf = Vec::new();
+        let o = TextOptions {
+            color,
+            width: 100,
+            ladder: false,
+            details,
+        };
+        write(r, &o, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn a_rule_on_several_exchanges_is_one_entry_with_one_fix() {
+        let r = refused_thrice("alice");
+        let fix = r
+            .analysis
+            .findings
+            .iter()
+            .find(|f| f.rule == "credentials-rejected")
+            .expect("credentials-rejected fired")
+            .fix
+            .clone();
+        let head: String = fix.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        let text = render(&r, false, false);
+        assert!(
+            text.contains("credentials-rejected  3 exchanges: #1-#3"),
+            "{text}"
+        );
+        assert_eq!(text.matches(head.as_str()).count(), 1, "{text}");
+        assert!(text.contains("Fix: The server does not accept"), "{text}");
+        assert!(text.contains("fix: as in the Diagnosis above."), "{text}");
+        assert!(text.contains("alice @ 10.0.0.5 -> 10.0.0.1:5060: cannot register"));
+        // The per-exchange listing repeats it for each exchange.
+        let details = render(&r, false, true);
+        assert_eq!(details.matches(head.as_str()).count(), 1 + 3, "{details}");
+        assert!(details.contains("Exchange #3 REGISTER alice"));
+    }
+
+    #[test]
+    fn colours_only_when_asked_and_capture_text_is_escaped() {
+        let r = refused_thrice("al\x1b[2Jice\u{202e}");
+        let plain = render(&r, false, false);
+        assert!(
+            !plain.contains('\x1b') && !plain.contains('\u{202e}'),
+            "{plain}"
+        );
+        assert!(plain.contains("al\\x1b[2Jice"), "{plain}");
+        for l in plain.lines() {
+            assert!(l.chars().count() <= 100, "{l}");
+        }
+        let coloured = render(&r, true, false);
+        assert!(coloured.contains("\x1b[1;31merror"), "{coloured}");
+        // Only the tool's own colour codes are escapes.
+        let mut visible = coloured.clone();
+        for code in ["0", "1", "2", "1;31", "33", "36"] {
+            visible = visible.replace(&format!("\x1b[{code}m"), "");
+        }
+        assert!(!visible.contains('\x1b'), "{visible}");
+    }
 
     #[test]
     fn wrap_keeps_words_and_width() {

@@ -2,9 +2,9 @@
 //! severe exchange first, each with its evidence, frames and fix.
 
 use super::{frames, Paint};
+use crate::analysis::Analysis;
 use crate::report::endpoint;
 use crate::report::sanitize::term;
-use crate::analysis::Analysis;
 use crate::rules::Finding;
 use std::io::{self, Write};
 
