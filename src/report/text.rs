@@ -717,63 +717,46 @@ fn write_accounts(
     };
     let realm = one(|r| &r.realm);
     let server = one(|r| &r.server);
-    let wide = width >= 110;
-    let mut header = vec!["user (auth user)"];
-    if realm.is_none() {
-        header.push("realm");
+    let rows: Vec<&AccountRow> = order[..shown].iter().map(|v| v.row).collect();
+    let mut columns = account_columns(&rows, realm.is_none(), server.is_none());
+    // Narrow terminals lose the columns that matter least, rather than
+    // wrapping every cell; a table is one column of padding and a border
+    // per column.
+    let need = |cols: &[AccountColumn]| -> usize {
+        cols.iter()
+            .map(|c| if c.wraps { c.min } else { c.longest } + 3)
+            .sum::<usize>()
+            + 1
+    };
+    while need(&columns) > usize::from(width) {
+        let Some(i) = (0..columns.len())
+            .filter(|&i| columns[i].drop_rank > 0)
+            .min_by_key(|&i| columns[i].drop_rank)
+        else {
+            break;
+        };
+        columns.remove(i);
     }
-    header.push("client");
-    if server.is_none() {
-        header.push("server");
-    }
-    if wide {
-        header.push("exch");
-    }
-    header.extend(["tries", "fail", "ok", "last", "root cause"]);
     let mut t = table(width);
-    t.set_header(header.clone());
-    let mut longest = [0usize; 3];
-    for v in &order[..shown] {
-        let r = v.row;
-        let mut cells = vec![who(r)];
-        if realm.is_none() {
-            cells.push(term(&r.realm).into_owned());
-        }
-        cells.push(term(&r.client).into_owned());
-        longest[0] = longest[0].max(r.client.chars().count());
-        if server.is_none() {
-            cells.push(term(&r.server).into_owned());
-            longest[1] = longest[1].max(r.server.chars().count());
-        }
-        if wide {
-            cells.push(r.exchanges.to_string());
-        }
-        cells.extend([
-            r.attempts.to_string(),
-            r.failures.to_string(),
-            r.successes.to_string(),
-            // Plain text: escape codes would upset the column widths.
-            r.last_outcome.as_str().to_string(),
-            r.root_cause
-                .as_ref()
-                .map(|c| c.rule.to_string())
-                .unwrap_or_else(|| "-".into()),
-        ]);
-        longest[2] = longest[2].max(cells.last().map(|c| c.len()).unwrap_or(0));
-        t.add_row(cells);
+    t.set_header(columns.iter().map(|c| c.header).collect::<Vec<_>>());
+    for i in 0..rows.len() {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| c.cells[i].clone())
+                .collect::<Vec<_>>(),
+        );
     }
-    // Addresses and rule names must not break mid-way; the user column
-    // wraps instead.
-    // The width includes the padding of one column on each side.
-    let fixed = |n: usize| ColumnConstraint::LowerBoundary(Width::Fixed(n.clamp(4, 41) as u16 + 2));
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    for (name, n) in [("client", longest[0]), ("server", longest[1])] {
-        if let Some(c) = col(name).and_then(|i| t.column_mut(i)) {
-            c.set_constraint(fixed(n));
+    // Addresses, counts and rule names must not break mid-way; the user
+    // and realm columns wrap instead. The width includes the padding of
+    // one column on each side.
+    for (i, c) in columns.iter().enumerate() {
+        let n = if c.wraps { c.min } else { c.longest };
+        if let Some(col) = t.column_mut(i) {
+            col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+                n.clamp(1, 41) as u16 + 2,
+            )));
         }
-    }
-    if let Some(c) = col("root cause").and_then(|i| t.column_mut(i)) {
-        c.set_constraint(fixed(longest[2]));
     }
     let mut title = vec![format!("{}", plural(views.len(), "account", "accounts"))];
     if let Some(r) = realm {
@@ -795,6 +778,68 @@ fn write_accounts(
     }
     writeln!(out)?;
     Ok(shown < views.len())
+}
+
+/// One column of the accounts table.
+struct AccountColumn {
+    header: &'static str,
+    cells: Vec<String>,
+    /// The widest cell (or header word), in characters.
+    longest: usize,
+    /// Whether cells may wrap, and the narrowest it may get then.
+    wraps: bool,
+    min: usize,
+    /// Dropped first when the terminal is narrow: lowest rank first; 0 is
+    /// never dropped.
+    drop_rank: u8,
+}
+
+fn account_columns(rows: &[&AccountRow], realm: bool, server: bool) -> Vec<AccountColumn> {
+    let column =
+        |header: &'static str, drop_rank: u8, wraps: bool, cell: &dyn Fn(&AccountRow) -> String| {
+            let cells: Vec<String> = rows.iter().map(|r| cell(r)).collect();
+            let longest = cells
+                .iter()
+                .map(|c| c.chars().count())
+                .chain(header.split(' ').map(str::len))
+                .max()
+                .unwrap_or(1);
+            AccountColumn {
+                header,
+                cells,
+                longest,
+                wraps,
+                min: longest.min(12),
+                drop_rank,
+            }
+        };
+    let mut v = vec![column("user (auth user)", 0, true, &who)];
+    if realm {
+        v.push(column("realm", 5, true, &|r| term(&r.realm).into_owned()));
+    }
+    v.push(column("client", 0, false, &|r| {
+        term(&r.client).into_owned()
+    }));
+    if server {
+        v.push(column("server", 6, false, &|r| {
+            term(&r.server).into_owned()
+        }));
+    }
+    v.extend([
+        column("exch", 1, false, &|r| r.exchanges.to_string()),
+        column("tries", 4, false, &|r| r.attempts.to_string()),
+        column("fail", 0, false, &|r| r.failures.to_string()),
+        column("ok", 3, false, &|r| r.successes.to_string()),
+        // Plain text: escape codes would upset the column widths.
+        column("last", 2, false, &|r| r.last_outcome.as_str().to_string()),
+        column("root cause", 0, false, &|r| {
+            r.root_cause
+                .as_ref()
+                .map(|c| c.rule.to_string())
+                .unwrap_or_else(|| "-".into())
+        }),
+    ]);
+    v
 }
 
 /// The sources (client addresses) with the most failures.
