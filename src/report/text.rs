@@ -630,6 +630,18 @@ fn write_diagnosis<'a>(
             } else {
                 writeln!(out, "    Fix: as above ({}).", f.rule)?;
             }
+        } else if first.row.root_cause.is_none() {
+            // Failures no rule explains: point at the messages.
+            write_wrapped(
+                out,
+                &format!(
+                    "No rule names a cause; --user {} --ladder shows the messages.",
+                    term(&first.row.user)
+                ),
+                w,
+                "    ",
+                "    ",
+            )?;
         }
     }
     if entries.len() > MAX_DIAGNOSES {
