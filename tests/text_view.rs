@@ -99,6 +99,11 @@ fn each_rule_and_its_fix_appear_once_on_sngrep_aaa() {
             .count();
         assert_eq!(titles, 1, "{rule}: not one entry in Findings\n{text}");
     }
+    // One representative instance, with the other values it took.
+    assert!(
+        flat.contains("reason 403 Wrong password (also: 403 Wrong password or domain)"),
+        "{text}"
+    );
     // The rule that fired on all 12 exchanges says so in ranges.
     assert!(
         text.contains("qop-mismatch  12 exchanges: #1-#12"),

@@ -50,7 +50,8 @@ pub const MAX_WARNINGS: usize = 3;
 const MAX_ACCOUNTS_PER_RULE: usize = 5;
 /// Exchange ranges (`#1-#4`) listed per rule.
 const MAX_RANGES: usize = 12;
-/// Other values listed beside a piece of evidence, and their length.
+/// Other values listed beside a piece of evidence, and their longest
+/// length (longer ones are only counted).
 const MAX_ALSO: usize = 2;
 const MAX_ALSO_CHARS: usize = 40;
 /// Above this many exchanges the view adds the sources and the worst
@@ -1079,26 +1080,27 @@ fn write_rules<'a>(
             .unwrap_or(0);
         for (k, v) in &rep.evidence.0 {
             // Other values the same key took in the other findings.
+            let mut seen: HashSet<&str> = HashSet::new();
             let mut also: Vec<&str> = Vec::new();
-            let mut more = 0usize;
             for f in &g.findings[1..] {
                 for (k2, v2) in &f.evidence.0 {
-                    if k2 == k && v2 != v && !also.contains(&v2.as_str()) {
-                        if also.len() < MAX_ALSO {
-                            also.push(v2);
-                        } else {
-                            more += 1;
-                        }
+                    if k2 == k && v2 != v && seen.insert(v2) && also.len() < MAX_ALSO {
+                        also.push(v2);
                     }
                 }
             }
+            let more = seen.len() - also.len();
             let mut value = term(v).into_owned();
-            if !also.is_empty() {
-                let list: Vec<String> = also
-                    .iter()
-                    .map(|s| clip(&term(s), MAX_ALSO_CHARS))
-                    .collect();
-                value.push_str(&format!("  (also: {}", list.join("; ")));
+            if also.iter().any(|s| s.chars().count() > MAX_ALSO_CHARS) {
+                // Sentences cut short would look alike: count them.
+                value.push_str(&format!(
+                    " ({} other {})",
+                    seen.len(),
+                    if seen.len() == 1 { "value" } else { "values" }
+                ));
+            } else if !also.is_empty() {
+                let list: Vec<String> = also.iter().map(|s| term(s).into_owned()).collect();
+                value.push_str(&format!(" (also: {}", list.join("; ")));
                 if more > 0 {
                     value.push_str(&format!("; {more} more"));
                 }
