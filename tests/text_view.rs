@@ -367,3 +367,24 @@ fn thousands_of_exchanges_stay_within_a_line_budget() {
     let details = stdout(&run(&file, &["--details"]));
     assert!(details.contains(&format!("Exchange #{N} REGISTER")));
 }
+
+#[test]
+fn many_inputs_are_counted_after_the_first_ten() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/register_kamailio_sipsak.pcap");
+    let out = tool()
+        .args(["--color", "never"])
+        .args(std::iter::repeat_n(&lab, 12))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let listed = text
+        .lines()
+        .filter(|l| l.starts_with("Input /") || l.starts_with("Input testdata"))
+        .count();
+    assert_eq!(listed, 10, "{text}");
+    assert!(
+        text.contains("Input ... 2 more inputs: 24 packets, 24 SIP messages, 0 warnings"),
+        "{text}"
+    );
+    assert!(text.contains("Verdict: "), "{text}");
+}

@@ -44,8 +44,12 @@ pub const MAX_SOURCES: usize = 20;
 pub const MAX_DIAGNOSES: usize = 10;
 /// Exchanges listed one line each under "Worst exchanges".
 pub const MAX_WORST: usize = 5;
+/// Inputs listed one by one; the rest are counted.
+pub const MAX_INPUTS: usize = 10;
 /// Input warnings listed per input; JSON has them all.
 pub const MAX_WARNINGS: usize = 3;
+/// Rules shown with evidence and fix; the rest get one line each.
+pub const MAX_RULES_IN_FULL: usize = 10;
 /// Accounts named per rule.
 const MAX_ACCOUNTS_PER_RULE: usize = 5;
 /// Exchange ranges (`#1-#4`) listed per rule.
@@ -381,7 +385,7 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
 
 fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.analysis;
-    for i in &a.inputs {
+    for i in a.inputs.iter().take(MAX_INPUTS) {
         let line = format!(
             "{} ({}{}), {} packets, {} SIP messages",
             term(&i.name),
@@ -424,6 +428,22 @@ fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Res
                 i.warnings.len() - MAX_WARNINGS
             )?;
         }
+    }
+    if a.inputs.len() > MAX_INPUTS {
+        let rest = &a.inputs[MAX_INPUTS..];
+        writeln!(
+            out,
+            "{} ... {}: {} packets, {} SIP messages, {}",
+            p.bold("Input"),
+            plural(rest.len(), "more input", "more inputs"),
+            rest.iter().map(|i| i.packets).sum::<u64>(),
+            rest.iter().map(|i| i.sip_messages).sum::<u64>(),
+            plural(
+                rest.iter().map(|i| i.warnings.len()).sum::<usize>(),
+                "warning",
+                "warnings"
+            )
+        )?;
     }
     if let Some(sc) = &r.scope {
         writeln!(
@@ -976,7 +996,7 @@ fn write_rules<'a>(
         .flat_map(|(i, r)| r.exchange_ids.iter().map(move |&e| (e, i)))
         .collect();
     writeln!(out, "{} (by rule, most severe first)", p.bold("Findings"))?;
-    for g in &groups {
+    for (n, g) in groups.iter().enumerate() {
         let sev = g.severity();
         let ids: Vec<usize> = g.findings.iter().filter_map(|f| f.exchange).collect();
         let wide = g.findings.len() - ids.len();
@@ -1009,6 +1029,14 @@ fn write_rules<'a>(
             } else {
                 writeln!(out, "{l}")?;
             }
+        }
+        if n >= MAX_RULES_IN_FULL {
+            // Past the most severe rules, a count is enough.
+            if n + 1 == groups.len() {
+                writeln!(out, "    (--rule RULE shows one of these in full)")?;
+                writeln!(out)?;
+            }
+            continue;
         }
         // Which accounts, when there are several to tell apart.
         if rows.len() > 1 && !ids.is_empty() {
