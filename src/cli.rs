@@ -174,6 +174,12 @@ pub struct Args {
     #[arg(long)]
     pub ladder: bool,
 
+    /// Text format: list every finding of every exchange, with its
+    /// evidence and fix, instead of one entry per rule (and every account
+    /// instead of the busiest).
+    #[arg(long)]
+    pub details: bool,
+
     /// Mask secrets in every format: '--redact' (or =secrets) masks
     /// nonce, cnonce, response and opaque values; '--redact=all' also
     /// replaces user names and IP addresses with stable pseudonyms, so the
@@ -515,6 +521,7 @@ pub fn run(args: Args) -> i32 {
                 color: use_color(args.color, args.output.is_some()),
                 width: terminal_width(),
                 ladder: args.ladder,
+                details: args.details,
             },
             &mut sink,
         ),

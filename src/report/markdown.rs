@@ -5,9 +5,10 @@
 
 use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
-use super::{accounts, endpoint, is_failing, summary, AccountRow, Report, MAX_LADDERS};
-use crate::analysis::Analysis;
-use crate::correlate::{AuthExchange, Outcome};
+use super::{accounts, endpoint, is_failing, summary, Report, MAX_LADDERS};
+// Shared with the HTML and text views; re-exported where they used to live.
+pub use super::{account_method, verdict_words, worst_finding};
+use crate::correlate::AuthExchange;
 use crate::rules::{Finding, Severity};
 use std::io::{self, Write};
 
@@ -51,65 +52,6 @@ fn longest_run(s: &str, ch: char) -> usize {
         }
     }
     best
-}
-
-/// The most severe finding of a set of exchanges (the first one on ties).
-pub fn worst_finding<'a>(findings: &'a [Finding], exchanges: &[usize]) -> Option<&'a Finding> {
-    let mut worst: Option<&Finding> = None;
-    for f in findings {
-        if f.exchange.is_some_and(|e| exchanges.contains(&e))
-            && worst.is_none_or(|w| f.severity > w.severity)
-        {
-            worst = Some(f);
-        }
-    }
-    worst
-}
-
-/// The method the verdict speaks of: that of the exchange the worst
-/// finding is about, else the account's first exchange.
-pub fn account_method<'a>(a: &'a Analysis, row: &AccountRow, worst: Option<&Finding>) -> &'a str {
-    let id = worst
-        .and_then(|f| f.exchange)
-        .or(row.exchange_ids.first().copied());
-    id.and_then(|id| a.exchanges.iter().find(|e| e.id == id))
-        .map(|e| e.method.as_str())
-        .unwrap_or("?")
-}
-
-/// What the account could or could not do, in words.
-pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) -> String {
-    let register = method.eq_ignore_ascii_case("REGISTER");
-    let call = method.eq_ignore_ascii_case("INVITE");
-    let failing = row.last_outcome != Outcome::Succeeded && row.failures > 0;
-    let serious = worst.is_some_and(|f| f.severity >= Severity::Error);
-    if failing || (row.successes == 0 && serious) {
-        if register {
-            "cannot register".into()
-        } else if call {
-            "cannot place calls".into()
-        } else {
-            format!("cannot authenticate {method} requests")
-        }
-    } else if row.failures > 0 {
-        if register {
-            "registers, but only after failed attempts".into()
-        } else {
-            format!("authenticates {method}, but only after failed attempts")
-        }
-    } else if row.successes == 0 {
-        "shows no final answer in the capture".into()
-    } else if worst.is_some_and(|f| f.severity >= Severity::Warning) {
-        if register {
-            "registers, with a problem to look at".into()
-        } else {
-            format!("authenticates {method}, with a problem to look at")
-        }
-    } else if register {
-        "registers fine".into()
-    } else {
-        format!("authenticates {method} fine")
-    }
 }
 
 fn first_upper(s: &str) -> String {

@@ -144,7 +144,9 @@ const CAUSE_ORDER: &[(&str, &str)] = &[
     ("credentials-rejected", "credentials rejected"),
 ];
 
-fn cause_rank(rule: &str) -> (usize, &'static str) {
+/// A rule's place in the cause order (unlisted rules last) and its
+/// phrase in a few words.
+pub fn cause_rank(rule: &str) -> (usize, &'static str) {
     match CAUSE_ORDER.iter().position(|(r, _)| *r == rule) {
         Some(i) => (i, CAUSE_ORDER[i].1),
         None => (
@@ -325,6 +327,65 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             },
         )
         .collect()
+}
+
+/// The most severe finding of a set of exchanges (the first one on ties).
+pub fn worst_finding<'a>(findings: &'a [Finding], exchanges: &[usize]) -> Option<&'a Finding> {
+    let mut worst: Option<&Finding> = None;
+    for f in findings {
+        if f.exchange.is_some_and(|e| exchanges.contains(&e))
+            && worst.is_none_or(|w| f.severity > w.severity)
+        {
+            worst = Some(f);
+        }
+    }
+    worst
+}
+
+/// The method the verdict speaks of: that of the exchange the worst
+/// finding is about, else the account's first exchange.
+pub fn account_method<'a>(a: &'a Analysis, row: &AccountRow, worst: Option<&Finding>) -> &'a str {
+    let id = worst
+        .and_then(|f| f.exchange)
+        .or(row.exchange_ids.first().copied());
+    id.and_then(|id| a.exchanges.iter().find(|e| e.id == id))
+        .map(|e| e.method.as_str())
+        .unwrap_or("?")
+}
+
+/// What the account could or could not do, in words.
+pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) -> String {
+    let register = method.eq_ignore_ascii_case("REGISTER");
+    let call = method.eq_ignore_ascii_case("INVITE");
+    let failing = row.last_outcome != Outcome::Succeeded && row.failures > 0;
+    let serious = worst.is_some_and(|f| f.severity >= Severity::Error);
+    if failing || (row.successes == 0 && serious) {
+        if register {
+            "cannot register".into()
+        } else if call {
+            "cannot place calls".into()
+        } else {
+            format!("cannot authenticate {method} requests")
+        }
+    } else if row.failures > 0 {
+        if register {
+            "registers, but only after failed attempts".into()
+        } else {
+            format!("authenticates {method}, but only after failed attempts")
+        }
+    } else if row.successes == 0 {
+        "shows no final answer in the capture".into()
+    } else if worst.is_some_and(|f| f.severity >= Severity::Warning) {
+        if register {
+            "registers, with a problem to look at".into()
+        } else {
+            format!("authenticates {method}, with a problem to look at")
+        }
+    } else if register {
+        "registers fine".into()
+    } else {
+        format!("authenticates {method} fine")
+    }
 }
 
 /// Counts by outcome, rule and severity.

@@ -1,21 +1,66 @@
-//! The terminal view: what happened per account, then the findings grouped
-//! by exchange, most severe first. Readable in seconds, coloured by
-//! severity when the output is a terminal.
+//! The terminal view, for a person who wants the answer in seconds: the
+//! inputs, a one-line verdict, a diagnosis per account in plain words with
+//! what to change, the accounts table, then the findings grouped by rule
+//! (each rule once, with its count, one representative piece of evidence
+//! and the fix once). Large captures stay short: the busiest accounts and
+//! sources, the worst exchanges, and how to see the rest. `--details`
+//! lists every finding of every exchange instead ([`details`]).
+//! Every capture-derived string goes through [`term`]; colours only when
+//! asked for.
+
+mod details;
 
 use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
-use super::{accounts, endpoint, summary, Report};
-use crate::correlate::Outcome;
+use super::{
+    account_method, accounts, cause_rank, endpoint, summary, verdict_words, worst_finding,
+    AccountRow, Report,
+};
+use crate::analysis::Analysis;
+use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
 use comfy_table::{presets, ColumnConstraint, ContentArrangement, Table, Width};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 pub struct TextOptions {
     pub color: bool,
+    /// The terminal's width; the view uses at most [`MAX_WIDTH`] of it.
     pub width: u16,
     /// Draw an ASCII ladder of every exchange shown.
     pub ladder: bool,
+    /// List every finding of every exchange instead of one entry per rule.
+    pub details: bool,
 }
+
+/// Lines are kept to this many columns even on wider terminals: prose
+/// longer than that reads badly.
+pub const MAX_WIDTH: u16 = 100;
+/// Rows of the accounts table (busiest first); `--details` shows all.
+pub const MAX_ACCOUNTS: usize = 20;
+/// Rows of the sources table, shown when the accounts table is cut.
+pub const MAX_SOURCES: usize = 20;
+/// Diagnosis entries; the rest are counted by cause.
+pub const MAX_DIAGNOSES: usize = 10;
+/// Exchanges listed one line each under "Worst exchanges".
+pub const MAX_WORST: usize = 5;
+/// Inputs listed one by one; the rest are counted.
+pub const MAX_INPUTS: usize = 10;
+/// Input warnings listed per input; JSON has them all.
+pub const MAX_WARNINGS: usize = 3;
+/// Rules shown with evidence and fix; the rest get one line each.
+pub const MAX_RULES_IN_FULL: usize = 10;
+/// Accounts named per rule.
+const MAX_ACCOUNTS_PER_RULE: usize = 5;
+/// Exchange ranges (`#1-#4`) listed per rule.
+const MAX_RANGES: usize = 12;
+/// Other values listed beside a piece of evidence, and their longest
+/// length (longer ones are only counted).
+const MAX_ALSO: usize = 2;
+const MAX_ALSO_CHARS: usize = 40;
+/// Above this many exchanges the view adds the sources and the worst
+/// exchanges, which a small capture does not need.
+const BIG: usize = 20;
 
 struct Paint {
     on: bool,
@@ -87,193 +132,223 @@ fn frames(f: &[u64]) -> String {
     }
 }
 
+/// Word-wraps `text` to `width` columns: the first line after `first`, the
+/// others after `indent`. Words longer than a line are cut.
+fn wrap(text: &str, width: usize, first: &str, indent: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut used = first.chars().count();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let room = width.saturating_sub(used + usize::from(!empty));
+            if word.len() <= room {
+                if !empty {
+                    line.push(' ');
+                    used += 1;
+                }
+                line.extend(word.iter());
+                used += word.len();
+                empty = false;
+                break;
+            }
+            let fresh = width.saturating_sub(indent.chars().count()).max(10);
+            if empty && word.len() > room {
+                // Too long for any line: cut it.
+                let cut = room.max(1).min(word.len());
+                line.extend(word[..cut].iter());
+                word.drain(..cut);
+                if word.is_empty() {
+                    empty = false;
+                    break;
+                }
+            } else if !empty && word.len() > fresh {
+                // Too long for a fresh line too: fill this one first.
+                let cut = room.saturating_sub(1);
+                if cut > 0 {
+                    line.push(' ');
+                    line.extend(word[..cut].iter());
+                    word.drain(..cut);
+                }
+            }
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+            used = indent.chars().count();
+            empty = true;
+        }
+    }
+    if !empty || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn write_wrapped(
+    out: &mut dyn Write,
+    text: &str,
+    width: usize,
+    first: &str,
+    indent: &str,
+) -> io::Result<()> {
+    for l in wrap(text, width, first, indent) {
+        writeln!(out, "{}", l.trim_end())?;
+    }
+    Ok(())
+}
+
+/// At most `n` characters of `s`, with "..." when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(n.saturating_sub(3)).collect();
+        c.push_str("...");
+        c
+    }
+}
+
+/// Exchange numbers as ranges, `#1-#4, #7`, at most [`MAX_RANGES`] of
+/// them.
+fn ranges(ids: &[usize]) -> String {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i {
+            format!("#{}-#{}", ids[i], ids[j])
+        } else {
+            format!("#{}", ids[i])
+        });
+        i = j + 1;
+    }
+    if parts.len() > MAX_RANGES {
+        let rest: usize = parts.len() - MAX_RANGES;
+        parts.truncate(MAX_RANGES);
+        format!("{} and {rest} more ranges", parts.join(", "))
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn who(row: &AccountRow) -> String {
+    if row.auth_user == row.user || row.auth_user == "-" {
+        term(&row.user).into_owned()
+    } else {
+        format!("{} ({})", term(&row.user), term(&row.auth_user))
+    }
+}
+
+/// Whether an account has something to diagnose.
+fn has_problem(row: &AccountRow) -> bool {
+    row.root_cause.is_some() || row.failures > 0
+}
+
+/// What the report knows about each account, computed once.
+struct AccountView<'a> {
+    row: &'a AccountRow,
+    verdict: String,
+    /// The finding that best explains the account (its root cause).
+    cause: Option<&'a Finding>,
+}
+
+/// The finding of `rule` about one of the account's exchanges, else a
+/// capture-wide one citing one of its frames.
+fn cause_finding<'a>(
+    a: &'a Analysis,
+    row: &AccountRow,
+    rule: &str,
+    by_exchange: &HashMap<usize, Vec<&'a Finding>>,
+    by_id: &HashMap<usize, &AuthExchange>,
+) -> Option<&'a Finding> {
+    let own = row
+        .exchange_ids
+        .iter()
+        .flat_map(|id| by_exchange.get(id).into_iter().flatten())
+        .find(|f| f.rule == rule)
+        .copied();
+    own.or_else(|| {
+        let frames: HashSet<u64> = row
+            .exchange_ids
+            .iter()
+            .filter_map(|id| by_id.get(id))
+            .flat_map(|e| e.frames.iter().copied())
+            .collect();
+        a.findings.iter().find(|f| {
+            f.exchange.is_none() && f.rule == rule && f.frames.iter().any(|fr| frames.contains(fr))
+        })
+    })
+}
+
 pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.analysis;
     let p = Paint { on: o.color };
-    let s = summary(a);
+    let width = o.width.clamp(40, MAX_WIDTH);
+    let w = usize::from(width);
 
-    // Inputs.
-    for i in &a.inputs {
-        writeln!(
-            out,
-            "{} {} ({}{}), {} packets, {} SIP messages",
-            p.bold("Input"),
-            term(&i.name),
-            i.format,
-            if i.link_types.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", i.link_types.join("/"))
-            },
-            i.packets,
-            i.sip_messages
-        )?;
-        for w in &i.warnings {
-            writeln!(out, "  {} {}", p.sev(Severity::Warning, "!"), term(w))?;
-        }
-    }
-    if let Some(sc) = &r.scope {
-        writeln!(
-            out,
-            "{} {}: showing {} of {} exchanges, {} of {} findings",
-            p.bold("Filter:"),
-            term(&sc.filter),
-            sc.exchanges_shown,
-            sc.exchanges_total,
-            sc.findings_shown,
-            sc.findings_total
-        )?;
-    }
-    if r.redaction != super::redact::Level::None {
-        writeln!(out, "{}", super::redact::notice(r.redaction))?;
-    }
-    writeln!(out)?;
+    write_inputs(r, &p, w, out)?;
 
-    // Verdict line.
-    let outcomes: Vec<String> = s
-        .by_outcome
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect();
-    writeln!(
-        out,
-        "{} {} authentication exchanges ({})",
-        p.bold("Summary:"),
-        a.exchanges.len(),
-        if outcomes.is_empty() {
-            "none".to_string()
-        } else {
-            outcomes.join(", ")
-        }
-    )?;
-    let sev_line: Vec<String> = [
-        Severity::Critical,
-        Severity::Error,
-        Severity::Warning,
-        Severity::Info,
-    ]
-    .iter()
-    .filter_map(|sv| {
-        s.by_severity
-            .get(sv.as_str())
-            .map(|n| p.sev(*sv, &format!("{n} {}", sv.as_str())))
-    })
-    .collect();
-    if sev_line.is_empty() {
-        writeln!(
-            out,
-            "Findings: none. Every challenge was answered and accepted, or nothing was challenged."
-        )?;
-    } else {
-        writeln!(out, "Findings: {}", sev_line.join(", "))?;
-    }
-    writeln!(out)?;
-
-    // Accounts.
     let rows = accounts(&a.exchanges, &a.findings);
-    if !rows.is_empty() {
-        let mut t = table(o.width);
-        t.set_header(vec![
-            "user (auth user)",
-            "realm",
-            "client -> server",
-            "exch",
-            "tries",
-            "fail",
-            "ok",
-            "last",
-            "root cause",
-        ]);
-        for r in &rows {
-            let who = if r.auth_user == r.user || r.auth_user == "-" {
-                term(&r.user).into_owned()
-            } else {
-                format!("{} ({})", term(&r.user), term(&r.auth_user))
-            };
-            t.add_row(vec![
-                who,
-                term(&r.realm).into_owned(),
-                format!("{} -> {}", term(&r.client), term(&r.server)),
-                r.exchanges.to_string(),
-                r.attempts.to_string(),
-                r.failures.to_string(),
-                r.successes.to_string(),
-                // Plain text: escape codes would upset the column widths.
-                r.last_outcome.as_str().to_string(),
-                match &r.root_cause {
-                    Some(c) => format!("{}\n{}", c.rule, c.phrase),
-                    None => "-".to_string(),
-                },
-            ]);
-        }
-        // The root cause is the column people read: let the identifiers
-        // wrap before it does.
-        if let Some(col) = t.column_mut(8) {
-            col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
-                (o.width / 5).clamp(16, 26),
-            )));
-        }
-        writeln!(out, "{}", p.bold("Accounts"))?;
-        writeln!(out, "{t}")?;
-        writeln!(out)?;
-    }
-
-    // Findings grouped by exchange, most severe exchange first.
-    let mut groups: Vec<(Option<usize>, Vec<&Finding>)> = Vec::new();
+    let mut by_exchange: HashMap<usize, Vec<&Finding>> = HashMap::new();
     for f in &a.findings {
-        match groups.iter_mut().find(|(e, _)| *e == f.exchange) {
-            Some((_, v)) => v.push(f),
-            None => groups.push((f.exchange, vec![f])),
+        if let Some(e) = f.exchange {
+            by_exchange.entry(e).or_default().push(f);
         }
     }
-    for (_, v) in &mut groups {
-        v.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    }
-    groups.sort_by(|x, y| {
-        let wx = x.1.first().map(|f| f.severity);
-        let wy = y.1.first().map(|f| f.severity);
-        wy.cmp(&wx).then(x.0.cmp(&y.0))
-    });
-    for (exid, fs) in &groups {
-        match exid.and_then(|id| a.exchanges.iter().find(|e| e.id == id)) {
-            Some(ex) => {
-                writeln!(
-                    out,
-                    "{} #{} {} {} {} -> {}  {} rounds, {}{}",
-                    p.bold("Exchange"),
-                    ex.id,
-                    term(&ex.method),
-                    term(&ex.user().unwrap_or_else(|| "?".into())),
-                    endpoint(ex.client),
-                    endpoint(ex.server),
-                    ex.rounds.len(),
-                    p.outcome(ex.outcome),
-                    ex.failure
-                        .as_deref()
-                        .map(|f| format!(" ({})", term(f)))
-                        .unwrap_or_default()
-                )?;
+    let by_id: HashMap<usize, &AuthExchange> = a.exchanges.iter().map(|e| (e.id, e)).collect();
+    let views: Vec<AccountView> = rows
+        .iter()
+        .map(|row| {
+            let worst = worst_finding(&a.findings, &row.exchange_ids);
+            let method = account_method(a, row, worst);
+            let cause = row
+                .root_cause
+                .as_ref()
+                .and_then(|c| cause_finding(a, row, c.rule, &by_exchange, &by_id));
+            AccountView {
+                row,
+                verdict: verdict_words(row, method, worst),
+                cause,
             }
-            None => writeln!(out, "{}", p.bold("Across exchanges"))?,
+        })
+        .collect();
+
+    write_verdict(a, &views, &p, w, out)?;
+    let mut fixes_shown: HashSet<&str> = HashSet::new();
+    write_diagnosis(&views, &p, w, &mut fixes_shown, out)?;
+    let cut = write_accounts(&views, &p, width, o.details, out)?;
+    let big = a.exchanges.len() > BIG || cut;
+    if big && !o.details {
+        write_sources(&rows, width, &p, out)?;
+    }
+    if o.details {
+        details::write(a, &p, out)?;
+    } else {
+        write_rules(a, &rows, &p, w, &mut fixes_shown, out)?;
+        if big {
+            write_worst(a, &by_exchange, &p, w, out)?;
         }
-        for f in fs {
-            let tag = format!("{:<8}", f.severity.as_str());
-            writeln!(
+        if !a.exchanges.is_empty() {
+            write_wrapped(
                 out,
-                "  {} {} {}",
-                p.sev(f.severity, &tag),
-                p.bold(f.rule),
-                term(&f.message)
+                "More: --details lists every finding of every exchange; --ladder draws the \
+                 messages; --format json has everything, for scripts; narrow the view with \
+                 --user, --ip, --call-id or --rule.",
+                w,
+                "",
+                "      ",
             )?;
-            let width = f.evidence.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-            for (k, v) in &f.evidence.0 {
-                let k = term(k);
-                writeln!(out, "      {}  {}", p.dim(&format!("{k:<width$}")), term(v))?;
-            }
-            writeln!(out, "      {} {}", p.dim("frames"), frames(&f.frames))?;
-            writeln!(out, "      {} {}", p.bold("fix:"), term(&f.fix))?;
+            writeln!(out)?;
         }
-        writeln!(out)?;
     }
 
     if o.ladder {
@@ -299,11 +374,1030 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
                 p.outcome(ex.outcome)
             )?;
             let l = ladder::build(ex, &a.findings);
-            for line in ladder::ascii(&l, usize::from(o.width).min(100), &style) {
+            for line in ladder::ascii(&l, w, &style) {
                 writeln!(out, "{line}")?;
             }
             writeln!(out)?;
         }
     }
     Ok(())
+}
+
+fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
+    let a = &r.analysis;
+    for i in a.inputs.iter().take(MAX_INPUTS) {
+        let line = format!(
+            "{} ({}{}), {} packets, {} SIP messages",
+            term(&i.name),
+            i.format,
+            if i.link_types.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", i.link_types.join("/"))
+            },
+            i.packets,
+            i.sip_messages
+        );
+        for (n, l) in wrap(&line, w, "Input ", "      ").iter().enumerate() {
+            if n == 0 {
+                writeln!(out, "{}{}", p.bold("Input"), &l["Input".len()..])?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+        for warning in i.warnings.iter().take(MAX_WARNINGS) {
+            let line = term(warning);
+            for (n, l) in wrap(&line, w, "  ! ", "    ").iter().enumerate() {
+                if n == 0 {
+                    writeln!(
+                        out,
+                        "  {}{}",
+                        p.sev(Severity::Warning, "!"),
+                        &l["  !".len()..]
+                    )?;
+                } else {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        if i.warnings.len() > MAX_WARNINGS {
+            writeln!(
+                out,
+                "  {} ... {} more warnings (--format json lists them all)",
+                p.sev(Severity::Warning, "!"),
+                i.warnings.len() - MAX_WARNINGS
+            )?;
+        }
+    }
+    if a.inputs.len() > MAX_INPUTS {
+        let rest = &a.inputs[MAX_INPUTS..];
+        writeln!(
+            out,
+            "{} ... {}: {} packets, {} SIP messages, {}",
+            p.bold("Input"),
+            plural(rest.len(), "more input", "more inputs"),
+            rest.iter().map(|i| i.packets).sum::<u64>(),
+            rest.iter().map(|i| i.sip_messages).sum::<u64>(),
+            plural(
+                rest.iter().map(|i| i.warnings.len()).sum::<usize>(),
+                "warning",
+                "warnings"
+            )
+        )?;
+    }
+    if let Some(sc) = &r.scope {
+        writeln!(
+            out,
+            "{} {}: showing {} of {} exchanges, {} of {} findings",
+            p.bold("Filter:"),
+            term(&sc.filter),
+            sc.exchanges_shown,
+            sc.exchanges_total,
+            sc.findings_shown,
+            sc.findings_total
+        )?;
+    }
+    if r.redaction != super::redact::Level::None {
+        writeln!(out, "{}", super::redact::notice(r.redaction))?;
+    }
+    writeln!(out)
+}
+
+fn write_verdict(
+    a: &Analysis,
+    views: &[AccountView],
+    p: &Paint,
+    w: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let s = summary(a);
+    let outcomes: Vec<String> = s
+        .by_outcome
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    let exchanges = format!(
+        "{} ({})",
+        plural(
+            a.exchanges.len(),
+            "authentication exchange",
+            "authentication exchanges"
+        ),
+        outcomes.join(", ")
+    );
+    let troubled = views.iter().filter(|v| has_problem(v.row)).count();
+    let worst = a.findings.iter().map(|f| f.severity).max();
+    let verdict = if a.exchanges.is_empty() {
+        "no SIP request was challenged for a password or carried one.".to_string()
+    } else if troubled == 0 {
+        format!(
+            "no authentication problem: {} fine; {exchanges}.",
+            plural(
+                views.len(),
+                "account authenticates",
+                "accounts authenticate"
+            )
+        )
+    } else {
+        format!(
+            "{troubled} of {} with authentication problems; {exchanges}.",
+            plural(views.len(), "account", "accounts")
+        )
+    };
+    let head = match worst {
+        Some(sv) if troubled > 0 && sv >= Severity::Warning => p.sev(sv, "Verdict:"),
+        _ => p.bold("Verdict:"),
+    };
+    // Wrap the words, then put the (maybe coloured) label in front.
+    let lines = wrap(&verdict, w, "Verdict: ", "  ");
+    for (i, l) in lines.iter().enumerate() {
+        if i == 0 {
+            writeln!(out, "{head}{}", &l["Verdict:".len()..])?;
+        } else {
+            writeln!(out, "{l}")?;
+        }
+    }
+    let sev_line: Vec<String> = [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ]
+    .iter()
+    .filter_map(|sv| {
+        s.by_severity
+            .get(sv.as_str())
+            .map(|n| p.sev(*sv, &format!("{n} {}", sv.as_str())))
+    })
+    .collect();
+    if sev_line.is_empty() {
+        writeln!(
+            out,
+            "Findings: none. Every challenge was answered and accepted, or nothing was challenged."
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Findings: {} from {}",
+            sev_line.join(", "),
+            plural(s.by_rule.len(), "rule", "rules")
+        )?;
+    }
+    writeln!(out)
+}
+
+/// One diagnosis entry: accounts of one server with the same verdict and
+/// the same cause (thousands of phones failing alike make one entry).
+struct Diagnosis<'a> {
+    views: Vec<&'a AccountView<'a>>,
+}
+
+fn write_diagnosis<'a>(
+    views: &'a [AccountView<'a>],
+    p: &Paint,
+    w: usize,
+    fixes_shown: &mut HashSet<&'a str>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let mut entries: Vec<Diagnosis> = Vec::new();
+    let mut index: HashMap<(&str, Option<&str>, &str), usize> = HashMap::new();
+    let mut fine: Vec<(&str, Vec<&AccountView>)> = Vec::new();
+    for v in views {
+        if !has_problem(v.row) {
+            match fine.iter_mut().find(|(verdict, _)| *verdict == v.verdict) {
+                Some((_, list)) => list.push(v),
+                None => fine.push((&v.verdict, vec![v])),
+            }
+            continue;
+        }
+        let key = (
+            v.verdict.as_str(),
+            v.row.root_cause.as_ref().map(|c| c.rule),
+            v.row.server.as_str(),
+        );
+        match index.get(&key) {
+            Some(&i) => entries[i].views.push(v),
+            None => {
+                index.insert(key, entries.len());
+                entries.push(Diagnosis { views: vec![v] });
+            }
+        }
+    }
+    // Most severe cause first, then the accounts with most failures.
+    let sev = |d: &Diagnosis| {
+        d.views[0]
+            .row
+            .root_cause
+            .as_ref()
+            .map(|c| (Some(c.severity), std::cmp::Reverse(cause_rank(c.rule).0)))
+    };
+    let failures = |d: &Diagnosis| d.views.iter().map(|v| v.row.failures).sum::<usize>();
+    entries.sort_by(|x, y| sev(y).cmp(&sev(x)).then(failures(y).cmp(&failures(x))));
+
+    writeln!(out, "{}", p.bold("Diagnosis"))?;
+    for d in entries.iter().take(MAX_DIAGNOSES) {
+        let first = d.views[0];
+        let names: Vec<String> = d.views.iter().take(4).map(|v| who(v.row)).collect();
+        let mut names = names.join(", ");
+        if d.views.len() > 4 {
+            names.push_str(&format!(" and {} more", d.views.len() - 4));
+        }
+        let cause = match &first.row.root_cause {
+            Some(c) => format!(" \u{2014} {} ({})", c.phrase, c.rule),
+            None => String::new(),
+        };
+        let mut clients: Vec<&str> = Vec::new();
+        for v in &d.views {
+            if !clients.contains(&v.row.client.as_str()) {
+                clients.push(&v.row.client);
+            }
+        }
+        let from = if clients.len() <= 3 {
+            clients
+                .iter()
+                .map(|c| term(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            plural(clients.len(), "client", "clients")
+        };
+        let line = format!(
+            "{names} @ {from} -> {}: {}{cause}.",
+            term(&first.row.server),
+            first.verdict
+        );
+        let sev = first
+            .row
+            .root_cause
+            .as_ref()
+            .map(|c| c.severity)
+            .unwrap_or(Severity::Warning);
+        let lines = wrap(&line, w, "  * ", "    ");
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                writeln!(out, "  {} {}", p.sev(sev, "*"), &l[4..])?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+        if let Some(f) = first.cause {
+            write_wrapped(out, &sentence(&term(&f.message)), w, "    ", "    ")?;
+            if fixes_shown.insert(f.fix.as_str()) {
+                let fix = format!("Fix: {}", term(&f.fix));
+                write_wrapped(out, &fix, w, "    ", "         ")?;
+            } else {
+                writeln!(out, "    Fix: as above ({}).", f.rule)?;
+            }
+        } else if first.row.root_cause.is_none() {
+            // Failures no rule explains: point at the messages.
+            write_wrapped(
+                out,
+                &format!(
+                    "No rule names a cause; --user {} --ladder shows the messages.",
+                    term(&first.row.user)
+                ),
+                w,
+                "    ",
+                "    ",
+            )?;
+        }
+    }
+    if entries.len() > MAX_DIAGNOSES {
+        let mut by_rule: Vec<(&str, usize)> = Vec::new();
+        for d in &entries[MAX_DIAGNOSES..] {
+            let rule = d.views[0]
+                .row
+                .root_cause
+                .as_ref()
+                .map(|c| c.rule)
+                .unwrap_or("no finding");
+            match by_rule.iter_mut().find(|(r, _)| *r == rule) {
+                Some((_, n)) => *n += d.views.len(),
+                None => by_rule.push((rule, d.views.len())),
+            }
+        }
+        let n: usize = by_rule.iter().map(|(_, n)| n).sum();
+        let list: Vec<String> = by_rule.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        write_wrapped(
+            out,
+            &format!(
+                "... and {} with problems: {} (see Findings; --user to look at one).",
+                plural(n, "more account", "more accounts"),
+                list.join(", ")
+            ),
+            w,
+            "  ",
+            "    ",
+        )?;
+    }
+    for (verdict, list) in &fine {
+        let names: Vec<String> = list.iter().take(8).map(|v| who(v.row)).collect();
+        let mut names = names.join(", ");
+        if list.len() > 8 {
+            names.push_str(&format!(" and {} more", list.len() - 8));
+        }
+        write_wrapped(
+            out,
+            &format!("{names}: {verdict}."),
+            w,
+            &format!("  {} ", p.sev(Severity::Info, "-")),
+            "    ",
+        )?;
+    }
+    writeln!(out)
+}
+
+fn sentence(s: &str) -> String {
+    let s = s.trim();
+    let mut c = s.chars();
+    let s = match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => return String::new(),
+    };
+    if s.ends_with(['.', '!', '?']) {
+        s
+    } else {
+        format!("{s}.")
+    }
+}
+
+/// The accounts table; returns whether rows were left out.
+fn write_accounts(
+    views: &[AccountView],
+    p: &Paint,
+    width: u16,
+    all: bool,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    if views.is_empty() {
+        return Ok(false);
+    }
+    let mut order: Vec<&AccountView> = views.iter().collect();
+    // Failing accounts first; the rest keep their (user) order.
+    order.sort_by_key(|v| std::cmp::Reverse((has_problem(v.row), v.row.failures)));
+    let shown = if all {
+        order.len()
+    } else {
+        order.len().min(MAX_ACCOUNTS)
+    };
+    // A column with one value for every row goes into the title.
+    let one = |f: fn(&AccountRow) -> &str| {
+        let first = f(views[0].row);
+        views.iter().all(|v| f(v.row) == first).then_some(first)
+    };
+    let realm = one(|r| &r.realm);
+    let server = one(|r| &r.server);
+    let rows: Vec<&AccountRow> = order[..shown].iter().map(|v| v.row).collect();
+    let mut columns = account_columns(&rows, realm.is_none(), server.is_none());
+    // Narrow terminals lose the columns that matter least, rather than
+    // wrapping every cell; a table is one column of padding and a border
+    // per column.
+    let need = |cols: &[AccountColumn]| -> usize {
+        cols.iter()
+            .map(|c| if c.wraps { c.min } else { c.longest } + 3)
+            .sum::<usize>()
+            + 1
+    };
+    while need(&columns) > usize::from(width) {
+        let Some(i) = (0..columns.len())
+            .filter(|&i| columns[i].drop_rank > 0)
+            .min_by_key(|&i| columns[i].drop_rank)
+        else {
+            break;
+        };
+        columns.remove(i);
+    }
+    let mut t = table(width);
+    t.set_header(columns.iter().map(|c| c.header).collect::<Vec<_>>());
+    for i in 0..rows.len() {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| c.cells[i].clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    // Addresses, counts and rule names must not break mid-way; the user
+    // and realm columns wrap instead. The width includes the padding of
+    // one column on each side.
+    for (i, c) in columns.iter().enumerate() {
+        let n = if c.wraps { c.min } else { c.longest };
+        if let Some(col) = t.column_mut(i) {
+            col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+                n.clamp(1, 41) as u16 + 2,
+            )));
+        }
+    }
+    let mut title = vec![format!("{}", plural(views.len(), "account", "accounts"))];
+    if let Some(r) = realm {
+        title.push(format!("realm {}", term(r)));
+    }
+    if let Some(s) = server {
+        title.push(format!("server {}", term(s)));
+    }
+    writeln!(out, "{} ({})", p.bold("Accounts"), title.join(", "))?;
+    writeln!(out, "{t}")?;
+    if shown < views.len() {
+        let rest = &order[shown..];
+        writeln!(
+            out,
+            "... {} not shown ({} failures); --details lists all, --user USER shows one.",
+            plural(rest.len(), "more account", "more accounts"),
+            rest.iter().map(|v| v.row.failures).sum::<usize>()
+        )?;
+    }
+    writeln!(out)?;
+    Ok(shown < views.len())
+}
+
+/// One column of the accounts table.
+struct AccountColumn {
+    header: &'static str,
+    cells: Vec<String>,
+    /// The widest cell (or header word), in characters.
+    longest: usize,
+    /// Whether cells may wrap, and the narrowest it may get then.
+    wraps: bool,
+    min: usize,
+    /// Dropped first when the terminal is narrow: lowest rank first; 0 is
+    /// never dropped.
+    drop_rank: u8,
+}
+
+fn account_columns(rows: &[&AccountRow], realm: bool, server: bool) -> Vec<AccountColumn> {
+    let column =
+        |header: &'static str, drop_rank: u8, wraps: bool, cell: &dyn Fn(&AccountRow) -> String| {
+            let cells: Vec<String> = rows.iter().map(|r| cell(r)).collect();
+            let longest = cells
+                .iter()
+                .map(|c| c.chars().count())
+                .chain(header.split(' ').map(str::len))
+                .max()
+                .unwrap_or(1);
+            AccountColumn {
+                header,
+                cells,
+                longest,
+                wraps,
+                min: longest.min(12),
+                drop_rank,
+            }
+        };
+    let mut v = vec![column("user (auth user)", 0, true, &who)];
+    if realm {
+        v.push(column("realm", 5, true, &|r| term(&r.realm).into_owned()));
+    }
+    v.push(column("client", 0, false, &|r| {
+        term(&r.client).into_owned()
+    }));
+    if server {
+        v.push(column("server", 6, false, &|r| {
+            term(&r.server).into_owned()
+        }));
+    }
+    v.extend([
+        column("exch", 1, false, &|r| r.exchanges.to_string()),
+        column("tries", 4, false, &|r| r.attempts.to_string()),
+        column("fail", 0, false, &|r| r.failures.to_string()),
+        column("ok", 3, false, &|r| r.successes.to_string()),
+        // Plain text: escape codes would upset the column widths.
+        column("last", 2, false, &|r| r.last_outcome.as_str().to_string()),
+        column("root cause", 0, false, &|r| {
+            r.root_cause
+                .as_ref()
+                .map(|c| c.rule.to_string())
+                .unwrap_or_else(|| "-".into())
+        }),
+    ]);
+    v
+}
+
+/// The sources (client addresses) with the most failures.
+fn write_sources(
+    rows: &[AccountRow],
+    width: u16,
+    p: &Paint,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    struct Source<'a> {
+        ip: &'a str,
+        accounts: usize,
+        tries: usize,
+        failures: usize,
+        successes: usize,
+    }
+    let mut sources: Vec<Source> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for r in rows {
+        let i = *index.entry(r.client.as_str()).or_insert_with(|| {
+            sources.push(Source {
+                ip: &r.client,
+                accounts: 0,
+                tries: 0,
+                failures: 0,
+                successes: 0,
+            });
+            sources.len() - 1
+        });
+        let s = &mut sources[i];
+        s.accounts += 1;
+        s.tries += r.attempts;
+        s.failures += r.failures;
+        s.successes += r.successes;
+    }
+    if sources.iter().all(|s| s.accounts == 1) {
+        // The accounts table already says it all.
+        writeln!(
+            out,
+            "{} {}, one account each.",
+            p.bold("Sources:"),
+            plural(sources.len(), "client address", "client addresses")
+        )?;
+        return writeln!(out);
+    }
+    sources.sort_by_key(|s| std::cmp::Reverse(s.failures));
+    let mut t = table(width);
+    t.set_header(vec!["source", "accounts", "tries", "fail", "ok"]);
+    for s in sources.iter().take(MAX_SOURCES) {
+        t.add_row(vec![
+            term(s.ip).into_owned(),
+            s.accounts.to_string(),
+            s.tries.to_string(),
+            s.failures.to_string(),
+            s.successes.to_string(),
+        ]);
+    }
+    writeln!(
+        out,
+        "{} ({}, most failures first)",
+        p.bold("Sources"),
+        plural(sources.len(), "client address", "client addresses")
+    )?;
+    writeln!(out, "{t}")?;
+    if sources.len() > MAX_SOURCES {
+        writeln!(
+            out,
+            "... {} not shown; --ip ADDR shows one.",
+            plural(sources.len() - MAX_SOURCES, "more source", "more sources")
+        )?;
+    }
+    writeln!(out)
+}
+
+/// The findings of one rule.
+struct RuleGroup<'a> {
+    rule: &'static str,
+    findings: Vec<&'a Finding>,
+}
+
+impl RuleGroup<'_> {
+    fn severity(&self) -> Severity {
+        self.findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Info)
+    }
+}
+
+fn write_rules<'a>(
+    a: &'a Analysis,
+    rows: &[AccountRow],
+    p: &Paint,
+    w: usize,
+    fixes_shown: &mut HashSet<&'a str>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if a.findings.is_empty() {
+        return Ok(());
+    }
+    let mut groups: Vec<RuleGroup> = Vec::new();
+    for f in &a.findings {
+        match groups.iter_mut().find(|g| g.rule == f.rule) {
+            Some(g) => g.findings.push(f),
+            None => groups.push(RuleGroup {
+                rule: f.rule,
+                findings: vec![f],
+            }),
+        }
+    }
+    groups.sort_by(|x, y| {
+        y.severity()
+            .cmp(&x.severity())
+            .then(cause_rank(x.rule).0.cmp(&cause_rank(y.rule).0))
+            .then(x.rule.cmp(y.rule))
+    });
+    let account_of: HashMap<usize, usize> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.exchange_ids.iter().map(move |&e| (e, i)))
+        .collect();
+    writeln!(out, "{} (by rule, most severe first)", p.bold("Findings"))?;
+    for (n, g) in groups.iter().enumerate() {
+        let sev = g.severity();
+        let ids: Vec<usize> = g.findings.iter().filter_map(|f| f.exchange).collect();
+        let wide = g.findings.len() - ids.len();
+        let mut scope = Vec::new();
+        if !ids.is_empty() {
+            let mut distinct = ids.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            scope.push(format!(
+                "{}: {}",
+                plural(distinct.len(), "exchange", "exchanges"),
+                ranges(&distinct)
+            ));
+        }
+        if wide > 0 {
+            scope.push(plural(
+                wide,
+                "capture-wide finding",
+                "capture-wide findings",
+            ));
+        }
+        let tag = format!("{:<8}", sev.as_str());
+        let head = format!("{} {}  ", tag, g.rule);
+        let lines = wrap(&scope.join("; "), w, &head, "           ");
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                // Colour the tag and the rule after wrapping plain text.
+                let rest = &l[tag.len() + 1 + g.rule.len()..];
+                writeln!(out, "{} {}{}", p.sev(sev, &tag), p.bold(g.rule), rest)?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+        if n >= MAX_RULES_IN_FULL {
+            // Past the most severe rules, a count is enough.
+            if n + 1 == groups.len() {
+                writeln!(out, "    (--rule RULE shows one of these in full)")?;
+                writeln!(out)?;
+            }
+            continue;
+        }
+        // Which accounts, when there are several to tell apart.
+        if rows.len() > 1 && !ids.is_empty() {
+            let mut per: Vec<(usize, Vec<usize>)> = Vec::new();
+            for &e in &ids {
+                let Some(&acc) = account_of.get(&e) else {
+                    continue;
+                };
+                match per.iter_mut().find(|(x, _)| *x == acc) {
+                    Some((_, v)) => v.push(e),
+                    None => per.push((acc, vec![e])),
+                }
+            }
+            per.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+            let mut parts: Vec<String> = per
+                .iter()
+                .take(MAX_ACCOUNTS_PER_RULE)
+                .map(|(acc, v)| {
+                    let r = &rows[*acc];
+                    format!("{} @ {} {}", who(r), term(&r.client), ranges(v))
+                })
+                .collect();
+            if per.len() > MAX_ACCOUNTS_PER_RULE {
+                parts.push(format!(
+                    "and {}",
+                    plural(
+                        per.len() - MAX_ACCOUNTS_PER_RULE,
+                        "more account",
+                        "more accounts"
+                    )
+                ));
+            }
+            write_wrapped(
+                out,
+                &format!(
+                    "{}: {}",
+                    if per.len() == 1 {
+                        "account"
+                    } else {
+                        "accounts"
+                    },
+                    parts.join("; ")
+                ),
+                w,
+                "    ",
+                "              ",
+            )?;
+        }
+        // One representative: the first, in capture order.
+        let rep = g.findings[0];
+        let label = match rep.exchange {
+            Some(e) if g.findings.len() > 1 => format!("e.g. #{e}: "),
+            Some(e) => format!("#{e}: "),
+            None => String::new(),
+        };
+        write_wrapped(
+            out,
+            &format!("{label}{}", term(&rep.message)),
+            w,
+            "    ",
+            "      ",
+        )?;
+        let kw = rep
+            .evidence
+            .0
+            .iter()
+            .map(|(k, _)| term(k).chars().count())
+            .max()
+            .unwrap_or(0);
+        for (k, v) in &rep.evidence.0 {
+            // Other values the same key took in the other findings.
+            let mut seen: HashSet<&str> = HashSet::new();
+            let mut also: Vec<&str> = Vec::new();
+            for f in &g.findings[1..] {
+                for (k2, v2) in &f.evidence.0 {
+                    if k2 == k && v2 != v && seen.insert(v2) && also.len() < MAX_ALSO {
+                        also.push(v2);
+                    }
+                }
+            }
+            let more = seen.len() - also.len();
+            let mut value = term(v).into_owned();
+            if also.iter().any(|s| s.chars().count() > MAX_ALSO_CHARS) {
+                // Sentences cut short would look alike: count them.
+                value.push_str(&format!(
+                    " ({} other {})",
+                    seen.len(),
+                    if seen.len() == 1 { "value" } else { "values" }
+                ));
+            } else if !also.is_empty() {
+                let list: Vec<String> = also.iter().map(|s| term(s).into_owned()).collect();
+                value.push_str(&format!(" (also: {}", list.join("; ")));
+                if more > 0 {
+                    value.push_str(&format!("; {more} more"));
+                }
+                value.push(')');
+            }
+            let key = term(k);
+            let pad = " ".repeat(kw.saturating_sub(key.chars().count()));
+            let first = format!("      {key}{pad}  ");
+            let indent = " ".repeat(first.chars().count());
+            let lines = wrap(&value, w, &first, &indent);
+            for (i, l) in lines.iter().enumerate() {
+                if i == 0 {
+                    writeln!(
+                        out,
+                        "      {}{}",
+                        p.dim(&format!("{key}{pad}")),
+                        &l[6 + key.len() + pad.len()..]
+                    )?;
+                } else {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        let mut all_frames: Vec<u64> = g
+            .findings
+            .iter()
+            .flat_map(|f| f.frames.iter().copied())
+            .collect();
+        all_frames.sort_unstable();
+        all_frames.dedup();
+        if !all_frames.is_empty() {
+            let list = frames(&all_frames).replace(',', ", ");
+            let lines = wrap(&list, w, "      frames ", "             ");
+            for (i, l) in lines.iter().enumerate() {
+                if i == 0 {
+                    writeln!(
+                        out,
+                        "      {}{}",
+                        p.dim("frames"),
+                        &l["      frames".len()..]
+                    )?;
+                } else {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        if fixes_shown.insert(rep.fix.as_str()) {
+            let lines = wrap(&term(&rep.fix), w, "    fix: ", "         ");
+            for (i, l) in lines.iter().enumerate() {
+                if i == 0 {
+                    writeln!(out, "    {}{}", p.bold("fix:"), &l["    fix:".len()..])?;
+                } else {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        } else {
+            writeln!(out, "    {} as in the Diagnosis above.", p.bold("fix:"))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The exchanges with the most severe findings, then the most rounds, one
+/// line each, with a Call-ID to look one up.
+fn write_worst(
+    a: &Analysis,
+    by_exchange: &HashMap<usize, Vec<&Finding>>,
+    p: &Paint,
+    w: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut bad: Vec<(&AuthExchange, Severity)> = a
+        .exchanges
+        .iter()
+        .filter_map(|e| {
+            let sev = by_exchange.get(&e.id)?.iter().map(|f| f.severity).max()?;
+            (sev >= Severity::Warning).then_some((e, sev))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let total = bad.len();
+    bad.sort_by(|x, y| {
+        y.1.cmp(&x.1)
+            .then(y.0.rounds.len().cmp(&x.0.rounds.len()))
+            .then(x.0.id.cmp(&y.0.id))
+    });
+    writeln!(
+        out,
+        "{} ({} of {} with warnings or worse)",
+        p.bold("Worst exchanges"),
+        bad.len().min(MAX_WORST),
+        total
+    )?;
+    for (ex, sev) in bad.iter().take(MAX_WORST) {
+        let mut rules: Vec<&str> = by_exchange
+            .get(&ex.id)
+            .into_iter()
+            .flatten()
+            .map(|f| f.rule)
+            .collect();
+        rules.dedup();
+        let line = format!(
+            "#{} {} {} {} -> {}: {} after {}; {}; Call-ID {}",
+            ex.id,
+            term(&ex.method),
+            term(&ex.user().unwrap_or_else(|| "?".into())),
+            endpoint(ex.client),
+            endpoint(ex.server),
+            ex.outcome.as_str(),
+            plural(ex.rounds.len(), "round", "rounds"),
+            rules.join(", "),
+            clip(
+                &term(ex.call_ids.first().map(String::as_str).unwrap_or("?")),
+                40
+            )
+        );
+        let lines = wrap(&line, w, "  * ", "    ");
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                writeln!(out, "  {} {}", p.sev(*sev, "*"), &l[4..])?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+    }
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testutil::*;
+
+    /// alice's REGISTER refused three times, a minute apart, each in its
+    /// own Call-ID; `user` goes into the digest username.
+    fn refused_thrice(user: &str) -> Report {
+        let mut msgs: Vec<(&str, &str, f64, String)> = Vec::new();
+        for i in 0..3u8 {
+            let cid = format!("cid-{i}@");
+            let (a, b) = (format!("a{i}"), format!("b{i}"));
+            let m = [
+                register(1, &a, None),
+                response(401, "Unauthorized", 1, &a, Some(WWW_QOP)),
+                register(2, &b, Some(&auth_qop(user))),
+                response(401, "Unauthorized", 2, &b, Some(WWW_QOP)),
+            ];
+            for (k, text) in m.iter().enumerate() {
+                let (src, dst) = if k % 2 == 0 {
+                    (PHONE, PBX)
+                } else {
+                    (PBX, PHONE)
+                };
+                let t = f64::from(i) * 60.0 + k as f64 * 0.01;
+                msgs.push((src, dst, t, text.replace("cid-1@", &cid)));
+            }
+        }
+        let refs: Vec<(&str, &str, f64, &str)> = msgs
+            .iter()
+            .map(|(s, d, t, m)| (*s, *d, *t, m.as_str()))
+            .collect();
+        let exchanges = exchanges(&refs);
+        let findings = crate::rules::evaluate(&exchanges, &Default::default());
+        Report::plain(Analysis {
+            inputs: Vec::new(),
+            exchanges,
+            findings,
+            sip: Default::default(),
+            net: Default::default(),
+            correlate: Default::default(),
+        })
+    }
+
+    fn render(r: &Report, color: bool, details: bool) -> String {
+        let mut buf = Vec::new();
+        let o = TextOptions {
+            color,
+            width: 100,
+            ladder: false,
+            details,
+        };
+        write(r, &o, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn a_rule_on_several_exchanges_is_one_entry_with_one_fix() {
+        let r = refused_thrice("alice");
+        let fix = r
+            .analysis
+            .findings
+            .iter()
+            .find(|f| f.rule == "credentials-rejected")
+            .expect("credentials-rejected fired")
+            .fix
+            .clone();
+        let head: String = fix.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        let text = render(&r, false, false);
+        assert!(
+            text.contains("credentials-rejected  3 exchanges: #1-#3"),
+            "{text}"
+        );
+        assert_eq!(text.matches(head.as_str()).count(), 1, "{text}");
+        assert!(text.contains("Fix: The server does not accept"), "{text}");
+        assert!(text.contains("fix: as in the Diagnosis above."), "{text}");
+        assert!(text.contains("alice @ 10.0.0.5 -> 10.0.0.1:5060: cannot register"));
+        // The per-exchange listing repeats it for each exchange.
+        let details = render(&r, false, true);
+        assert_eq!(details.matches(head.as_str()).count(), 1 + 3, "{details}");
+        assert!(details.contains("Exchange #3 REGISTER alice"));
+    }
+
+    #[test]
+    fn colours_only_when_asked_and_capture_text_is_escaped() {
+        let r = refused_thrice("al\x1b[2Jice\u{202e}");
+        let plain = render(&r, false, false);
+        assert!(
+            !plain.contains('\x1b') && !plain.contains('\u{202e}'),
+            "{plain}"
+        );
+        assert!(plain.contains("al\\x1b[2Jice"), "{plain}");
+        for l in plain.lines() {
+            assert!(l.chars().count() <= 100, "{l}");
+        }
+        let coloured = render(&r, true, false);
+        assert!(coloured.contains("\x1b[1;31merror"), "{coloured}");
+        // Only the tool's own colour codes are escapes.
+        let mut visible = coloured.clone();
+        for code in ["0", "1", "2", "1;31", "33", "36"] {
+            visible = visible.replace(&format!("\x1b[{code}m"), "");
+        }
+        assert!(!visible.contains('\x1b'), "{visible}");
+    }
+
+    #[test]
+    fn wrap_keeps_words_and_width() {
+        let text = "the quick brown fox jumps over the lazy dog again and again";
+        let lines = wrap(text, 20, "> ", "  ");
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(lines[0], "> the quick brown");
+        assert!(lines[1].starts_with("  fox"));
+        let joined: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        assert_eq!(joined[0], ">");
+        assert_eq!(joined[1..].join(" "), text);
+    }
+
+    #[test]
+    fn wrap_cuts_words_longer_than_a_line() {
+        let long = "x".repeat(50);
+        let lines = wrap(&format!("a {long} b"), 20, "", "");
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        let all: String = lines.concat().chars().filter(|c| *c == 'x').collect();
+        assert_eq!(all.len(), 50);
+    }
+
+    #[test]
+    fn ranges_compress_runs() {
+        assert_eq!(ranges(&[7, 1, 2, 3, 4]), "#1-#4, #7");
+        assert_eq!(ranges(&[5]), "#5");
+        let many: Vec<usize> = (0..40).map(|i| i * 2).collect();
+        let s = ranges(&many);
+        assert!(s.ends_with("and 28 more ranges"), "{s}");
+    }
+
+    #[test]
+    fn clip_marks_the_cut() {
+        assert_eq!(clip("abcdef", 10), "abcdef");
+        assert_eq!(clip("abcdefghijkl", 8), "abcde...");
+    }
 }
