@@ -85,6 +85,14 @@ impl SipStage<'_> {
         }
     }
 
+    fn trailing(&mut self, frame: u64, len: usize) {
+        if self.counts.warnings.len() < MAX_LISTED_WARNINGS {
+            self.counts.warnings.push(format!(
+                "frame {frame}: {len} bytes after the end of the SIP message (beyond its Content-Length) ignored"
+            ));
+        }
+    }
+
     fn incomplete_at_end(&mut self, meta: &MessageMeta, len: usize) {
         self.stats.broken += 1;
         self.counts.broken += 1;
@@ -118,9 +126,12 @@ impl SipStage<'_> {
         while !rest.is_empty() {
             if !looks_like_sip(rest) {
                 // Not SIP at all (RTP, DNS, ...) is skipped quietly; SIP
-                // whose start line is damaged is reported.
-                if !first || looks_damaged_sip(rest) {
+                // whose start line is damaged is reported; bytes after a
+                // complete message (some stacks pad datagrams) are noted.
+                if looks_damaged_sip(rest) {
                     self.broken(meta.frame, ParseError::BadStartLine);
+                } else if !first {
+                    self.trailing(meta.frame, rest.len());
                 }
                 return;
             }
@@ -463,6 +474,25 @@ mod tests {
             name: name.into(),
             reader: Box::new(Literal { msgs, next: 0 }),
         }
+    }
+
+    #[test]
+    fn trailing_bytes_are_noted_not_counted_as_broken() {
+        let padded = sip("REGISTER sip:example.org SIP/2.0", 1, "") + "abc";
+        let damaged = "SIP/2.0 4x1 Unauthorized\r\nCall-ID: x\r\n\r\n".to_string();
+        let a = analyze(
+            vec![input("t", vec![(Some(1), padded), (Some(2), damaged)])],
+            &Options::default(),
+        );
+        assert_eq!(a.sip.messages, 1);
+        assert_eq!(a.sip.broken, 1);
+        let w = &a.inputs[0].warnings;
+        assert!(
+            w.iter()
+                .any(|w| w.contains("frame 1: 3 bytes after the end")),
+            "{w:?}"
+        );
+        assert!(w.iter().any(|w| w.contains("frame 2: broken SIP")), "{w:?}");
     }
 
     #[test]

@@ -248,23 +248,20 @@ pub fn apply(a: &mut Analysis, f: &Filter) -> Option<Scope> {
         })
         .map(|ex| ex.id)
         .collect();
-    let kept_frames: HashSet<(u16, u64)> = a
-        .exchanges
-        .iter()
-        .filter(|ex| kept.contains(&ex.id))
-        .flat_map(|ex| ex.frames.iter().map(move |&fr| (ex.input, fr)))
-        .collect();
-    let any_input_frame = |fr: u64| kept_frames.iter().any(|&(_, k)| k == fr);
     let exchange_filter = f.selects_exchanges();
     a.findings.retain(|fd| {
         let in_scope = match fd.exchange {
             Some(id) => kept.contains(&id),
-            None => !exchange_filter || fd.frames.iter().any(|&fr| any_input_frame(fr)),
+            None => !exchange_filter || fd.related_exchanges.iter().any(|id| kept.contains(id)),
         };
         in_scope && f.finding_matches(fd)
     });
     if f.selects_findings() {
-        kept = a.findings.iter().filter_map(|fd| fd.exchange).collect();
+        kept = a
+            .findings
+            .iter()
+            .flat_map(|fd| fd.exchange.iter().chain(&fd.related_exchanges).copied())
+            .collect();
     }
     a.exchanges.retain(|ex| kept.contains(&ex.id));
     Some(Scope {

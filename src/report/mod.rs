@@ -231,7 +231,8 @@ fn count_attempts(ex: &AuthExchange, row: &mut AccountRow) {
 /// Groups exchanges by account: user, auth user, realm, client host,
 /// server. Findings count for an account when they name one of its
 /// exchanges, or, for capture-wide findings (brute force, scanners), when
-/// they cite one of its frames.
+/// they name it among their related exchanges (frame numbers alone would
+/// not do: they restart in every input).
 pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<AccountRow> {
     type Key = (String, String, String, String, String);
     struct Group {
@@ -243,15 +244,9 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
     }
     let mut rows: BTreeMap<Key, Group> = BTreeMap::new();
     let mut by_exchange: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut by_frame: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
-        match f.exchange {
-            Some(e) => by_exchange.entry(e).or_default().push(i),
-            None => {
-                for &fr in &f.frames {
-                    by_frame.entry(fr).or_default().push(i);
-                }
-            }
+        for e in f.exchange.iter().chain(&f.related_exchanges) {
+            by_exchange.entry(*e).or_default().push(i);
         }
     }
     // Rules that fired on a succeeded exchange, per (client, server).
@@ -261,7 +256,9 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             .entry((endpoint(ex.client), endpoint(ex.server)))
             .or_default();
         for &i in by_exchange.get(&ex.id).into_iter().flatten() {
-            if !rules.contains(&findings[i].rule) {
+            // Capture-wide findings (an attack that once succeeded) are
+            // never harmless.
+            if findings[i].exchange.is_some() && !rules.contains(&findings[i].rule) {
                 rules.push(findings[i].rule);
             }
         }
@@ -308,9 +305,6 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
         count_attempts(ex, row);
         row.last_outcome = ex.outcome;
         related.extend(by_exchange.get(&ex.id).into_iter().flatten());
-        for fr in &ex.frames {
-            related.extend(by_frame.get(fr).into_iter().flatten());
-        }
     }
     rows.into_values()
         .map(

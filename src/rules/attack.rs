@@ -61,6 +61,7 @@ struct Attempt {
     inputs: u64,
     response: u64,
     port: Option<u16>,
+    exchange: usize,
 }
 
 #[derive(Default)]
@@ -124,6 +125,7 @@ fn collect(ex: &AuthExchange, src: &mut Source) {
                     inputs,
                     response: hash_of(&c.response),
                     port,
+                    exchange: ex.id,
                 });
             }
             None => {
@@ -142,6 +144,7 @@ fn collect(ex: &AuthExchange, src: &mut Source) {
                         inputs: 0,
                         response: 0,
                         port,
+                        exchange: ex.id,
                     });
                 }
             }
@@ -356,6 +359,13 @@ fn finding(ip: IpAddr, src: &Source, v: &Verdict, cfg: &RuleConfig) -> Finding {
         rule: "brute-force",
         severity: Severity::Critical,
         exchange: None,
+        related_exchanges: {
+            let mut ids: Vec<usize> = a.iter().map(|x| x.exchange).collect();
+            ids.extend(src.successes.iter().map(|s| s.2));
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        },
         frames: a.iter().map(|x| x.frame).collect(),
         message: format!(
             "{ip} made {failures} failed authentication attempts{} against {} account(s) ({users_text}) from {} to {}: {}",
@@ -414,6 +424,12 @@ pub fn scanner_user_agent(view: &CaptureView<'_>, _: &RuleConfig, out: &mut Vec<
             rule: "scanner-user-agent",
             severity: Severity::Warning,
             exchange: None,
+            related_exchanges: view
+                .exchanges
+                .iter()
+                .filter(|e| e.client.map(|a| a.ip()) == src && e.user_agent.as_deref() == Some(ua))
+                .map(|e| e.id)
+                .collect(),
             frames: vec![frame],
             message: format!(
                 "{who} sent {requests} request(s) ({methods}) with User-Agent '{ua}', the signature of a SIP scanner ({name})"

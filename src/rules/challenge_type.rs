@@ -23,6 +23,7 @@ pub fn register_challenged_with_407(ex: &AuthExchange, _: &RuleConfig, out: &mut
         rule: "register-challenged-with-407",
         severity: Severity::Warning,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!(
             "REGISTER was challenged with 407 Proxy-Authenticate instead of 401 WWW-Authenticate{}",
@@ -60,6 +61,7 @@ pub fn credentials_header_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut 
             rule: "credentials-header-mismatch",
             severity: Severity::Error,
             exchange: Some(ex.id),
+            related_exchanges: Vec::new(),
             frames: vec![expected.1, r.request.frame],
             message: format!(
                 "the challenge came in {} but the client answered with {}",

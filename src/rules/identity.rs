@@ -72,6 +72,7 @@ pub fn auth_user_split(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>
         rule: "auth-user-split",
         severity,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames: vec![r.request.frame],
         message,
         evidence: Evidence::new()

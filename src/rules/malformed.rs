@@ -68,6 +68,7 @@ pub fn malformed_credentials(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fi
         rule: "malformed-credentials",
         severity: Severity::Error,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!("the {} header is malformed: {}", header.name(), problems[0]),
         evidence,

@@ -86,6 +86,11 @@ pub struct Finding {
     pub severity: Severity,
     /// The exchange id, when the finding is about one exchange.
     pub exchange: Option<usize>,
+    /// For findings across exchanges (brute force, scanners): the
+    /// exchanges they are about. Frame numbers alone cannot say, since
+    /// they restart in every input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related_exchanges: Vec<usize>,
     pub frames: Vec<u64>,
     pub message: String,
     pub evidence: Evidence,

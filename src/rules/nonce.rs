@@ -83,6 +83,7 @@ pub fn nonce_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
                 rule: "nonce-mismatch",
                 severity: Severity::Error,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames,
                 message: format!(
                     "the server's latest challenge (frame {}) carried nonce {} but the client answered with nonce {}, from {origin}",
@@ -221,6 +222,7 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
         rule: "stale-nonce",
         severity: Severity::Warning,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames: events.iter().flat_map(|(a, b, _)| [*a, *b]).collect(),
         message,
         evidence,
@@ -369,6 +371,7 @@ pub fn nc_reuse(view: &CaptureView<'_>, _: &RuleConfig, out: &mut Vec<Finding>) 
             rule: "nc-reuse",
             severity: Severity::Warning,
             exchange: Some(again.exchange),
+            related_exchanges: Vec::new(),
             frames: vec![first.frame, again.frame],
             message: format!(
                 "client {who} answered nonce {} twice with nc={} (frames {} and {}) without a new challenge in between{}",

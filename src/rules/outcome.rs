@@ -37,6 +37,7 @@ pub fn credentials_rejected(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fin
         rule: "credentials-rejected",
         severity: Severity::Error,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!(
             "{} credentials for '{user}' were rejected {times} with {} {}",
@@ -97,6 +98,7 @@ pub fn auth_loop(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) {
         rule: "auth-loop",
         severity: Severity::Error,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames: ex.rounds.iter().map(|r| r.request.frame).collect(),
         message: format!(
             "{} challenged {} times in {:.1} s without success ({nonce_note})",
@@ -146,6 +148,7 @@ pub fn challenge_unanswered(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fin
         rule: "challenge-unanswered",
         severity: Severity::Error,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames: vec![last.request.frame, resp.frame],
         message: format!(
             "{} was challenged with {} and the {} never answered ({:.0} s of capture followed)",
@@ -176,6 +179,7 @@ pub fn forbidden_after_auth(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fin
             rule: "forbidden-after-auth",
             severity: Severity::Error,
             exchange: Some(ex.id),
+            related_exchanges: Vec::new(),
             frames: vec![r.request.frame, resp.frame],
             message: format!(
                 "{} with credentials for {} refused with 403 {}",

@@ -30,6 +30,7 @@ pub fn missing_cnonce(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
                 rule: "missing-cnonce",
                 severity: Severity::Error,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames,
                 message: format!(
                     "the challenge offered qop=\"{}\" but the answer has no {}",
@@ -81,6 +82,7 @@ pub fn qop_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
                 rule: "qop-mismatch",
                 severity: Severity::Error,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames,
                 message: problem,
                 evidence: Evidence::new()
@@ -129,6 +131,7 @@ pub fn realm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
                 rule: "realm-mismatch",
                 severity: Severity::Error,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames: vec![ans.frame, r.request.frame],
                 message: format!(
                     "the server challenged with realm {} but the client answered with realm {}{}",
@@ -174,6 +177,7 @@ pub fn uri_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
                 rule: "uri-mismatch",
                 severity: Severity::Warning,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames: vec![r.request.frame],
                 message: format!(
                     "the digest uri {} differs from the Request-URI {}",
@@ -239,6 +243,7 @@ pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
                 rule: "algorithm-mismatch",
                 severity: Severity::Error,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames,
                 message: format!(
                     "the server offered algorithm {} but the client answered with {}{}",
@@ -278,6 +283,7 @@ pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
         rule: "algorithm-mismatch",
         severity: Severity::Error,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames: vec![last.request.frame, resp.frame],
         message: format!(
             "the server offered only {} and the client never answered: it probably supports MD5 only",
@@ -310,6 +316,7 @@ pub fn opaque_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>
                 rule: "opaque-mismatch",
                 severity: Severity::Error,
                 exchange: Some(ex.id),
+                related_exchanges: Vec::new(),
                 frames,
                 message: match echoed {
                     Some(e) => format!(

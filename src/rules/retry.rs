@@ -33,6 +33,7 @@ pub fn credentials_missing_on_retry(ex: &AuthExchange, _: &RuleConfig, out: &mut
         rule: "credentials-missing-on-retry",
         severity: Severity::Error,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!(
             "after the {status} challenge (frame {ch_frame}) the client sent {} again without credentials (frame {req_frame}){}",
@@ -76,6 +77,7 @@ pub fn cseq_not_incremented(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fin
         rule: "cseq-not-incremented",
         severity: Severity::Warning,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!(
             "the retried {} keeps CSeq {cc} (frame {cf}) after CSeq {pc} was challenged (frame {pf}){}",
@@ -115,6 +117,7 @@ pub fn no_final_response(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Find
         rule: "no-final-response",
         severity: Severity::Warning,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!(
             "{} (frame {}){after_auth} got {heard}; the capture went on for {:.0} s",

@@ -51,6 +51,7 @@ pub fn unsupported_scheme(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
         rule: "unsupported-scheme",
         severity: Severity::Info,
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames,
         message: format!(
             "{} was challenged with the {} scheme{}",

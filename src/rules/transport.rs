@@ -64,6 +64,7 @@ pub fn encrypted_signalling(net: &NetStats, _: &RuleConfig, out: &mut Vec<Findin
         rule: "encrypted-signalling",
         severity: Severity::Info,
         exchange: None,
+        related_exchanges: Vec::new(),
         frames: sip.iter().map(|f| f.first_frame).collect(),
         message: format!(
             "{} SIP flow{} {} encrypted with TLS ({}); authentication inside {} cannot be checked from this capture",

@@ -871,6 +871,7 @@ fn describe(
             _ => Severity::Error,
         },
         exchange: Some(ex.id),
+        related_exchanges: Vec::new(),
         frames: Vec::new(),
         message,
         evidence,
