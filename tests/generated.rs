@@ -1,0 +1,121 @@
+//! The generated capture (examples/gen-capture) against its truth file:
+//! the diagnosis must find exactly what the generator put in.
+//!
+//! Checks that need rules or options not in this build yet (wrong-password,
+//! digest-verified, brute-force, a credentials file) are skipped with a
+//! printed notice until `--list-rules` knows them.
+
+#[allow(dead_code)]
+#[path = "../examples/gen-capture/generator.rs"]
+mod generator;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sipauth-diag");
+
+fn generate(dir: &Path, mb: u64, seed: u64) -> (std::path::PathBuf, generator::Truth) {
+    let pcap = dir.join("gen.pcap");
+    let file = std::fs::File::create(&pcap).expect("create pcap");
+    let truth = generator::generate(
+        generator::Config::for_size_mb(mb, seed),
+        std::io::BufWriter::new(file),
+    )
+    .expect("generate");
+    (pcap, truth)
+}
+
+fn known_rules() -> String {
+    let out = Command::new(BIN).arg("--list-rules").output().expect("run");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn rule_known(list: &str, id: &str) -> bool {
+    list.lines()
+        .any(|l| l.split_whitespace().next() == Some(id))
+}
+
+fn has_credentials_option() -> bool {
+    let out = Command::new(BIN).arg("--help").output().expect("run");
+    String::from_utf8_lossy(&out.stdout).contains("--credentials")
+}
+
+fn diagnose(pcap: &Path, credentials: Option<&Path>) -> Value {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--format", "json", "--fail-on", "never"]);
+    if let Some(c) = credentials {
+        cmd.arg("--credentials").arg(c);
+    }
+    let out = cmd.arg(pcap).output().expect("run sipauth-diag");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn rule_count(report: &Value, id: &str) -> u64 {
+    report["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| f["rule"] == id)
+        .count() as u64
+}
+
+#[test]
+fn generated_capture_matches_its_truth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, truth) = generate(dir.path(), 3, 11);
+    assert!(truth.missing_cnonce > 0 && truth.wrong_password > 0 && truth.digest_verified > 0);
+    assert_eq!(truth.brute_force, 2);
+    let creds = dir.path().join("gen.credentials");
+    std::fs::write(&creds, truth.credentials_text()).expect("write credentials");
+    let with_creds = has_credentials_option();
+    let report = diagnose(&pcap, with_creds.then_some(creds.as_path()));
+
+    // What exists today.
+    assert_eq!(report["summary"]["sip_messages"], truth.sip_messages);
+    assert_eq!(report["summary"]["broken_sip_messages"], 0);
+    assert_eq!(report["inputs"][0]["packets"].as_u64(), Some(truth.packets));
+    assert_eq!(rule_count(&report, "missing-cnonce"), truth.missing_cnonce);
+
+    // Rules written in parallel: checked once this build knows them.
+    let rules = known_rules();
+    let expect = [
+        ("wrong-password", truth.wrong_password, true),
+        ("digest-verified", truth.digest_verified, true),
+        ("brute-force", truth.brute_force, false),
+    ];
+    for (id, want, needs_credentials) in expect {
+        if !rule_known(&rules, id) {
+            println!(
+                "NOTICE: rule '{id}' is not in --list-rules yet; its count ({want}) is not checked"
+            );
+            continue;
+        }
+        if needs_credentials && !with_creds {
+            println!("NOTICE: no --credentials option yet; '{id}' ({want}) is not checked");
+            continue;
+        }
+        assert_eq!(rule_count(&report, id), want, "findings of rule {id}");
+    }
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    let cfg = |seed| generator::Config::for_size_mb(1, seed);
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    let mut c = Vec::new();
+    let ta = generator::generate(cfg(5), &mut a).expect("generate");
+    generator::generate(cfg(5), &mut b).expect("generate");
+    generator::generate(cfg(6), &mut c).expect("generate");
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(ta.bytes, a.len() as u64);
+    assert!(a.len() >= 1_000_000);
+}
