@@ -13,10 +13,9 @@
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
-use crate::sip::{AuthHeader, Challenge, Credentials, HeaderKind, Message};
+use crate::sip::{AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Status};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
@@ -262,8 +261,12 @@ pub struct CorrelateConfig {
     /// before the exchange counts as abandoned rather than cut by the end
     /// of the capture.
     pub answer_timeout: f64,
-    /// Nonces remembered for answering preemptive credentials.
+    /// Nonces (and first senders of digest responses) remembered for
+    /// answering preemptive credentials; the oldest are forgotten first.
     pub max_nonces: usize,
+    /// Seconds of capture time a nonce is remembered after its challenge
+    /// (servers expire theirs after 30 s to 5 min).
+    pub nonce_ttl: f64,
 }
 
 impl Default for CorrelateConfig {
@@ -271,6 +274,7 @@ impl Default for CorrelateConfig {
         CorrelateConfig {
             answer_timeout: 32.0,
             max_nonces: 200_000,
+            nonce_ttl: 300.0,
         }
     }
 }
@@ -302,21 +306,107 @@ pub struct CorrelateStats {
     pub missing_headers: u64,
 }
 
+/// How much state the correlator holds right now (for tests and
+/// benchmarks: it must not grow with the length of the capture).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveCounts {
+    pub exchanges: usize,
+    pub transactions: usize,
+    pub held_requests: usize,
+    pub nonces: usize,
+    pub response_hops: usize,
+    /// Finished exchanges waiting to be taken (or returned by `finish`).
+    pub finished: usize,
+}
+
+/// A map that forgets by capture time: entries live in the current
+/// generation, lookups also see the previous one, and every `ttl` seconds
+/// (or when the current one is full) the previous generation is dropped.
+struct Generations<V> {
+    current: FxHashMap<u64, V>,
+    previous: FxHashMap<u64, V>,
+    started: Ts,
+}
+
+impl<V> Generations<V> {
+    fn new() -> Self {
+        Generations {
+            current: FxHashMap::default(),
+            previous: FxHashMap::default(),
+            started: Ts(i64::MIN),
+        }
+    }
+    fn get(&self, k: u64) -> Option<&V> {
+        self.current.get(&k).or_else(|| self.previous.get(&k))
+    }
+    /// Inserts or replaces (the latest value wins, like a plain map).
+    fn insert(&mut self, k: u64, v: V, now: Ts, ttl: f64, max: usize) {
+        if self.started == Ts(i64::MIN) {
+            self.started = now;
+        }
+        if now.since(self.started) >= ttl || self.current.len() >= max.div_ceil(2).max(1) {
+            self.previous = std::mem::take(&mut self.current);
+            self.started = now;
+        }
+        self.previous.remove(&k);
+        self.current.insert(k, v);
+    }
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+/// An exchange still being followed.
+struct Live {
+    ex: AuthExchange,
+    closed: bool,
+    /// Map keys that lead to this exchange, dropped when it flows out.
+    tx_keys: Vec<u64>,
+    open_keys: Vec<u64>,
+    awaiting_keys: Vec<u64>,
+}
+
+/// A request that is not (yet) about authentication: no credentials, not
+/// a REGISTER, not continuing an exchange. Only its bytes are kept (in a
+/// recycled buffer) until its answer says whether it is challenged; most
+/// are not, and then no exchange is ever built for them.
+struct Held {
+    meta: MessageMeta,
+    raw: Vec<u8>,
+    cseq: u32,
+    content: u64,
+    last_ts: Ts,
+    retransmission_frames: Vec<u64>,
+    provisional: Option<(u64, u16)>,
+    /// A final answer came (and was not a challenge); the entry stays to
+    /// recognise retransmissions until it expires.
+    answered: bool,
+}
+
 pub struct Correlator {
     config: CorrelateConfig,
-    exchanges: Vec<AuthExchange>,
+    /// Exchanges being followed, by internal id (creation order).
+    live: FxHashMap<usize, Live>,
+    next_id: usize,
+    /// Finished exchanges that involve authentication, in the order they
+    /// finished, until taken.
+    finished: Vec<AuthExchange>,
+    /// Exchanges already handed out by `take_finished`.
+    handed_out: usize,
     /// Open exchanges by (Call-ID, From tag, method, client, server).
     open: FxHashMap<u64, usize>,
     /// Exchanges waiting for a retry, by (client, From URI, To URI, method).
     awaiting: FxHashMap<u64, usize>,
     tx: FxHashMap<u64, TxEntry>,
-    nonces: FxHashMap<String, NonceEntry>,
-    nonce_order: VecDeque<String>,
+    held: FxHashMap<u64, Held>,
+    spare_buffers: Vec<Vec<u8>>,
+    /// By hash of the nonce (the entry's own nonce is compared on lookup).
+    nonces: Generations<NonceEntry>,
     /// First (client, server) hop of each digest response value.
-    responses: FxHashMap<u64, (Option<SocketAddr>, Option<SocketAddr>)>,
-    closed: Vec<bool>,
+    responses: Generations<(Option<SocketAddr>, Option<SocketAddr>)>,
     pub stats: CorrelateStats,
     last_ts: Ts,
+    messages_since_sweep: usize,
 }
 
 fn hash_of<T: Hash>(t: T) -> u64 {
@@ -325,25 +415,102 @@ fn hash_of<T: Hash>(t: T) -> u64 {
     h.finish()
 }
 
+fn write_bytes(h: &mut FxHasher, b: &[u8]) {
+    h.write_usize(b.len());
+    h.write(b);
+}
+
+/// A method, case-folded without allocating.
+fn write_method(h: &mut FxHasher, m: &[u8]) {
+    h.write_usize(m.len());
+    for &c in m {
+        h.write_u8(c.to_ascii_uppercase());
+    }
+}
+
 /// Request methods that never get their own authentication exchange.
 fn not_challengeable(method: &[u8]) -> bool {
     method.eq_ignore_ascii_case(b"ACK") || method.eq_ignore_ascii_case(b"CANCEL")
+}
+
+fn is_credentials(kind: HeaderKind) -> bool {
+    matches!(
+        kind,
+        HeaderKind::Authorization | HeaderKind::ProxyAuthorization
+    )
+}
+
+/// What makes a request with the same transaction key a retransmission
+/// rather than a new request: same length and same credentials. Cheaper
+/// than hashing the whole message, and a client that reuses a branch for
+/// a different request changes at least one of them in practice.
+fn content_id(msg: &Message<'_>) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_usize(msg.raw.len());
+    for hd in msg.headers() {
+        if is_credentials(hd.kind) {
+            write_bytes(&mut h, hd.value);
+        }
+    }
+    h.finish()
+}
+
+fn involves_auth(e: &AuthExchange) -> bool {
+    e.was_challenged() || e.sent_credentials() || e.method.eq_ignore_ascii_case("REGISTER")
+}
+
+/// Settles an exchange still open when its client stopped (or the capture
+/// ended) `waited` seconds after its last message.
+fn settle_open(ex: &mut AuthExchange, waited: f64, timeout: f64) {
+    let Some(last) = ex.rounds.last() else {
+        return;
+    };
+    if let Some(resp) = &last.response {
+        if resp.is_challenge() {
+            if waited >= timeout {
+                ex.outcome = Outcome::Failed;
+                ex.final_status = Some(resp.status);
+                ex.failure = Some(if last.has_credentials() {
+                    "credentials rejected; the client did not try again".into()
+                } else {
+                    "challenge never answered".into()
+                });
+            } else {
+                ex.outcome = Outcome::Incomplete;
+                ex.failure = Some(format!(
+                    "the capture ends {waited:.1} s after the challenge"
+                ));
+            }
+        }
+    } else if waited >= timeout {
+        ex.outcome = Outcome::Unanswered;
+        ex.failure = Some(format!("no final response within {waited:.0} s"));
+    } else {
+        ex.outcome = Outcome::Incomplete;
+        ex.failure = Some(format!(
+            "the capture ends {waited:.1} s after the request, before any final response"
+        ));
+    }
 }
 
 impl Correlator {
     pub fn new(config: CorrelateConfig) -> Correlator {
         Correlator {
             config,
-            exchanges: Vec::new(),
+            live: FxHashMap::default(),
+            next_id: 0,
+            finished: Vec::new(),
+            handed_out: 0,
             open: FxHashMap::default(),
             awaiting: FxHashMap::default(),
             tx: FxHashMap::default(),
-            nonces: FxHashMap::default(),
-            nonce_order: VecDeque::new(),
-            responses: FxHashMap::default(),
-            closed: Vec::new(),
+            held: FxHashMap::default(),
+            spare_buffers: Vec::new(),
+            nonces: Generations::new(),
+            responses: Generations::new(),
             stats: CorrelateStats::default(),
             last_ts: Ts(i64::MIN),
+            messages_since_sweep: 0,
         }
     }
 
@@ -352,18 +519,83 @@ impl Correlator {
             self.last_ts = meta.ts;
         }
         if msg.is_request() {
-            self.request(meta, msg);
+            self.stats.requests += 1;
+            self.request(meta, msg, true);
         } else {
             self.response(meta, msg);
         }
+        self.messages_since_sweep += 1;
+        // Amortised: a sweep costs O(live state) and runs once per that
+        // many messages.
+        if self.messages_since_sweep >= 4096.max(self.live.len() + self.held.len()) {
+            self.sweep();
+        }
+    }
+
+    /// What the correlator holds right now.
+    pub fn live_counts(&self) -> LiveCounts {
+        LiveCounts {
+            exchanges: self.live.len(),
+            transactions: self.tx.len(),
+            held_requests: self.held.len(),
+            nonces: self.nonces.len(),
+            response_hops: self.responses.len(),
+            finished: self.finished.len(),
+        }
+    }
+
+    /// Exchanges that finished since the last call (closed, or idle for
+    /// twice the answer timeout), numbered in the order they are handed
+    /// out. Taking them keeps memory bounded on long captures; whatever is
+    /// not taken is returned by [`Correlator::finish`].
+    pub fn take_finished(&mut self) -> Vec<AuthExchange> {
+        let mut out = std::mem::take(&mut self.finished);
+        for e in &mut out {
+            self.handed_out += 1;
+            e.id = self.handed_out;
+        }
+        out
     }
 
     fn tx_key(branch: &[u8], cseq: u32, method: &[u8], call_id: &[u8]) -> u64 {
-        hash_of((branch, cseq, method.to_ascii_uppercase(), call_id))
+        let mut h = FxHasher::default();
+        write_bytes(&mut h, branch);
+        h.write_u32(cseq);
+        write_method(&mut h, method);
+        write_bytes(&mut h, call_id);
+        h.finish()
     }
 
-    fn request(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
-        self.stats.requests += 1;
+    fn exchange_key(
+        call_id: &[u8],
+        from_tag: &[u8],
+        method: &[u8],
+        src: Option<SocketAddr>,
+        dst: Option<SocketAddr>,
+    ) -> u64 {
+        let mut h = FxHasher::default();
+        write_bytes(&mut h, call_id);
+        write_bytes(&mut h, from_tag);
+        write_method(&mut h, method);
+        src.hash(&mut h);
+        dst.hash(&mut h);
+        h.finish()
+    }
+
+    fn identity_key(src: Option<SocketAddr>, from_uri: &[u8], to_uri: &[u8], method: &[u8]) -> u64 {
+        let mut h = FxHasher::default();
+        src.hash(&mut h);
+        write_bytes(&mut h, from_uri);
+        write_bytes(&mut h, to_uri);
+        write_method(&mut h, method);
+        h.finish()
+    }
+
+    fn is_open(&self, i: usize) -> bool {
+        self.live.get(&i).is_some_and(|l| !l.closed)
+    }
+
+    fn request(&mut self, meta: &MessageMeta, msg: &Message<'_>, may_hold: bool) {
         let (Some(method), Some(call_id), Some((cseq, _)), Some(from), Some(to)) = (
             msg.method(),
             msg.call_id(),
@@ -378,16 +610,26 @@ impl Correlator {
             return;
         }
         let branch = msg.via_branch().unwrap_or(b"");
-        let content_hash = hash_of(msg.raw);
+        let content_hash = content_id(msg);
         let txk = Self::tx_key(branch, cseq, method, call_id);
         if let Some(t) = self.tx.get(&txk).copied() {
-            let ex = &mut self.exchanges[t.exchange];
-            let req = &mut ex.rounds[t.round].request;
-            if req.content_hash == content_hash || branch.is_empty() && req.cseq == cseq {
-                req.retransmissions += 1;
-                req.retransmission_frames.push(meta.frame);
-                ex.frames.push(meta.frame);
-                ex.last_ts = ex.last_ts.max(meta.ts);
+            if let Some(l) = self.live.get_mut(&t.exchange) {
+                let ex = &mut l.ex;
+                let req = &mut ex.rounds[t.round].request;
+                if req.content_hash == content_hash || branch.is_empty() && req.cseq == cseq {
+                    req.retransmissions += 1;
+                    req.retransmission_frames.push(meta.frame);
+                    ex.frames.push(meta.frame);
+                    ex.last_ts = ex.last_ts.max(meta.ts);
+                    self.stats.retransmissions += 1;
+                    return;
+                }
+            }
+        }
+        if let Some(h) = self.held.get_mut(&txk) {
+            if h.content == content_hash || branch.is_empty() && h.cseq == cseq {
+                h.retransmission_frames.push(meta.frame);
+                h.last_ts = h.last_ts.max(meta.ts);
                 self.stats.retransmissions += 1;
                 return;
             }
@@ -395,14 +637,41 @@ impl Correlator {
         let from = NameAddr::parse(from);
         let to = NameAddr::parse(to);
         let from_tag = from.tag.unwrap_or(b"");
-        let ek = hash_of((
-            call_id,
-            from_tag,
-            method.to_ascii_uppercase(),
-            meta.src,
-            meta.dst,
-        ));
-        let ik = hash_of((meta.src, from.uri, to.uri, method.to_ascii_uppercase()));
+        let ek = Self::exchange_key(call_id, from_tag, method, meta.src, meta.dst);
+        let ik = Self::identity_key(meta.src, from.uri, to.uri, method);
+        let continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
+        if may_hold
+            && !continues
+            && !method.eq_ignore_ascii_case(b"REGISTER")
+            && !msg.headers().iter().any(|h| is_credentials(h.kind))
+        {
+            // A fresh attempt from the same client abandons an earlier
+            // exchange still waiting for a retry.
+            if let Some(&old) = self.awaiting.get(&ik) {
+                if self.is_open(old) {
+                    self.close_abandoned(old);
+                }
+            }
+            let mut raw = self.spare_buffers.pop().unwrap_or_default();
+            raw.clear();
+            raw.extend_from_slice(msg.raw);
+            if let Some(old) = self.held.insert(
+                txk,
+                Held {
+                    meta: *meta,
+                    raw,
+                    cseq,
+                    content: content_hash,
+                    last_ts: meta.ts,
+                    retransmission_frames: Vec::new(),
+                    provisional: None,
+                    answered: false,
+                },
+            ) {
+                self.recycle(old.raw);
+            }
+            return;
+        }
 
         let mut sent = Vec::new();
         for (kind, header) in [
@@ -444,29 +713,23 @@ impl Correlator {
         };
 
         // Which exchange does this request continue?
-        let mut target = self.open.get(&ek).copied().filter(|&i| !self.closed[i]);
+        let mut target = self.open.get(&ek).copied().filter(|&i| self.is_open(i));
         if target.is_none() {
             // Credentials answering a challenge of an exchange that still
             // waits for its retry, whatever the Call-ID and however late.
             for sc in &request.credentials {
-                let Some(n) = sc
-                    .credentials
-                    .nonce
-                    .as_deref()
-                    .and_then(|n| self.nonces.get(n))
-                else {
+                let Some(n) = sc.credentials.nonce.as_deref().and_then(|n| self.nonce(n)) else {
                     continue;
                 };
                 let i = n.exchange;
-                let ex = &self.exchanges[i];
-                if !self.closed[i]
+                let Some(l) = self.live.get(&i) else { continue };
+                if !l.closed
                     && n.client == meta.src
                     && n.server == meta.dst
-                    && ex.method.as_bytes().eq_ignore_ascii_case(method)
-                    && ex.rounds.last().is_some_and(Round::challenged)
+                    && l.ex.method.as_bytes().eq_ignore_ascii_case(method)
+                    && l.ex.rounds.last().is_some_and(Round::challenged)
                 {
                     target = Some(i);
-                    self.open.insert(ek, i);
                     break;
                 }
             }
@@ -474,12 +737,12 @@ impl Correlator {
         if target.is_none() && !request.credentials.is_empty() {
             // A client that starts a new Call-ID to answer a challenge.
             if let Some(&i) = self.awaiting.get(&ik) {
-                let ex = &self.exchanges[i];
-                let fresh = meta.ts.since(ex.last_ts) <= self.config.answer_timeout;
-                let challenged = ex.rounds.last().is_some_and(Round::challenged);
-                if !self.closed[i] && fresh && challenged {
-                    target = Some(i);
-                    self.open.insert(ek, i);
+                if let Some(l) = self.live.get(&i) {
+                    let fresh = meta.ts.since(l.ex.last_ts) <= self.config.answer_timeout;
+                    let challenged = l.ex.rounds.last().is_some_and(Round::challenged);
+                    if !l.closed && fresh && challenged {
+                        target = Some(i);
+                    }
                 }
             }
         }
@@ -487,7 +750,7 @@ impl Correlator {
             // A fresh attempt from the same client abandons an earlier
             // exchange still waiting for a retry.
             if let Some(&old) = self.awaiting.get(&ik) {
-                if !self.closed[old] {
+                if self.is_open(old) {
                     self.close_abandoned(old);
                 }
             }
@@ -495,37 +758,52 @@ impl Correlator {
         let idx = match target {
             Some(i) => i,
             None => {
-                let id = self.exchanges.len();
+                let id = self.next_id;
+                self.next_id += 1;
                 let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
-                self.exchanges.push(AuthExchange {
+                self.live.insert(
                     id,
-                    input: meta.input,
-                    method: lossy(method),
-                    call_ids: Vec::new(),
-                    client: meta.src,
-                    server: meta.dst,
-                    transport: meta.transport,
-                    from_uri: lossy(from.uri),
-                    to_uri: lossy(to.uri),
-                    from_tag: lossy(from_tag),
-                    user_agent,
-                    server_agent: None,
-                    rounds: Vec::new(),
-                    outcome: Outcome::Incomplete,
-                    final_status: None,
-                    failure: None,
-                    first_ts: meta.ts,
-                    last_ts: meta.ts,
-                    frames: Vec::new(),
-                    observed_after: 0.0,
-                });
-                self.closed.push(false);
-                self.open.insert(ek, id);
+                    Live {
+                        ex: AuthExchange {
+                            id,
+                            input: meta.input,
+                            method: lossy(method),
+                            call_ids: Vec::new(),
+                            client: meta.src,
+                            server: meta.dst,
+                            transport: meta.transport,
+                            from_uri: lossy(from.uri),
+                            to_uri: lossy(to.uri),
+                            from_tag: lossy(from_tag),
+                            user_agent,
+                            server_agent: None,
+                            rounds: Vec::new(),
+                            outcome: Outcome::Incomplete,
+                            final_status: None,
+                            failure: None,
+                            first_ts: meta.ts,
+                            last_ts: meta.ts,
+                            frames: Vec::new(),
+                            observed_after: 0.0,
+                        },
+                        closed: false,
+                        tx_keys: Vec::new(),
+                        open_keys: Vec::new(),
+                        awaiting_keys: Vec::new(),
+                    },
+                );
                 id
             }
         };
         let answers = self.resolve_answers(idx, meta, &request.credentials);
-        let ex = &mut self.exchanges[idx];
+        if self.open.insert(ek, idx) != Some(idx) {
+            self.live_mut(idx).open_keys.push(ek);
+        }
+        if self.awaiting.insert(ik, idx) != Some(idx) {
+            self.live_mut(idx).awaiting_keys.push(ik);
+        }
+        let l = self.live_mut(idx);
+        let ex = &mut l.ex;
         if !ex.call_ids.iter().any(|c| c.as_bytes() == call_id) {
             ex.call_ids.push(lossy(call_id));
         }
@@ -541,6 +819,7 @@ impl Correlator {
             answers,
         });
         let round = ex.rounds.len() - 1;
+        l.tx_keys.push(txk);
         self.tx.insert(
             txk,
             TxEntry {
@@ -548,7 +827,16 @@ impl Correlator {
                 round,
             },
         );
-        self.awaiting.insert(ik, idx);
+    }
+
+    fn live_mut(&mut self, i: usize) -> &mut Live {
+        self.live.get_mut(&i).expect("live exchange")
+    }
+
+    fn nonce(&self, nonce: &str) -> Option<&NonceEntry> {
+        self.nonces
+            .get(hash_of(nonce))
+            .filter(|n| n.challenge.nonce.as_deref() == Some(nonce))
     }
 
     /// For each credentials header, the challenge it answers.
@@ -558,7 +846,7 @@ impl Correlator {
         meta: &MessageMeta,
         creds: &[SentCredentials],
     ) -> Vec<Option<AnsweredChallenge>> {
-        let ex = &self.exchanges[idx];
+        let ex = &self.live[&idx].ex;
         creds
             .iter()
             .map(|sc| {
@@ -582,7 +870,7 @@ impl Correlator {
                 }
                 // 2. By nonce, anywhere in the capture (preemptive
                 // credentials reuse a nonce from an earlier exchange).
-                if let Some(n) = nonce.and_then(|n| self.nonces.get(n)) {
+                if let Some(n) = nonce.and_then(|n| self.nonce(n)) {
                     return Some(AnsweredChallenge {
                         header: n.header,
                         challenge: n.challenge.clone(),
@@ -615,6 +903,33 @@ impl Correlator {
             .collect()
     }
 
+    fn recycle(&mut self, buf: Vec<u8>) {
+        // Keep a few buffers; a burst of held requests does not pin memory.
+        if self.spare_buffers.len() < 256 && buf.capacity() <= 16 * 1024 {
+            self.spare_buffers.push(buf);
+        }
+    }
+
+    /// A held request was challenged: build its exchange after all, from
+    /// its own bytes, as if it had been kept from the start.
+    fn materialise(&mut self, txk: u64, held: Held) {
+        if let Ok(Status::Complete(msg)) = Message::parse(&held.raw, Framing::Datagram) {
+            self.request(&held.meta, &msg, false);
+        }
+        if let Some(t) = self.tx.get(&txk).copied() {
+            if let Some(l) = self.live.get_mut(&t.exchange) {
+                let ex = &mut l.ex;
+                let round = &mut ex.rounds[t.round];
+                round.provisional = held.provisional;
+                round.request.retransmissions = held.retransmission_frames.len() as u32;
+                ex.frames.extend_from_slice(&held.retransmission_frames);
+                round.request.retransmission_frames = held.retransmission_frames;
+                ex.last_ts = ex.last_ts.max(held.last_ts);
+            }
+        }
+        self.recycle(held.raw);
+    }
+
     fn response(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.responses += 1;
         let (Some(status), Some(call_id), Some((cseq, cseq_method))) =
@@ -625,86 +940,106 @@ impl Correlator {
         };
         let branch = msg.via_branch().unwrap_or(b"");
         let txk = Self::tx_key(branch, cseq, cseq_method, call_id);
+        if !self.tx.contains_key(&txk) {
+            let Some(h) = self.held.get_mut(&txk) else {
+                self.stats.orphan_responses += 1;
+                return;
+            };
+            h.last_ts = h.last_ts.max(meta.ts);
+            if status < 200 {
+                h.provisional.get_or_insert((meta.frame, status));
+                return;
+            }
+            if h.answered {
+                self.stats.retransmissions += 1;
+                return;
+            }
+            if status != 401 && status != 407 {
+                // Answered without a challenge: never about authentication.
+                h.answered = true;
+                let raw = std::mem::take(&mut h.raw);
+                self.recycle(raw);
+                return;
+            }
+            let held = self.held.remove(&txk).expect("present");
+            self.materialise(txk, held);
+        }
         let Some(t) = self.tx.get(&txk).copied() else {
             self.stats.orphan_responses += 1;
             return;
         };
-        let is_last_round;
-        {
-            let ex = &mut self.exchanges[t.exchange];
-            ex.frames.push(meta.frame);
-            ex.last_ts = ex.last_ts.max(meta.ts);
-            if ex.server_agent.is_none() {
-                ex.server_agent = msg.header(HeaderKind::Server).map(lossy);
-            }
-            is_last_round = t.round + 1 == ex.rounds.len();
-            let round = &mut ex.rounds[t.round];
-            if status < 200 {
-                if round.provisional.is_none() {
-                    round.provisional = Some((meta.frame, status));
-                }
-                return;
-            }
-            if let Some(resp) = &mut round.response {
-                resp.retransmissions += 1;
-                resp.retransmission_frames.push(meta.frame);
-                self.stats.retransmissions += 1;
-                return;
-            }
-            let mut challenges = Vec::new();
-            for (kind, header) in [
-                (HeaderKind::WwwAuthenticate, AuthHeader::WwwAuthenticate),
-                (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
-            ] {
-                for v in msg.headers_of(kind) {
-                    for c in Challenge::parse_all(v) {
-                        challenges.push(IssuedChallenge {
-                            header,
-                            challenge: c,
-                        });
-                    }
-                }
-            }
-            let reason = match msg.start {
-                crate::sip::message::StartLine::Response { reason, .. } => lossy(trim(reason)),
-                _ => String::new(),
-            };
-            round.response = Some(ResponseInfo {
-                frame: meta.frame,
-                ts: meta.ts,
-                status,
-                reason,
-                challenges,
-                warning: msg.header(HeaderKind::Warning).map(lossy),
-                retransmissions: 0,
-                retransmission_frames: Vec::new(),
-            });
+        let Some(l) = self.live.get_mut(&t.exchange) else {
+            // Its exchange already flowed out: a late retransmission.
+            self.stats.retransmissions += 1;
+            return;
+        };
+        let ex = &mut l.ex;
+        ex.frames.push(meta.frame);
+        ex.last_ts = ex.last_ts.max(meta.ts);
+        if ex.server_agent.is_none() {
+            ex.server_agent = msg.header(HeaderKind::Server).map(lossy);
         }
-        let ex = &self.exchanges[t.exchange];
-        let round = &ex.rounds[t.round];
+        let is_last_round = t.round + 1 == ex.rounds.len();
+        let round = &mut ex.rounds[t.round];
+        if status < 200 {
+            if round.provisional.is_none() {
+                round.provisional = Some((meta.frame, status));
+            }
+            return;
+        }
+        if let Some(resp) = &mut round.response {
+            resp.retransmissions += 1;
+            resp.retransmission_frames.push(meta.frame);
+            self.stats.retransmissions += 1;
+            return;
+        }
+        let mut challenges = Vec::new();
+        for (kind, header) in [
+            (HeaderKind::WwwAuthenticate, AuthHeader::WwwAuthenticate),
+            (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
+        ] {
+            for v in msg.headers_of(kind) {
+                for c in Challenge::parse_all(v) {
+                    challenges.push(IssuedChallenge {
+                        header,
+                        challenge: c,
+                    });
+                }
+            }
+        }
+        let reason = match msg.start {
+            crate::sip::message::StartLine::Response { reason, .. } => lossy(trim(reason)),
+            _ => String::new(),
+        };
+        round.response = Some(ResponseInfo {
+            frame: meta.frame,
+            ts: meta.ts,
+            status,
+            reason,
+            challenges,
+            warning: msg.header(HeaderKind::Warning).map(lossy),
+            retransmissions: 0,
+            retransmission_frames: Vec::new(),
+        });
         let resp = round.response.as_ref().expect("set above");
         if resp.is_challenge() {
-            let entries: Vec<(String, NonceEntry)> = resp
+            let (client, server) = (ex.client, ex.server);
+            let entries: Vec<NonceEntry> = resp
                 .challenges
                 .iter()
-                .filter_map(|ic| {
-                    let n = ic.challenge.nonce.clone()?;
-                    Some((
-                        n,
-                        NonceEntry {
-                            header: ic.header,
-                            challenge: ic.challenge.clone(),
-                            frame: resp.frame,
-                            ts: resp.ts,
-                            client: ex.client,
-                            server: ex.server,
-                            exchange: t.exchange,
-                        },
-                    ))
+                .filter(|ic| ic.challenge.nonce.is_some())
+                .map(|ic| NonceEntry {
+                    header: ic.header,
+                    challenge: ic.challenge.clone(),
+                    frame: resp.frame,
+                    ts: resp.ts,
+                    client,
+                    server,
+                    exchange: t.exchange,
                 })
                 .collect();
-            for (n, entry) in entries {
-                self.remember_nonce(n, entry);
+            for entry in entries {
+                self.remember_nonce(entry);
             }
         } else if is_last_round {
             self.close_final(t.exchange, status);
@@ -716,31 +1051,30 @@ impl Correlator {
     fn first_sender(&mut self, response: &str, meta: &MessageMeta) -> bool {
         let key = hash_of(response);
         let hop = (meta.src, meta.dst);
-        match self.responses.get(&key) {
+        match self.responses.get(key) {
             Some(first) => *first != hop,
             None => {
-                if self.responses.len() >= self.config.max_nonces {
-                    self.responses.clear();
-                }
-                self.responses.insert(key, hop);
+                let (ttl, max) = (self.config.nonce_ttl, self.config.max_nonces);
+                self.responses.insert(key, hop, self.last_ts, ttl, max);
                 false
             }
         }
     }
 
-    fn remember_nonce(&mut self, nonce: String, entry: NonceEntry) {
-        if self.nonces.insert(nonce.clone(), entry).is_none() {
-            self.nonce_order.push_back(nonce);
-            while self.nonce_order.len() > self.config.max_nonces {
-                if let Some(old) = self.nonce_order.pop_front() {
-                    self.nonces.remove(&old);
-                }
-            }
-        }
+    fn remember_nonce(&mut self, entry: NonceEntry) {
+        let Some(n) = entry.challenge.nonce.as_deref() else {
+            return;
+        };
+        let key = hash_of(n);
+        let (ttl, max) = (self.config.nonce_ttl, self.config.max_nonces);
+        self.nonces.insert(key, entry, self.last_ts, ttl, max);
     }
 
     fn close_final(&mut self, i: usize, status: u16) {
-        let ex = &mut self.exchanges[i];
+        let Some(l) = self.live.get_mut(&i) else {
+            return;
+        };
+        let ex = &mut l.ex;
         ex.final_status = Some(status);
         if (200..300).contains(&status) {
             ex.outcome = Outcome::Succeeded;
@@ -760,13 +1094,16 @@ impl Correlator {
                 s => format!("{s} {reason}"),
             });
         }
-        self.closed[i] = true;
+        l.closed = true;
     }
 
     /// A client moved on (new attempt) while this exchange waited for a
     /// retry after a challenge.
     fn close_abandoned(&mut self, i: usize) {
-        let ex = &mut self.exchanges[i];
+        let Some(l) = self.live.get_mut(&i) else {
+            return;
+        };
+        let ex = &mut l.ex;
         let Some(last) = ex.rounds.last() else { return };
         if last.challenged() {
             ex.outcome = Outcome::Failed;
@@ -780,62 +1117,89 @@ impl Correlator {
             ex.outcome = Outcome::Unanswered;
             ex.failure = Some("no final response before the client started over".into());
         }
-        self.closed[i] = true;
+        l.closed = true;
     }
 
-    /// End of input: settle every open exchange and return them all,
-    /// keeping only those that involve authentication (or REGISTER).
+    /// Lets exchanges that are done, or idle for twice the answer timeout,
+    /// flow out of the live state, and forgets held requests as old.
+    fn sweep(&mut self) {
+        self.messages_since_sweep = 0;
+        let now = self.last_ts;
+        let timeout = self.config.answer_timeout;
+        let idle = 2.0 * timeout;
+        let mut out: Vec<usize> = self
+            .live
+            .iter()
+            .filter(|(_, l)| now.since(l.ex.last_ts) > idle)
+            .map(|(&i, _)| i)
+            .collect();
+        out.sort_unstable();
+        for i in out {
+            let Some(mut l) = self.live.remove(&i) else {
+                continue;
+            };
+            let waited = now.since(l.ex.last_ts).max(0.0);
+            if !l.closed {
+                settle_open(&mut l.ex, waited, timeout);
+            }
+            l.ex.observed_after = waited;
+            self.forget_keys(i, &l);
+            if involves_auth(&l.ex) {
+                self.finished.push(l.ex);
+            }
+        }
+        let mut freed = Vec::new();
+        self.held.retain(|_, h| {
+            let keep = now.since(h.last_ts) <= idle;
+            if !keep {
+                freed.push(std::mem::take(&mut h.raw));
+            }
+            keep
+        });
+        for b in freed {
+            self.recycle(b);
+        }
+    }
+
+    fn forget_keys(&mut self, i: usize, l: &Live) {
+        for k in &l.tx_keys {
+            if self.tx.get(k).is_some_and(|t| t.exchange == i) {
+                self.tx.remove(k);
+            }
+        }
+        for k in &l.open_keys {
+            if self.open.get(k) == Some(&i) {
+                self.open.remove(k);
+            }
+        }
+        for k in &l.awaiting_keys {
+            if self.awaiting.get(k) == Some(&i) {
+                self.awaiting.remove(k);
+            }
+        }
+    }
+
+    /// End of input: settle every open exchange and return the ones not
+    /// yet taken, keeping only those that involve authentication (or
+    /// REGISTER), in the order they started.
     pub fn finish(mut self) -> (Vec<AuthExchange>, CorrelateStats) {
         let end = self.last_ts;
         let timeout = self.config.answer_timeout;
-        for i in 0..self.exchanges.len() {
-            let ex = &mut self.exchanges[i];
-            ex.observed_after = end.since(ex.last_ts).max(0.0);
-            if self.closed[i] {
-                continue;
+        let mut kept = std::mem::take(&mut self.finished);
+        for (_, mut l) in self.live.drain() {
+            if !l.closed {
+                let waited = end.since(l.ex.last_ts).max(0.0);
+                settle_open(&mut l.ex, waited, timeout);
             }
-            let Some(last) = ex.rounds.last() else {
-                continue;
-            };
-            let waited = ex.observed_after;
-            if let Some(resp) = &last.response {
-                if resp.is_challenge() {
-                    if waited >= timeout {
-                        ex.outcome = Outcome::Failed;
-                        ex.final_status = Some(resp.status);
-                        ex.failure = Some(if last.has_credentials() {
-                            "credentials rejected; the client did not try again".into()
-                        } else {
-                            "challenge never answered".into()
-                        });
-                    } else {
-                        ex.outcome = Outcome::Incomplete;
-                        ex.failure = Some(format!(
-                            "the capture ends {waited:.1} s after the challenge"
-                        ));
-                    }
-                }
-            } else if waited >= timeout {
-                ex.outcome = Outcome::Unanswered;
-                ex.failure = Some(format!("no final response within {waited:.0} s"));
-            } else {
-                ex.outcome = Outcome::Incomplete;
-                ex.failure = Some(format!(
-                    "the capture ends {waited:.1} s after the request, before any final response"
-                ));
+            if involves_auth(&l.ex) {
+                kept.push(l.ex);
             }
         }
-        let mut kept: Vec<AuthExchange> = self
-            .exchanges
-            .into_iter()
-            .filter(|e| {
-                e.was_challenged()
-                    || e.sent_credentials()
-                    || e.method.eq_ignore_ascii_case("REGISTER")
-            })
-            .collect();
+        // Internal ids are in creation order.
+        kept.sort_unstable_by_key(|e| e.id);
         for (n, e) in kept.iter_mut().enumerate() {
-            e.id = n + 1;
+            e.observed_after = end.since(e.last_ts).max(0.0);
+            e.id = self.handed_out + n + 1;
         }
         (kept, self.stats)
     }
