@@ -356,6 +356,9 @@ impl<V> Generations<V> {
     }
 }
 
+/// Fewest messages between two sweeps of the live state.
+const MIN_SWEEP_INTERVAL: usize = 4096;
+
 /// An exchange still being followed.
 struct Live {
     ex: AuthExchange,
@@ -407,6 +410,7 @@ pub struct Correlator {
     pub stats: CorrelateStats,
     last_ts: Ts,
     messages_since_sweep: usize,
+    next_sweep: usize,
 }
 
 fn hash_of<T: Hash>(t: T) -> u64 {
@@ -511,6 +515,7 @@ impl Correlator {
             stats: CorrelateStats::default(),
             last_ts: Ts(i64::MIN),
             messages_since_sweep: 0,
+            next_sweep: MIN_SWEEP_INTERVAL,
         }
     }
 
@@ -525,9 +530,9 @@ impl Correlator {
             self.response(meta, msg);
         }
         self.messages_since_sweep += 1;
-        // Amortised: a sweep costs O(live state) and runs once per that
-        // many messages.
-        if self.messages_since_sweep >= 4096.max(self.live.len() + self.held.len()) {
+        // Amortised: a sweep costs O(live state) and the next one waits for
+        // as many messages as the state it left.
+        if self.messages_since_sweep >= self.next_sweep {
             self.sweep();
         }
     }
@@ -1159,6 +1164,7 @@ impl Correlator {
         for b in freed {
             self.recycle(b);
         }
+        self.next_sweep = MIN_SWEEP_INTERVAL.max(self.live.len() + self.held.len());
     }
 
     fn forget_keys(&mut self, i: usize, l: &Live) {
@@ -1202,5 +1208,124 @@ impl Correlator {
             e.id = self.handed_out + n + 1;
         }
         (kept, self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Framing, Message, Status};
+
+    fn feed(c: &mut Correlator, t: f64, src: &str, text: &str) {
+        let meta = MessageMeta {
+            input: 0,
+            frame: (t * 1000.0) as u64,
+            ts: Ts((t * 1e9) as i64),
+            src: src.parse().ok(),
+            dst: "10.0.0.1:5060".parse().ok(),
+            transport: Transport::Udp,
+        };
+        match Message::parse(text.as_bytes(), Framing::Datagram) {
+            Ok(Status::Complete(m)) => c.message(&meta, &m),
+            other => panic!("does not parse: {other:?}"),
+        }
+    }
+
+    fn request(method: &str, n: u64, creds: bool) -> String {
+        let auth = if creds {
+            format!("Authorization: Digest username=\"u{n}\", realm=\"r\", nonce=\"n{n}\", uri=\"sip:r\", response=\"{n:032x}\"\r\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "{method} sip:r SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK{n}\r\nFrom: <sip:u{n}@r>;tag=f{n}\r\nTo: <sip:u{n}@r>\r\nCall-ID: c{n}\r\nCSeq: 1 {method}\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// A flood of requests with distinct Call-IDs that are never answered
+    /// (a scanner, a dead server): the state must stay bounded by what
+    /// arrives within the time windows, not by the length of the capture.
+    #[test]
+    fn state_stays_bounded_under_a_flood_without_answers() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let total = 200_000u64;
+        let mut flowed_out = 0usize;
+        let mut peak = LiveCounts::default();
+        for n in 0..total {
+            // 100 requests per second for 2000 s of capture time.
+            let t = n as f64 * 0.01;
+            let text = match n % 3 {
+                0 => request("INVITE", n, false),
+                1 => request("REGISTER", n, false),
+                _ => request("REGISTER", n, true),
+            };
+            feed(
+                &mut c,
+                t,
+                &format!("10.9.{}.{}:5060", (n >> 8) & 255, n & 255),
+                &text,
+            );
+            flowed_out += c.take_finished().len();
+            let l = c.live_counts();
+            peak.exchanges = peak.exchanges.max(l.exchanges);
+            peak.transactions = peak.transactions.max(l.transactions);
+            peak.held_requests = peak.held_requests.max(l.held_requests);
+            peak.nonces = peak.nonces.max(l.nonces);
+            peak.response_hops = peak.response_hops.max(l.response_hops);
+            peak.finished = peak.finished.max(l.finished);
+        }
+        // 64 s idle limit at 100/s, plus as many again until the next sweep.
+        let bound = 2 * 6_400 + 100;
+        assert!(peak.exchanges <= bound, "{peak:?}");
+        assert!(peak.transactions <= bound, "{peak:?}");
+        assert!(peak.held_requests <= bound, "{peak:?}");
+        // Response hops: one generation of 300 s plus the previous one.
+        assert!(peak.response_hops <= 2 * 300 * 34 + 100, "{peak:?}");
+        assert_eq!(peak.nonces, 0, "nothing was challenged");
+        assert!(peak.finished <= bound, "{peak:?}");
+        // Every REGISTER flowed out as an unanswered exchange; the held
+        // INVITEs were never about authentication and left no exchange.
+        let (rest, stats) = c.finish();
+        assert_eq!(flowed_out + rest.len(), (2 * total / 3) as usize);
+        assert!(flowed_out > rest.len());
+        assert!(rest.iter().all(|e| e.method == "REGISTER"));
+        assert_eq!(stats.requests, total);
+    }
+
+    #[test]
+    fn held_request_becomes_an_exchange_when_challenged() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let inv = request("INVITE", 7, false);
+        feed(&mut c, 0.0, "10.9.0.7:5060", &inv);
+        // A retransmission while held.
+        feed(&mut c, 0.5, "10.9.0.7:5060", &inv);
+        assert_eq!(c.live_counts().held_requests, 1);
+        assert_eq!(c.live_counts().exchanges, 0);
+        let resp = "SIP/2.0 407 Proxy Authentication Required\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK7\r\nFrom: <sip:u7@r>;tag=f7\r\nTo: <sip:u7@r>;tag=x\r\nCall-ID: c7\r\nCSeq: 1 INVITE\r\nProxy-Authenticate: Digest realm=\"r\", nonce=\"abc\"\r\nContent-Length: 0\r\n\r\n";
+        feed(&mut c, 0.6, "10.0.0.1:5060", resp);
+        assert_eq!(c.live_counts().held_requests, 0);
+        let (ex, stats) = c.finish();
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].rounds[0].request.retransmissions, 1);
+        assert_eq!(
+            ex[0].rounds[0].response.as_ref().map(|r| r.status),
+            Some(407)
+        );
+        assert_eq!(ex[0].frames, vec![0, 500, 600]);
+        assert_eq!(stats.retransmissions, 1);
+    }
+
+    #[test]
+    fn unchallenged_request_leaves_no_exchange_and_its_retransmissions_count() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let opt = request("OPTIONS", 3, false);
+        feed(&mut c, 0.0, "10.9.0.3:5060", &opt);
+        let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK3\r\nFrom: <sip:u3@r>;tag=f3\r\nTo: <sip:u3@r>;tag=x\r\nCall-ID: c3\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        feed(&mut c, 0.1, "10.0.0.1:5060", ok);
+        feed(&mut c, 0.2, "10.0.0.1:5060", ok);
+        let (ex, stats) = c.finish();
+        assert!(ex.is_empty());
+        assert_eq!(stats.retransmissions, 1);
+        assert_eq!(stats.orphan_responses, 0);
     }
 }
