@@ -221,6 +221,44 @@ fn resync(b: &[u8]) -> usize {
 
 /// Runs the whole analysis over already opened inputs.
 pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
+    run(inputs, opts, None)
+}
+
+/// Gets each exchange, with its findings, as soon as it finishes.
+pub type ExchangeConsumer<'c> = dyn FnMut(&AuthExchange, &[Finding]) + 'c;
+
+/// Packets between two hand-overs of finished exchanges when streaming.
+const STREAM_EVERY_PACKETS: u64 = 1024;
+
+/// The analysis in bounded memory: exchanges flow to `consumer` as they
+/// finish (closed, or idle for twice the answer timeout) with the findings
+/// of the per-exchange rules, instead of being collected. The returned
+/// [`Analysis`] has the inputs and counters but no exchanges or findings.
+pub fn analyze_streaming(
+    inputs: Vec<Input>,
+    opts: &Options,
+    consumer: &mut ExchangeConsumer<'_>,
+) -> Analysis {
+    run(inputs, opts, Some(consumer))
+}
+
+/// Rules for exchanges that just finished. Per-exchange rules are pure
+/// functions of one exchange. Cross-exchange rules (brute force: failures
+/// per source in a sliding window) plug in here with their own state fed
+/// in finishing order; exchanges finish within 2 x answer timeout of their
+/// last message, so a window state only needs that much slack.
+fn hand_over(finished: Vec<AuthExchange>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) {
+    for ex in finished {
+        let findings = rules::evaluate(std::slice::from_ref(&ex), &opts.rules);
+        consumer(&ex, &findings);
+    }
+}
+
+fn run(
+    inputs: Vec<Input>,
+    opts: &Options,
+    mut consumer: Option<&mut ExchangeConsumer<'_>>,
+) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
     let mut net = NetDecoder::new();
     let mut sip = SipStats::default();
@@ -238,6 +276,11 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
         let mut saw_time = true;
         let mut saw_addr = true;
         while let Some(rec) = input.reader.next() {
+            if let Some(c) = consumer.as_deref_mut() {
+                if packets % STREAM_EVERY_PACKETS == 0 {
+                    hand_over(stage.correlator.take_finished(), opts, c);
+                }
+            }
             match rec {
                 Record::Packet(pkt) => {
                     packets += 1;
@@ -304,7 +347,16 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
         });
     }
     let (exchanges, correlate) = correlator.finish();
-    let findings = rules::evaluate(&exchanges, &opts.rules);
+    let (exchanges, findings) = match consumer {
+        Some(c) => {
+            hand_over(exchanges, opts, c);
+            (Vec::new(), Vec::new())
+        }
+        None => {
+            let findings = rules::evaluate(&exchanges, &opts.rules);
+            (exchanges, findings)
+        }
+    };
     Analysis {
         inputs: summaries,
         exchanges,

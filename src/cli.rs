@@ -38,6 +38,9 @@ pub enum OutputFormat {
     Text,
     /// The full report as one JSON document (docs/report-schema.md).
     Json,
+    /// One JSON object per line, written as exchanges finish: bounded
+    /// memory on captures of any size (docs/performance.md).
+    Jsonl,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -200,8 +203,6 @@ pub fn run(args: Args) -> i32 {
             loop_rounds: args.loop_rounds.max(2),
         },
     };
-    let analysis = analysis::analyze(inputs, &opts);
-
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {
             Ok(f) => Box::new(io::BufWriter::new(f)),
@@ -212,6 +213,25 @@ pub fn run(args: Args) -> i32 {
         },
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
+    if args.format == OutputFormat::Jsonl {
+        let mut writer = crate::jsonl::JsonlWriter::new(&mut sink);
+        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            writer.exchange(ex, findings)
+        });
+        let worst = writer
+            .finish(&analysis)
+            .and_then(|w| sink.flush().map(|_| w));
+        return match worst {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("sipauth-diag: cannot write the report: {e}");
+                EXIT_USAGE
+            }
+            _ if status != EXIT_CLEAN => status,
+            Ok(Some(w)) if args.fail_on.threshold().is_some_and(|t| w >= t) => EXIT_FINDINGS,
+            _ => EXIT_CLEAN,
+        };
+    }
+    let analysis = analysis::analyze(inputs, &opts);
     let written = match args.format {
         OutputFormat::Text => report::text::write(
             &analysis,
@@ -221,7 +241,7 @@ pub fn run(args: Args) -> i32 {
             },
             &mut sink,
         ),
-        OutputFormat::Json => report::json::write(&analysis, &mut sink),
+        OutputFormat::Json | OutputFormat::Jsonl => report::json::write(&analysis, &mut sink),
     }
     .and_then(|_| sink.flush());
     if let Err(e) = written {

@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod correlate;
+pub mod jsonl;
 pub mod net;
 pub mod report;
 pub mod rules;

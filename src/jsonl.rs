@@ -1,0 +1,116 @@
+//! JSON Lines output for captures of any size: one object per line, written
+//! as exchanges finish, so memory stays bounded and a consumer can start
+//! before the capture is read to the end (`--format jsonl`).
+//!
+//! Lines: `{"type":"exchange",...}` (the same fields as an exchange of the
+//! JSON report), then `{"type":"finding",...}` for each of its findings, and
+//! at the end one `{"type":"summary",...}` with the inputs and the counts.
+//! Exchanges come in the order they finish, not the order they started.
+
+use crate::analysis::Analysis;
+use crate::correlate::{endpoint, AuthExchange};
+use crate::rules::{Finding, Severity};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// Schema of the lines; bump on incompatible changes.
+pub const JSONL_SCHEMA_VERSION: u32 = 1;
+
+pub struct JsonlWriter<'w> {
+    out: &'w mut dyn Write,
+    exchanges: u64,
+    by_outcome: BTreeMap<&'static str, u64>,
+    by_rule: BTreeMap<&'static str, u64>,
+    by_severity: BTreeMap<&'static str, u64>,
+    worst: Option<Severity>,
+    /// The first write error; later lines are not attempted.
+    error: Option<io::Error>,
+}
+
+fn exchange_value(ex: &AuthExchange) -> serde_json::Value {
+    json!({
+        "type": "exchange",
+        "id": ex.id,
+        "input": ex.input,
+        "method": ex.method,
+        "call_ids": ex.call_ids,
+        "client": endpoint(ex.client),
+        "server": endpoint(ex.server),
+        "transport": ex.transport,
+        "user": ex.user(),
+        "auth_user": ex.auth_user(),
+        "realm": ex.realm(),
+        "user_agent": ex.user_agent,
+        "rounds": ex.rounds.len(),
+        "outcome": ex.outcome,
+        "final_status": ex.final_status,
+        "failure": ex.failure,
+        "start": ex.first_ts.rfc3339(),
+        "frames": ex.frames,
+    })
+}
+
+impl<'w> JsonlWriter<'w> {
+    pub fn new(out: &'w mut dyn Write) -> JsonlWriter<'w> {
+        JsonlWriter {
+            out,
+            exchanges: 0,
+            by_outcome: BTreeMap::new(),
+            by_rule: BTreeMap::new(),
+            by_severity: BTreeMap::new(),
+            worst: None,
+            error: None,
+        }
+    }
+
+    fn line(&mut self, v: &impl serde::Serialize) {
+        if self.error.is_some() {
+            return;
+        }
+        let r = serde_json::to_writer(&mut *self.out, v)
+            .map_err(io::Error::from)
+            .and_then(|_| self.out.write_all(b"\n"));
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+
+    /// One finished exchange and its findings.
+    pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
+        self.exchanges += 1;
+        *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
+        self.line(&exchange_value(ex));
+        for f in findings {
+            *self.by_rule.entry(f.rule).or_insert(0) += 1;
+            *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
+            self.worst = self.worst.max(Some(f.severity));
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("type".into(), "finding".into());
+            }
+            self.line(&v);
+        }
+    }
+
+    /// The closing summary line; returns the first write error, if any.
+    pub fn finish(mut self, a: &Analysis) -> io::Result<Option<Severity>> {
+        let summary = json!({
+            "type": "summary",
+            "schema_version": JSONL_SCHEMA_VERSION,
+            "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
+            "inputs": a.inputs,
+            "sip_messages": a.sip.messages,
+            "broken_sip_messages": a.sip.broken,
+            "exchanges": self.exchanges,
+            "by_outcome": self.by_outcome,
+            "findings_by_rule": self.by_rule,
+            "findings_by_severity": self.by_severity,
+        });
+        self.line(&summary);
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self.worst),
+        }
+    }
+}
