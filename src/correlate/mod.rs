@@ -315,6 +315,8 @@ pub struct LiveCounts {
     pub held_requests: usize,
     pub nonces: usize,
     pub response_hops: usize,
+    /// Transactions remembered after their exchange flowed out.
+    pub gone_transactions: usize,
     /// Finished exchanges waiting to be taken (or returned by `finish`).
     pub finished: usize,
 }
@@ -407,6 +409,9 @@ pub struct Correlator {
     nonces: Generations<NonceEntry>,
     /// First (client, server) hop of each digest response value.
     responses: Generations<(Option<SocketAddr>, Option<SocketAddr>)>,
+    /// Transactions of exchanges that flowed out, with the content id of
+    /// their request, to recognise late retransmissions.
+    gone: Generations<u64>,
     pub stats: CorrelateStats,
     last_ts: Ts,
     messages_since_sweep: usize,
@@ -512,6 +517,7 @@ impl Correlator {
             spare_buffers: Vec::new(),
             nonces: Generations::new(),
             responses: Generations::new(),
+            gone: Generations::new(),
             stats: CorrelateStats::default(),
             last_ts: Ts(i64::MIN),
             messages_since_sweep: 0,
@@ -545,6 +551,7 @@ impl Correlator {
             held_requests: self.held.len(),
             nonces: self.nonces.len(),
             response_hops: self.responses.len(),
+            gone_transactions: self.gone.len(),
             finished: self.finished.len(),
         }
     }
@@ -630,6 +637,10 @@ impl Correlator {
                     return;
                 }
             }
+        }
+        if self.gone.get(txk) == Some(&content_hash) {
+            self.stats.retransmissions += 1;
+            return;
         }
         if let Some(h) = self.held.get_mut(&txk) {
             if h.content == content_hash || branch.is_empty() && h.cseq == cseq {
@@ -947,7 +958,12 @@ impl Correlator {
         let txk = Self::tx_key(branch, cseq, cseq_method, call_id);
         if !self.tx.contains_key(&txk) {
             let Some(h) = self.held.get_mut(&txk) else {
-                self.stats.orphan_responses += 1;
+                if self.gone.get(txk).is_some() {
+                    // Its exchange already flowed out: a late retransmission.
+                    self.stats.retransmissions += 1;
+                } else {
+                    self.stats.orphan_responses += 1;
+                }
                 return;
             };
             h.last_ts = h.last_ts.max(meta.ts);
@@ -1125,8 +1141,10 @@ impl Correlator {
         l.closed = true;
     }
 
-    /// Lets exchanges that are done, or idle for twice the answer timeout,
-    /// flow out of the live state, and forgets held requests as old.
+    /// Lets exchanges flow out of the live state once nothing more can
+    /// belong to them: closed ones after the answer timeout (the longest a
+    /// retransmission comes late, RFC 3261 Timer J), open ones after twice
+    /// that. Forgets held requests as old.
     fn sweep(&mut self) {
         self.messages_since_sweep = 0;
         let now = self.last_ts;
@@ -1135,7 +1153,7 @@ impl Correlator {
         let mut out: Vec<usize> = self
             .live
             .iter()
-            .filter(|(_, l)| now.since(l.ex.last_ts) > idle)
+            .filter(|(_, l)| now.since(l.ex.last_ts) > if l.closed { timeout } else { idle })
             .map(|(&i, _)| i)
             .collect();
         out.sort_unstable();
@@ -1168,9 +1186,12 @@ impl Correlator {
     }
 
     fn forget_keys(&mut self, i: usize, l: &Live) {
+        let (now, ttl) = (self.last_ts, self.config.answer_timeout.max(1.0));
         for k in &l.tx_keys {
-            if self.tx.get(k).is_some_and(|t| t.exchange == i) {
+            if let Some(t) = self.tx.get(k).copied().filter(|t| t.exchange == i) {
                 self.tx.remove(k);
+                let content = l.ex.rounds[t.round].request.content_hash;
+                self.gone.insert(*k, content, now, ttl, usize::MAX);
             }
         }
         for k in &l.open_keys {
@@ -1273,6 +1294,7 @@ mod tests {
             peak.nonces = peak.nonces.max(l.nonces);
             peak.response_hops = peak.response_hops.max(l.response_hops);
             peak.finished = peak.finished.max(l.finished);
+            peak.gone_transactions = peak.gone_transactions.max(l.gone_transactions);
         }
         // 64 s idle limit at 100/s, plus as many again until the next sweep.
         let bound = 2 * 6_400 + 100;
@@ -1283,6 +1305,8 @@ mod tests {
         assert!(peak.response_hops <= 2 * 300 * 34 + 100, "{peak:?}");
         assert_eq!(peak.nonces, 0, "nothing was challenged");
         assert!(peak.finished <= bound, "{peak:?}");
+        // Two generations of 32 s at 67 exchanges per second.
+        assert!(peak.gone_transactions <= 2 * 32 * 67 + bound, "{peak:?}");
         // Every REGISTER flowed out as an unanswered exchange; the held
         // INVITEs were never about authentication and left no exchange.
         let (rest, stats) = c.finish();
