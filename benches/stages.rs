@@ -14,6 +14,7 @@
 use sipauth_diag::analysis::{self, Input, Options};
 use sipauth_diag::capture::{self, CaptureReader, Record};
 use sipauth_diag::correlate::{Correlator, MessageMeta};
+use sipauth_diag::jsonl::JsonlWriter;
 use sipauth_diag::net::{NetDecoder, Payload, PayloadKind};
 use sipauth_diag::report;
 use sipauth_diag::sip::message::looks_like_sip;
@@ -170,23 +171,34 @@ fn main() {
     );
     row("+ parse (SIP framing, headers)", parse);
     row(
-        "+ correlate (exchanges)",
+        "+ correlate (exchanges flow out)",
         best_of(runs, || {
             let mut c = Correlator::new(Default::default());
-            let seen = pipeline(&file, true, true, &mut |meta, m| c.message(meta, m));
+            let mut n = 0u32;
+            let seen = pipeline(&file, true, true, &mut |meta, m| {
+                c.message(meta, m);
+                n += 1;
+                if n % 1024 == 0 {
+                    black_box(c.take_finished());
+                }
+            });
             black_box(c.finish());
             seen
         }),
     );
     let opts = Options::default();
     row(
-        "+ rules (analysis::analyze)",
+        "+ rules (streaming, no output)",
         best_of(runs, || {
             let input = Input {
                 name: file.display().to_string(),
                 reader: open(&file),
             };
-            let a = analysis::analyze(vec![input], &opts);
+            let mut findings = 0usize;
+            let a = analysis::analyze_streaming(vec![input], &opts, &mut |_, f| {
+                findings += f.len();
+            });
+            black_box(findings);
             Seen {
                 messages: a.sip.messages,
                 ..Seen::default()
@@ -194,7 +206,24 @@ fn main() {
         }),
     );
     row(
-        "+ JSON report (whole run)",
+        "+ JSON lines (--format jsonl)",
+        best_of(runs, || {
+            let input = Input {
+                name: file.display().to_string(),
+                reader: open(&file),
+            };
+            let mut sink = std::io::BufWriter::new(std::io::sink());
+            let mut w = JsonlWriter::new(&mut sink);
+            let a = analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| w.exchange(ex, f));
+            w.finish(&a).expect("write");
+            Seen {
+                messages: a.sip.messages,
+                ..Seen::default()
+            }
+        }),
+    );
+    row(
+        "+ JSON report (--format json)",
         best_of(runs, || {
             let input = Input {
                 name: file.display().to_string(),
