@@ -689,7 +689,11 @@ impl Correlator {
             return;
         }
 
-        let mut sent = Vec::new();
+        // Exact capacities: these elements are hundreds of bytes, and the
+        // default first capacity of 4 would make every exchange allocate
+        // in glibc's large bins (and consolidate them) for one element.
+        let n_creds = msg.headers().iter().filter(|h| is_credentials(h.kind)).count();
+        let mut sent = Vec::with_capacity(n_creds);
         for (kind, header) in [
             (HeaderKind::Authorization, AuthHeader::Authorization),
             (
@@ -793,7 +797,7 @@ impl Correlator {
                             from_tag: lossy(from_tag),
                             user_agent,
                             server_agent: None,
-                            rounds: Vec::new(),
+                            rounds: Vec::with_capacity(2),
                             outcome: Outcome::Incomplete,
                             final_status: None,
                             failure: None,
@@ -1014,7 +1018,17 @@ impl Correlator {
             self.stats.retransmissions += 1;
             return;
         }
-        let mut challenges = Vec::new();
+        let mut challenges = Vec::with_capacity(
+            msg.headers()
+                .iter()
+                .filter(|h| {
+                    matches!(
+                        h.kind,
+                        HeaderKind::WwwAuthenticate | HeaderKind::ProxyAuthenticate
+                    )
+                })
+                .count(),
+        );
         for (kind, header) in [
             (HeaderKind::WwwAuthenticate, AuthHeader::WwwAuthenticate),
             (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
@@ -1045,21 +1059,25 @@ impl Correlator {
         let resp = round.response.as_ref().expect("set above");
         if resp.is_challenge() {
             let (client, server) = (ex.client, ex.server);
-            let entries: Vec<NonceEntry> = resp
-                .challenges
-                .iter()
-                .filter(|ic| ic.challenge.nonce.is_some())
-                .map(|ic| NonceEntry {
+            let (frame, ts) = (resp.frame, resp.ts);
+            for k in 0..resp.challenges.len() {
+                let Some(ic) = self.live[&t.exchange].ex.rounds[t.round]
+                    .response
+                    .as_ref()
+                    .and_then(|r| r.challenges.get(k))
+                    .filter(|ic| ic.challenge.nonce.is_some())
+                else {
+                    continue;
+                };
+                let entry = NonceEntry {
                     header: ic.header,
                     challenge: ic.challenge.clone(),
-                    frame: resp.frame,
-                    ts: resp.ts,
+                    frame,
+                    ts,
                     client,
                     server,
                     exchange: t.exchange,
-                })
-                .collect();
-            for entry in entries {
+                };
                 self.remember_nonce(entry);
             }
         } else if is_last_round {
