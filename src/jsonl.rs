@@ -8,11 +8,14 @@
 //! Exchanges come in the order they finish, not the order they started.
 
 use crate::analysis::Analysis;
-use crate::correlate::{endpoint, AuthExchange};
+use crate::capture::Transport;
+use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
+use serde::{Serialize, Serializer};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 /// Schema of the lines; bump on incompatible changes.
 pub const JSONL_SCHEMA_VERSION: u32 = 1;
@@ -26,29 +29,69 @@ pub struct JsonlWriter<'w> {
     worst: Option<Severity>,
     /// The first write error; later lines are not attempted.
     error: Option<io::Error>,
+    scratch: Vec<u8>,
 }
 
-fn exchange_value(ex: &AuthExchange) -> serde_json::Value {
-    json!({
-        "type": "exchange",
-        "id": ex.id,
-        "input": ex.input,
-        "method": ex.method,
-        "call_ids": ex.call_ids,
-        "client": endpoint(ex.client),
-        "server": endpoint(ex.server),
-        "transport": ex.transport,
-        "user": ex.user(),
-        "auth_user": ex.auth_user(),
-        "realm": ex.realm(),
-        "user_agent": ex.user_agent,
-        "rounds": ex.rounds.len(),
-        "outcome": ex.outcome,
-        "final_status": ex.final_status,
-        "failure": ex.failure,
-        "start": ex.first_ts.rfc3339(),
-        "frames": ex.frames,
-    })
+/// An address as the reports print it, serialised without an
+/// intermediate String.
+struct Endpoint(Option<SocketAddr>);
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(a) => s.collect_str(&a),
+            None => s.serialize_str("?"),
+        }
+    }
+}
+
+/// An exchange line: the fields of an exchange in the JSON report.
+#[derive(Serialize)]
+struct ExchangeLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: usize,
+    input: u16,
+    method: &'a str,
+    call_ids: &'a [String],
+    client: Endpoint,
+    server: Endpoint,
+    transport: Transport,
+    user: Option<String>,
+    auth_user: Option<String>,
+    realm: Option<String>,
+    user_agent: &'a Option<String>,
+    rounds: usize,
+    outcome: Outcome,
+    final_status: Option<u16>,
+    failure: &'a Option<String>,
+    start: String,
+    frames: &'a [u64],
+}
+
+impl<'a> ExchangeLine<'a> {
+    fn new(ex: &'a AuthExchange) -> ExchangeLine<'a> {
+        ExchangeLine {
+            kind: "exchange",
+            id: ex.id,
+            input: ex.input,
+            method: &ex.method,
+            call_ids: &ex.call_ids,
+            client: Endpoint(ex.client),
+            server: Endpoint(ex.server),
+            transport: ex.transport,
+            user: ex.user(),
+            auth_user: ex.auth_user(),
+            realm: ex.realm(),
+            user_agent: &ex.user_agent,
+            rounds: ex.rounds.len(),
+            outcome: ex.outcome,
+            final_status: ex.final_status,
+            failure: &ex.failure,
+            start: ex.first_ts.rfc3339(),
+            frames: &ex.frames,
+        }
+    }
 }
 
 impl<'w> JsonlWriter<'w> {
@@ -61,10 +104,11 @@ impl<'w> JsonlWriter<'w> {
             by_severity: BTreeMap::new(),
             worst: None,
             error: None,
+            scratch: Vec::new(),
         }
     }
 
-    fn line(&mut self, v: &impl serde::Serialize) {
+    fn line(&mut self, v: &impl Serialize) {
         if self.error.is_some() {
             return;
         }
@@ -80,16 +124,33 @@ impl<'w> JsonlWriter<'w> {
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         self.exchanges += 1;
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
-        self.line(&exchange_value(ex));
+        self.line(&ExchangeLine::new(ex));
         for f in findings {
             *self.by_rule.entry(f.rule).or_insert(0) += 1;
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
             self.worst = self.worst.max(Some(f.severity));
-            let mut v = serde_json::to_value(f).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("type".into(), "finding".into());
-            }
-            self.line(&v);
+            self.finding(f);
+        }
+    }
+
+    /// `{"type":"finding",` then the finding's own fields.
+    fn finding(&mut self, f: &Finding) {
+        if self.error.is_some() {
+            return;
+        }
+        self.scratch.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.scratch, f) {
+            self.error = Some(e.into());
+            return;
+        }
+        let fields = self.scratch.get(1..).unwrap_or_default();
+        let r = self
+            .out
+            .write_all(b"{\"type\":\"finding\",")
+            .and_then(|_| self.out.write_all(fields))
+            .and_then(|_| self.out.write_all(b"\n"));
+        if let Err(e) = r {
+            self.error = Some(e);
         }
     }
 

@@ -119,3 +119,50 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
     assert_eq!(ta.bytes, a.len() as u64);
     assert!(a.len() >= 1_000_000);
 }
+
+/// `--format jsonl` streams the same exchanges and findings as the JSON
+/// report, one object per line, with a closing summary.
+#[test]
+fn jsonl_stream_agrees_with_the_json_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, truth) = generate(dir.path(), 2, 23);
+    let report = diagnose(&pcap, None);
+    let out = Command::new(BIN)
+        .args(["--format", "jsonl", "--fail-on", "never"])
+        .arg(&pcap)
+        .output()
+        .expect("run sipauth-diag");
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let summary = lines.last().expect("lines");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["sip_messages"], truth.sip_messages);
+    let count = |t: &str| lines.iter().filter(|l| l["type"] == t).count() as u64;
+    assert_eq!(
+        Some(count("exchange")),
+        report["summary"]["exchanges"].as_u64()
+    );
+    assert_eq!(summary["exchanges"], report["summary"]["exchanges"]);
+    assert_eq!(
+        Some(count("finding")),
+        report["findings"].as_array().map(|f| f.len() as u64)
+    );
+    assert_eq!(
+        summary["findings_by_rule"],
+        report["summary"]["findings_by_rule"]
+    );
+    assert_eq!(summary["by_outcome"], report["summary"]["by_outcome"]);
+    // Every finding follows the exchange it belongs to.
+    let mut last_exchange = None;
+    for l in &lines {
+        match l["type"].as_str() {
+            Some("exchange") => last_exchange = l["id"].as_u64(),
+            Some("finding") => assert_eq!(l["exchange"].as_u64(), last_exchange),
+            _ => {}
+        }
+    }
+}
