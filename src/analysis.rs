@@ -247,7 +247,11 @@ pub fn analyze_streaming(
 /// per source in a sliding window) plug in here with their own state fed
 /// in finishing order; exchanges finish within 2 x answer timeout of their
 /// last message, so a window state only needs that much slack.
-fn hand_over(finished: Vec<AuthExchange>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) {
+fn hand_over(
+    finished: impl Iterator<Item = AuthExchange>,
+    opts: &Options,
+    consumer: &mut ExchangeConsumer<'_>,
+) {
     for ex in finished {
         let findings = rules::evaluate(std::slice::from_ref(&ex), &opts.rules);
         consumer(&ex, &findings);
@@ -278,7 +282,7 @@ fn run(
         while let Some(rec) = input.reader.next() {
             if let Some(c) = consumer.as_deref_mut() {
                 if packets % STREAM_EVERY_PACKETS == 0 {
-                    hand_over(stage.correlator.take_finished(), opts, c);
+                    hand_over(stage.correlator.drain_finished(), opts, c);
                 }
             }
             match rec {
@@ -349,7 +353,7 @@ fn run(
     let (exchanges, correlate) = correlator.finish();
     let (exchanges, findings) = match consumer {
         Some(c) => {
-            hand_over(exchanges, opts, c);
+            hand_over(exchanges.into_iter(), opts, c);
             (Vec::new(), Vec::new())
         }
         None => {

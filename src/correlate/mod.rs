@@ -347,7 +347,10 @@ impl<V> Generations<V> {
             self.started = now;
         }
         if now.since(self.started) >= ttl || self.current.len() >= max.div_ceil(2).max(1) {
-            self.previous = std::mem::take(&mut self.current);
+            // Swap and clear rather than drop and regrow: the tables keep
+            // their capacity, so rotating allocates nothing.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
             self.started = now;
         }
         self.previous.remove(&k);
@@ -561,12 +564,17 @@ impl Correlator {
     /// out. Taking them keeps memory bounded on long captures; whatever is
     /// not taken is returned by [`Correlator::finish`].
     pub fn take_finished(&mut self) -> Vec<AuthExchange> {
-        let mut out = std::mem::take(&mut self.finished);
-        for e in &mut out {
+        self.drain_finished().collect()
+    }
+
+    /// Like [`Correlator::take_finished`], but keeps the queue's buffer
+    /// for the next ones (no large allocation per hand-over).
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, AuthExchange> {
+        for e in &mut self.finished {
             self.handed_out += 1;
             e.id = self.handed_out;
         }
-        out
+        self.finished.drain(..)
     }
 
     fn tx_key(branch: &[u8], cseq: u32, method: &[u8], call_id: &[u8]) -> u64 {
@@ -692,7 +700,11 @@ impl Correlator {
         // Exact capacities: these elements are hundreds of bytes, and the
         // default first capacity of 4 would make every exchange allocate
         // in glibc's large bins (and consolidate them) for one element.
-        let n_creds = msg.headers().iter().filter(|h| is_credentials(h.kind)).count();
+        let n_creds = msg
+            .headers()
+            .iter()
+            .filter(|h| is_credentials(h.kind))
+            .count();
         let mut sent = Vec::with_capacity(n_creds);
         for (kind, header) in [
             (HeaderKind::Authorization, AuthHeader::Authorization),
