@@ -48,8 +48,8 @@ impl Rng {
         s.truncate(n);
         s
     }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
     }
 }
 
@@ -385,7 +385,7 @@ impl<W: Write> Generator<W> {
                 ua: if kind == Kind::MissingCnonce {
                     OLD_AGENT
                 } else {
-                    *rng.pick(PHONE_AGENTS)
+                    rng.pick(PHONE_AGENTS)
                 },
                 server,
                 cseq: 1 + rng.below(30_000) as u32,
@@ -1011,10 +1011,9 @@ impl<W: Write> Generator<W> {
         let uri = format!("sip:{realm}");
         let mut t = t0;
         for k in 0..self.cfg.enumerated_users {
-            let user = if k < ENUM_NAMES.len() {
-                ENUM_NAMES[k].to_string()
-            } else {
-                format!("{}", 100 + k)
+            let user = match ENUM_NAMES.get(k) {
+                Some(name) => name.to_string(),
+                None => format!("{}", 100 + k),
             };
             let dialog = Dialog {
                 call_id: format!("{}", self.rng.below(u64::from(u32::MAX))),
