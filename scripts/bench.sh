@@ -13,7 +13,9 @@
 #
 # Environment: SIZE_MB (stage bench, default 200), SIZES (whole runs, default
 # "20 200"), ACCOUNTS (default 12000), BENCH_DIR (default /tmp/sipauth-bench),
-# KEEP=1 keeps the generated captures, RUNS (stage repetitions, default 3).
+# KEEP=1 keeps the generated captures, RUNS (stage repetitions, default 3),
+# FORMATS (whole-run formats, default "jsonl json"; the JSON report keeps
+# every exchange in memory, so leave it out for multi-GB inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,8 @@ cargo build --release --quiet --bin sipauth-diag --example gen-capture
 BIN=target/release/sipauth-diag
 GEN=target/release/examples/gen-capture
 mkdir -p "$DIR"
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
 
 capture() { # size in MB -> path
     local f="$DIR/sip-dense-$1mb.pcap"
@@ -63,9 +67,9 @@ for mb in $SIZES; do
     f=$(capture "$mb")
     bytes=$(stat -c %s "$f")
     msgs=$(sed -n 's/.*"sip_messages": \([0-9]*\).*/\1/p' "$DIR/sip-dense-${mb}mb.truth.json")
-    for fmt in jsonl json; do
-        out=$( { /usr/bin/time -f "%e %U %S %M" "$BIN" --format "$fmt" --fail-on never "$f" >/dev/null; } 2>&1 | tail -1)
-        read -r wall user sys rss <<<"$out"
+    for fmt in ${FORMATS:-jsonl json}; do
+        /usr/bin/time -o "$TIMES" -f "%e %U %S %M" "$BIN" --format "$fmt" --fail-on never "$f" >/dev/null
+        read -r wall user sys rss < <(tail -1 "$TIMES")
         awk -v mb="$mb" -v fmt="$fmt" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$bytes" -v m="$msgs" 'BEGIN {
             c = u + s; if (c <= 0) c = 0.001; if (w <= 0) w = 0.001;
             printf "%-8s %-6s %9.2f %9.2f %11.0f %11.0f %13.0f %7.1f MB\n", mb "MB", fmt, w, c, b/1e6/c, b/1e6/w, m/c, r/1024 }'

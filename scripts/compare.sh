@@ -25,11 +25,12 @@ fi
 command -v tshark >/dev/null || { echo "compare.sh: tshark is not installed" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "compare.sh: /usr/bin/time is needed (Debian package 'time')" >&2; exit 2; }
 
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
 measure() { # label, command... -> "label wall cpu rss_kb"
     local label=$1; shift
-    local out
-    out=$( { /usr/bin/time -f "%e %U %S %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    read -r wall user sys rss <<<"$out"
+    /usr/bin/time -o "$TIMES" -f "%e %U %S %M" "$@" >/dev/null 2>&1 || true
+    read -r wall user sys rss < <(tail -1 "$TIMES")
     echo "$label $wall $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') $rss"
 }
 
