@@ -38,7 +38,10 @@ fn rule_known(list: &str, id: &str) -> bool {
 
 fn has_credentials_option() -> bool {
     let out = Command::new(BIN).arg("--help").output().expect("run");
-    String::from_utf8_lossy(&out.stdout).contains("--credentials")
+    // clap prints `--credentials <FILE>`; a differently named option
+    // (`--credentials-file`) must not be taken for it.
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    help.contains("--credentials <") || help.contains("--credentials=")
 }
 
 fn diagnose(pcap: &Path, credentials: Option<&Path>) -> Value {
