@@ -380,6 +380,10 @@ struct Live {
 /// are not, and then no exchange is ever built for them.
 struct Held {
     meta: MessageMeta,
+    ek: u64,
+    /// The exchange id reserved when it arrived, so that a materialised
+    /// exchange keeps its place in creation order.
+    id: usize,
     raw: Vec<u8>,
     cseq: u32,
     content: u64,
@@ -407,6 +411,10 @@ pub struct Correlator {
     awaiting: FxHashMap<u64, usize>,
     tx: FxHashMap<u64, TxEntry>,
     held: FxHashMap<u64, Held>,
+    /// The latest held request of each exchange key, so that a request
+    /// continuing it (a retry after a challenge the capture missed) finds
+    /// it as the old model found its exchange.
+    held_by_ek: FxHashMap<u64, u64>,
     spare_buffers: Vec<Vec<u8>>,
     /// By hash of the nonce (the entry's own nonce is compared on lookup).
     nonces: Generations<NonceEntry>,
@@ -419,6 +427,8 @@ pub struct Correlator {
     last_ts: Ts,
     messages_since_sweep: usize,
     next_sweep: usize,
+    /// Set while a held request is materialised: the id it reserved.
+    reserved_id: Option<usize>,
 }
 
 fn hash_of<T: Hash>(t: T) -> u64 {
@@ -517,6 +527,7 @@ impl Correlator {
             awaiting: FxHashMap::default(),
             tx: FxHashMap::default(),
             held: FxHashMap::default(),
+            held_by_ek: FxHashMap::default(),
             spare_buffers: Vec::new(),
             nonces: Generations::new(),
             responses: Generations::new(),
@@ -525,6 +536,7 @@ impl Correlator {
             last_ts: Ts(i64::MIN),
             messages_since_sweep: 0,
             next_sweep: MIN_SWEEP_INTERVAL,
+            reserved_id: None,
         }
     }
 
@@ -663,7 +675,20 @@ impl Correlator {
         let from_tag = from.tag.unwrap_or(b"");
         let ek = Self::exchange_key(call_id, from_tag, method, meta.src, meta.dst);
         let ik = Self::identity_key(meta.src, from.uri, to.uri, method);
-        let continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
+        let mut continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
+        if !continues {
+            // An unanswered held request of the same exchange: this one
+            // continues it, so it becomes an exchange after all.
+            let earlier = self.held_by_ek.get(&ek).copied().filter(|&k| {
+                k != txk && self.held.get(&k).is_some_and(|h| !h.answered && h.ek == ek)
+            });
+            if let Some(k) = earlier {
+                let held = self.held.remove(&k).expect("checked");
+                self.held_by_ek.remove(&ek);
+                self.materialise(k, held);
+                continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
+            }
+        }
         if may_hold
             && !continues
             && !method.eq_ignore_ascii_case(b"REGISTER")
@@ -683,6 +708,11 @@ impl Correlator {
                 txk,
                 Held {
                     meta: *meta,
+                    ek,
+                    id: {
+                        self.next_id += 1;
+                        self.next_id - 1
+                    },
                     raw,
                     cseq,
                     content: content_hash,
@@ -694,6 +724,7 @@ impl Correlator {
             ) {
                 self.recycle(old.raw);
             }
+            self.held_by_ek.insert(ek, txk);
             return;
         }
 
@@ -790,8 +821,10 @@ impl Correlator {
         let idx = match target {
             Some(i) => i,
             None => {
-                let id = self.next_id;
-                self.next_id += 1;
+                let id = self.reserved_id.take().unwrap_or_else(|| {
+                    self.next_id += 1;
+                    self.next_id - 1
+                });
                 let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
                 self.live.insert(
                     id,
@@ -946,7 +979,9 @@ impl Correlator {
     /// its own bytes, as if it had been kept from the start.
     fn materialise(&mut self, txk: u64, held: Held) {
         if let Ok(Status::Complete(msg)) = Message::parse(&held.raw, Framing::Datagram) {
+            self.reserved_id = Some(held.id);
             self.request(&held.meta, &msg, false);
+            self.reserved_id = None;
         }
         if let Some(t) = self.tx.get(&txk).copied() {
             if let Some(l) = self.live.get_mut(&t.exchange) {
@@ -999,6 +1034,9 @@ impl Correlator {
                 return;
             }
             let held = self.held.remove(&txk).expect("present");
+            if self.held_by_ek.get(&held.ek) == Some(&txk) {
+                self.held_by_ek.remove(&held.ek);
+            }
             self.materialise(txk, held);
         }
         let Some(t) = self.tx.get(&txk).copied() else {
@@ -1202,10 +1240,14 @@ impl Correlator {
             }
         }
         let mut freed = Vec::new();
-        self.held.retain(|_, h| {
+        let by_ek = &mut self.held_by_ek;
+        self.held.retain(|k, h| {
             let keep = now.since(h.last_ts) <= idle;
             if !keep {
                 freed.push(std::mem::take(&mut h.raw));
+                if by_ek.get(&h.ek) == Some(k) {
+                    by_ek.remove(&h.ek);
+                }
             }
             keep
         });
@@ -1367,6 +1409,25 @@ mod tests {
         );
         assert_eq!(ex[0].frames, vec![0, 500, 600]);
         assert_eq!(stats.retransmissions, 1);
+    }
+
+    /// The challenge was not captured: the retry with credentials still
+    /// continues the first request's exchange, as a second round.
+    #[test]
+    fn retry_continues_an_unanswered_held_request() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        feed(&mut c, 0.0, "10.9.0.7:5060", &request("INVITE", 7, false));
+        let retry = request("INVITE", 7, true)
+            .replace("branch=z9hG4bK7", "branch=z9hG4bK8")
+            .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
+        feed(&mut c, 0.1, "10.9.0.7:5060", &retry);
+        assert_eq!(c.live_counts().held_requests, 0);
+        let (ex, _) = c.finish();
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].rounds.len(), 2);
+        assert!(ex[0].rounds[0].response.is_none());
+        assert!(ex[0].rounds[1].has_credentials());
+        assert_eq!(ex[0].frames, vec![0, 100]);
     }
 
     #[test]
