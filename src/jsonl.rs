@@ -108,14 +108,20 @@ impl<'w> JsonlWriter<'w> {
         }
     }
 
+    /// Serialises into a reused buffer and writes the line at once: serde
+    /// writes token by token, and every one of those writes would otherwise
+    /// go through the `dyn Write` of the output.
     fn line(&mut self, v: &impl Serialize) {
         if self.error.is_some() {
             return;
         }
-        let r = serde_json::to_writer(&mut *self.out, v)
-            .map_err(io::Error::from)
-            .and_then(|_| self.out.write_all(b"\n"));
-        if let Err(e) = r {
+        self.scratch.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.scratch, v) {
+            self.error = Some(e.into());
+            return;
+        }
+        self.scratch.push(b'\n');
+        if let Err(e) = self.out.write_all(&self.scratch) {
             self.error = Some(e);
         }
     }
@@ -139,17 +145,18 @@ impl<'w> JsonlWriter<'w> {
             return;
         }
         self.scratch.clear();
+        self.scratch.extend_from_slice(b"{\"type\":\"finding\",");
         if let Err(e) = serde_json::to_writer(&mut self.scratch, f) {
             self.error = Some(e.into());
             return;
         }
-        let fields = self.scratch.get(1..).unwrap_or_default();
-        let r = self
-            .out
-            .write_all(b"{\"type\":\"finding\",")
-            .and_then(|_| self.out.write_all(fields))
-            .and_then(|_| self.out.write_all(b"\n"));
-        if let Err(e) = r {
+        // Drop the finding's own opening brace, after the type field.
+        let at = b"{\"type\":\"finding\",".len();
+        if self.scratch.get(at) == Some(&b'{') {
+            self.scratch.remove(at);
+        }
+        self.scratch.push(b'\n');
+        if let Err(e) = self.out.write_all(&self.scratch) {
             self.error = Some(e);
         }
     }
