@@ -116,15 +116,17 @@ impl SipStage<'_> {
                 }
                 return;
             }
-            match Message::parse(rest, Framing::Datagram) {
+            // Matched by reference: a `Message` is a few KiB (its header
+            // array), and moving it out of the result costs a copy.
+            match &Message::parse(rest, Framing::Datagram) {
                 Ok(Status::Complete(m)) => {
-                    self.emit(meta, &m);
+                    self.emit(meta, m);
                     let used = m.raw.len().max(1);
                     rest = skip_blank(&rest[used.min(rest.len())..]);
                 }
                 Ok(Status::Partial) => return,
                 Err(e) => {
-                    self.broken(meta.frame, e);
+                    self.broken(meta.frame, *e);
                     return;
                 }
             }
@@ -139,9 +141,9 @@ impl SipStage<'_> {
         if rest.is_empty() {
             return blank;
         }
-        match Message::parse(rest, Framing::Stream) {
+        match &Message::parse(rest, Framing::Stream) {
             Ok(Status::Complete(m)) => {
-                self.emit(meta, &m);
+                self.emit(meta, m);
                 blank + m.raw.len()
             }
             Ok(Status::Partial) => blank,
@@ -151,7 +153,7 @@ impl SipStage<'_> {
                 blank + skip
             }
             Err(e) => {
-                self.broken(meta.frame, e);
+                self.broken(meta.frame, *e);
                 // Drop the damaged start line and look for the next one.
                 let line = memchr(b'\n', rest).map(|i| i + 1).unwrap_or(rest.len());
                 blank + line.max(1)
