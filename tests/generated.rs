@@ -169,3 +169,26 @@ fn jsonl_stream_agrees_with_the_json_report() {
         }
     }
 }
+
+/// Phones registering over TCP (one kept connection each, one message per
+/// segment) are read as completely as the UDP ones.
+#[test]
+fn generated_capture_with_tcp_phones_matches_its_truth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("tcp.pcap");
+    let mut cfg = generator::Config::for_size_mb(2, 31);
+    cfg.tcp_percent = 40;
+    let file = std::fs::File::create(&pcap).expect("create pcap");
+    let truth = generator::generate(cfg, std::io::BufWriter::new(file)).expect("generate");
+    let report = diagnose(&pcap, None);
+    assert_eq!(report["summary"]["sip_messages"], truth.sip_messages);
+    assert_eq!(report["summary"]["broken_sip_messages"], 0);
+    assert_eq!(rule_count(&report, "missing-cnonce"), truth.missing_cnonce);
+    let tcp_exchanges = report["exchanges"]
+        .as_array()
+        .expect("exchanges")
+        .iter()
+        .filter(|e| e["transport"] == "tcp")
+        .count();
+    assert!(tcp_exchanges > 10, "{tcp_exchanges} exchanges over TCP");
+}

@@ -80,6 +80,11 @@ pub struct Config {
     pub dictionary_words: usize,
     /// Usernames the enumerating attacker tries.
     pub enumerated_users: usize,
+    /// Percentage of the qop accounts that register over TCP (one
+    /// connection per phone, kept across registrations; one SIP message
+    /// per segment). 0 keeps the capture UDP-only and byte-identical to
+    /// what earlier versions wrote for the same seed.
+    pub tcp_percent: u8,
 }
 
 impl Config {
@@ -92,6 +97,7 @@ impl Config {
             rtp_per_call: 25,
             dictionary_words: 60,
             enumerated_users: 80,
+            tcp_percent: 0,
         }
     }
 }
@@ -182,6 +188,9 @@ struct Account {
     ua: &'static str,
     server: usize,
     cseq: u32,
+    tcp: bool,
+    /// Next sequence numbers (phone, server) of its TCP connection.
+    conn: Option<(u32, u32)>,
 }
 
 struct Server {
@@ -218,6 +227,8 @@ struct Pending {
     src: Endpoint,
     dst: Endpoint,
     data: Vec<u8>,
+    /// TCP (sequence, acknowledgement, flags); UDP when absent.
+    tcp: Option<(u32, u32, u8)>,
 }
 
 impl Ord for Pending {
@@ -260,6 +271,7 @@ pub fn digest_response(
 
 /// One dialog's fixed identity.
 struct Dialog {
+    transport: &'static str,
     call_id: String,
     from: String,
     to: String,
@@ -373,6 +385,8 @@ impl<W: Write> Generator<W> {
                     .push(format!("{user}@{}:{password}", servers[server].realm));
             }
             let n = i as u32;
+            // Decided without the RNG, so UDP-only captures stay the same.
+            let tcp = kind == Kind::GoodQop && (i % 100) < usize::from(cfg.tcp_percent);
             accounts.push(Account {
                 user,
                 password,
@@ -380,7 +394,11 @@ impl<W: Write> Generator<W> {
                 kind,
                 phone: Endpoint {
                     ip: Ipv4Addr::new(10, 1 + (n >> 16) as u8, (n >> 8) as u8, n as u8),
-                    port: 5060,
+                    port: if tcp {
+                        40_000 + (n % 20_000) as u16
+                    } else {
+                        5060
+                    },
                 },
                 ua: if kind == Kind::MissingCnonce {
                     OLD_AGENT
@@ -389,6 +407,8 @@ impl<W: Write> Generator<W> {
                 },
                 server,
                 cseq: 1 + rng.below(30_000) as u32,
+                tcp,
+                conn: None,
             });
         }
         Generator {
@@ -450,8 +470,9 @@ impl<W: Write> Generator<W> {
 
     fn scenario(&mut self, t: i64, i: usize) {
         let kind = self.accounts[i].kind;
+        let tcp = self.accounts[i].tcp;
         match kind {
-            Kind::GoodQop if self.rng.chance(0.35) => self.call(t, i),
+            Kind::GoodQop if !tcp && self.rng.chance(0.35) => self.call(t, i),
             Kind::MissingCnonce => {
                 let a = &self.accounts[i];
                 let pw = a.phone_password.clone();
@@ -501,6 +522,9 @@ impl<W: Write> Generator<W> {
             }
         }
         // Background: the server checks the phone is alive; NAT keep-alive.
+        if tcp {
+            return;
+        }
         if self.rng.chance(0.3) {
             let at = t + (200 + self.rng.below(2000) as i64) * MS;
             self.options_ping(at, i);
@@ -541,11 +565,16 @@ impl<W: Write> Generator<W> {
         let realm = self.servers[server].realm;
         let user = a.user.clone();
         let ua = a.ua;
+        let tcp = a.tcp;
         let dialog = Dialog {
+            transport: if tcp { "TCP" } else { "UDP" },
             call_id: format!("{}@{}", self.rng.hex(20), phone.ip),
             from: format!("<sip:{user}@{realm}>;tag={}", self.rng.hex(10)),
             to: format!("<sip:{user}@{realm}>"),
-            contact: format!("<sip:{user}@{phone};transport=udp>;expires=3600"),
+            contact: format!(
+                "<sip:{user}@{phone};transport={}>;expires=3600",
+                if tcp { "tcp" } else { "udp" }
+            ),
             ua,
         };
         let uri = format!("sip:{realm}");
@@ -573,8 +602,9 @@ impl<W: Write> Generator<W> {
             );
             let last = round == answers.len();
             // Occasionally the request is retransmitted before the answer.
-            let resend = self.rng.chance(0.03);
-            self.send(t, phone, srv, req.clone(), true);
+            // (Not over TCP: the transport retransmits, not SIP.)
+            let resend = !tcp && self.rng.chance(0.03);
+            self.send_on(i, t, phone, srv, req.clone());
             let mut rt = t + (8 + self.rng.below(20) as i64) * MS;
             if resend {
                 self.send(t + 500 * MS, phone, srv, req, true);
@@ -609,7 +639,7 @@ impl<W: Write> Generator<W> {
                 // The server answers the retransmission too.
                 self.send(rt + MS, srv, phone, resp.clone(), true);
             }
-            self.send(rt, srv, phone, resp, true);
+            self.send_on(i, rt, srv, phone, resp);
             if last {
                 break;
             }
@@ -642,6 +672,7 @@ impl<W: Write> Generator<W> {
         let callee = 20_000 + self.rng.below(self.accounts.len() as u64);
         let uri = format!("sip:{callee}@{realm}");
         let dialog = Dialog {
+            transport: "UDP",
             call_id: format!("{}@{}", self.rng.hex(24), phone.ip),
             from: format!("\"{user}\" <sip:{user}@{realm}>;tag={}", self.rng.hex(10)),
             to: format!("<{uri}>"),
@@ -853,6 +884,7 @@ impl<W: Write> Generator<W> {
         let ua = a.ua;
         let branch = format!("z9hG4bK{}", self.rng.hex(16));
         let dialog = Dialog {
+            transport: "UDP",
             call_id: format!("{}@{}", self.rng.hex(16), srv.ip),
             from: format!("<sip:ping@{realm}>;tag={}", self.rng.hex(8)),
             to: format!("<sip:{user}@{phone}>"),
@@ -898,6 +930,7 @@ impl<W: Write> Generator<W> {
         let srv = self.servers[server].ep;
         let realm = self.servers[server].realm;
         let dialog = Dialog {
+            transport: "UDP",
             call_id: format!("{}", self.rng.below(u64::from(u32::MAX))),
             from: format!("\"{user}\" <sip:{user}@{realm}>;tag={}", self.rng.hex(8)),
             to: format!("\"{user}\" <sip:{user}@{realm}>"),
@@ -1016,6 +1049,7 @@ impl<W: Write> Generator<W> {
                 None => format!("{}", 100 + k),
             };
             let dialog = Dialog {
+                transport: "UDP",
                 call_id: format!("{}", self.rng.below(u64::from(u32::MAX))),
                 from: format!("\"{user}\" <sip:{user}@{realm}>;tag={}", self.rng.hex(8)),
                 to: format!("\"{user}\" <sip:{user}@{realm}>"),
@@ -1116,8 +1150,8 @@ impl<W: Write> Generator<W> {
         let mut s = String::with_capacity(700 + body.len());
         let _ = write!(
             s,
-            "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {from_ep};rport;branch={branch}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}",
-            d.from, d.to
+            "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {from_ep};rport;branch={branch}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}",
+            d.transport, d.from, d.to
         );
         if let Some(t) = to_tag {
             let _ = write!(s, ";tag={t}");
@@ -1158,8 +1192,8 @@ impl<W: Write> Generator<W> {
         let mut s = String::with_capacity(600);
         let _ = write!(
             s,
-            "SIP/2.0 {status} {reason}\r\nVia: SIP/2.0/UDP {client};rport={};received={};branch={branch}\r\nFrom: {}\r\nTo: {}",
-            client.port, client.ip, d.from, d.to
+            "SIP/2.0 {status} {reason}\r\nVia: SIP/2.0/{} {client};rport={};received={};branch={branch}\r\nFrom: {}\r\nTo: {}",
+            d.transport, client.port, client.ip, d.from, d.to
         );
         if !to_tag.is_empty() {
             let _ = write!(s, ";tag={to_tag}");
@@ -1192,6 +1226,73 @@ impl<W: Write> Generator<W> {
             src,
             dst,
             data,
+            tcp: None,
+        }));
+    }
+
+    /// A SIP message on account `i`'s transport: over TCP, the phone's
+    /// connection is opened first (three-way handshake) and kept; each
+    /// message is one segment.
+    fn send_on(&mut self, i: usize, ts: i64, src: Endpoint, dst: Endpoint, data: Vec<u8>) {
+        if !self.accounts[i].tcp {
+            self.send(ts, src, dst, data, true);
+            return;
+        }
+        let from_phone = src == self.accounts[i].phone;
+        let (phone, server) = if from_phone { (src, dst) } else { (dst, src) };
+        const SYN: u8 = 0x02;
+        const ACK: u8 = 0x10;
+        const PSH_ACK: u8 = 0x18;
+        let (mut c, mut s) = match self.accounts[i].conn {
+            Some(cs) => cs,
+            None => {
+                let (ci, si) = (self.rng.next_u64() as u32, self.rng.next_u64() as u32);
+                self.push_segment(ts - 3 * MS, phone, server, Vec::new(), (ci, 0, SYN));
+                self.push_segment(
+                    ts - 2 * MS,
+                    server,
+                    phone,
+                    Vec::new(),
+                    (si, ci.wrapping_add(1), SYN | ACK),
+                );
+                self.push_segment(
+                    ts - MS,
+                    phone,
+                    server,
+                    Vec::new(),
+                    (ci.wrapping_add(1), si.wrapping_add(1), ACK),
+                );
+                (ci.wrapping_add(1), si.wrapping_add(1))
+            }
+        };
+        let len = data.len() as u32;
+        self.truth.sip_messages += 1;
+        if from_phone {
+            self.push_segment(ts, src, dst, data, (c, s, PSH_ACK));
+            c = c.wrapping_add(len);
+        } else {
+            self.push_segment(ts, src, dst, data, (s, c, PSH_ACK));
+            s = s.wrapping_add(len);
+        }
+        self.accounts[i].conn = Some((c, s));
+    }
+
+    fn push_segment(
+        &mut self,
+        ts: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        data: Vec<u8>,
+        tcp: (u32, u32, u8),
+    ) {
+        self.seq += 1;
+        self.heap.push(Reverse(Pending {
+            ts,
+            seq: self.seq,
+            src,
+            dst,
+            data,
+            tcp: Some(tcp),
         }));
     }
 
@@ -1201,7 +1302,7 @@ impl<W: Write> Generator<W> {
                 break;
             }
             let Reverse(p) = self.heap.pop().expect("peeked");
-            self.write_udp(&p)?;
+            self.write_packet(&p)?;
         }
         Ok(())
     }
@@ -1219,9 +1320,10 @@ impl<W: Write> Generator<W> {
         Ok(())
     }
 
-    fn write_udp(&mut self, p: &Pending) -> io::Result<()> {
-        let udp_len = 8 + p.data.len();
-        let ip_len = 20 + udp_len;
+    fn write_packet(&mut self, p: &Pending) -> io::Result<()> {
+        let l4_header = if p.tcp.is_some() { 20 } else { 8 };
+        let l4_len = l4_header + p.data.len();
+        let ip_len = 20 + l4_len;
         let frame_len = 14 + ip_len;
         let mut f = Vec::with_capacity(16 + frame_len);
         let secs = p.ts.div_euclid(1_000_000_000);
@@ -1240,7 +1342,7 @@ impl<W: Write> Generator<W> {
         self.ip_id = self.ip_id.wrapping_add(1);
         ip[6] = 0x40; // don't fragment
         ip[8] = 64;
-        ip[9] = 17;
+        ip[9] = if p.tcp.is_some() { 6 } else { 17 };
         ip[12..16].copy_from_slice(&p.src.ip.octets());
         ip[16..20].copy_from_slice(&p.dst.ip.octets());
         let sum = checksum(&ip);
@@ -1248,8 +1350,20 @@ impl<W: Write> Generator<W> {
         f.extend_from_slice(&ip);
         f.extend_from_slice(&p.src.port.to_be_bytes());
         f.extend_from_slice(&p.dst.port.to_be_bytes());
-        f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        f.extend_from_slice(&[0, 0]); // no UDP checksum (allowed on IPv4)
+        match p.tcp {
+            Some((seq, ack, flags)) => {
+                f.extend_from_slice(&seq.to_be_bytes());
+                f.extend_from_slice(&ack.to_be_bytes());
+                f.push(5 << 4); // header length: 5 words, no options
+                f.push(flags);
+                f.extend_from_slice(&65_535u16.to_be_bytes()); // window
+                f.extend_from_slice(&[0, 0, 0, 0]); // checksum (not computed), urgent
+            }
+            None => {
+                f.extend_from_slice(&(l4_len as u16).to_be_bytes());
+                f.extend_from_slice(&[0, 0]); // no UDP checksum (allowed on IPv4)
+            }
+        }
         f.extend_from_slice(&p.data);
         self.out.write_all(&f)?;
         self.truth.bytes += f.len() as u64;

@@ -45,6 +45,9 @@ struct Args {
     /// RTP packets per call direction (media noise); 0 for SIP only.
     #[arg(long, default_value_t = 25)]
     rtp_per_call: u32,
+    /// Percentage (0-100) of the qop accounts that register over TCP.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    tcp_percent: u8,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         cfg.accounts = a.max(10);
     }
     cfg.rtp_per_call = args.rtp_per_call;
+    cfg.tcp_percent = args.tcp_percent;
     let out = BufWriter::with_capacity(1 << 20, File::create(&args.out)?);
     let truth = generator::generate(cfg, out)?;
     let creds = args
