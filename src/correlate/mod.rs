@@ -10,6 +10,13 @@
 //! provisioning server's NOTIFY) need no special case. Retransmissions are
 //! recognised per transaction (top Via branch, CSeq, Call-ID) and content,
 //! and counted, not analysed twice.
+//!
+//! Memory is bounded by the message rate, not the capture length: finished
+//! exchanges flow out of the live state (to [`Correlator::drain_finished`],
+//! or kept for [`Correlator::finish`]), their map keys go with them, nonces
+//! expire by capture time, and a request that is not about authentication
+//! keeps only its bytes, in a recycled buffer, until its answer shows
+//! whether it is challenged (docs/performance.md).
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
@@ -571,9 +578,9 @@ impl Correlator {
         }
     }
 
-    /// Exchanges that finished since the last call (closed, or idle for
-    /// twice the answer timeout), numbered in the order they are handed
-    /// out. Taking them keeps memory bounded on long captures; whatever is
+    /// Exchanges that finished since the last call (closed and quiet for
+    /// the answer timeout, or open and idle for twice that), numbered in
+    /// the order they are handed out. Taking them keeps memory bounded on long captures; whatever is
     /// not taken is returned by [`Correlator::finish`].
     pub fn take_finished(&mut self) -> Vec<AuthExchange> {
         self.drain_finished().collect()
