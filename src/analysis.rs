@@ -135,15 +135,17 @@ impl SipStage<'_> {
                 }
                 return;
             }
-            match Message::parse(rest, Framing::Datagram) {
+            // Matched by reference: a `Message` is a few KiB (its header
+            // array), and moving it out of the result costs a copy.
+            match &Message::parse(rest, Framing::Datagram) {
                 Ok(Status::Complete(m)) => {
-                    self.emit(meta, &m);
+                    self.emit(meta, m);
                     let used = m.raw.len().max(1);
                     rest = skip_blank(&rest[used.min(rest.len())..]);
                 }
                 Ok(Status::Partial) => return,
                 Err(e) => {
-                    self.broken(meta.frame, e);
+                    self.broken(meta.frame, *e);
                     return;
                 }
             }
@@ -159,9 +161,9 @@ impl SipStage<'_> {
         if rest.is_empty() {
             return Take::Framed(blank);
         }
-        match Message::parse(rest, Framing::Stream) {
+        match &Message::parse(rest, Framing::Stream) {
             Ok(Status::Complete(m)) => {
-                self.emit(meta, &m);
+                self.emit(meta, m);
                 Take::Framed(blank + m.raw.len())
             }
             Ok(Status::Partial) => Take::Framed(blank),
@@ -171,7 +173,7 @@ impl SipStage<'_> {
                 Take::Skipped(blank + skip)
             }
             Err(e) => {
-                self.broken(meta.frame, e);
+                self.broken(meta.frame, *e);
                 // Drop the damaged start line and look for the next one.
                 let line = memchr(b'\n', rest).map(|i| i + 1).unwrap_or(rest.len());
                 Take::Framed(blank + line.max(1))
@@ -281,6 +283,50 @@ fn next_input(runs: &mut [InputRun]) -> Option<usize> {
 /// merged by time into one analysis (a k-way merge on
 /// [`CaptureReader::peek`]); frame numbers and summaries stay per input.
 pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
+    run(inputs, opts, None)
+}
+
+/// Gets each exchange, with its findings, as soon as it finishes.
+pub type ExchangeConsumer<'c> = dyn FnMut(&AuthExchange, &[Finding]) + 'c;
+
+/// Packets between two hand-overs of finished exchanges when streaming.
+const STREAM_EVERY_PACKETS: u64 = 1024;
+
+/// The analysis in bounded memory: exchanges flow to `consumer` as they
+/// finish (closed, or idle for twice the answer timeout) with the findings
+/// of the per-exchange rules, instead of being collected. The returned
+/// [`Analysis`] has the inputs and counters but no exchanges or findings.
+pub fn analyze_streaming(
+    inputs: Vec<Input>,
+    opts: &Options,
+    consumer: &mut ExchangeConsumer<'_>,
+) -> Analysis {
+    run(inputs, opts, Some(consumer))
+}
+
+/// Rules for exchanges that just finished. Per-exchange rules are pure
+/// functions of one exchange. Cross-exchange rules over exchanges
+/// (brute force, nc-reuse) are not run when streaming: they would plug in
+/// here with their own state fed in finishing order (exchanges finish
+/// within 2 x answer timeout of their last message, so a sliding window
+/// only needs that much slack).
+fn hand_over(
+    finished: impl Iterator<Item = AuthExchange>,
+    opts: &Options,
+    consumer: &mut ExchangeConsumer<'_>,
+) {
+    for ex in finished {
+        let mut findings = Vec::new();
+        rules::evaluate_exchange(&ex, &opts.rules, &mut findings);
+        consumer(&ex, &findings);
+    }
+}
+
+fn run(
+    inputs: Vec<Input>,
+    opts: &Options,
+    mut consumer: Option<&mut ExchangeConsumer<'_>>,
+) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
     let mut sip = SipStats::default();
     let mut runs: Vec<InputRun> = inputs
@@ -296,7 +342,14 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
             done: false,
         })
         .collect();
+    let mut records = 0u64;
     while let Some(at) = next_input(&mut runs) {
+        if let Some(c) = consumer.as_deref_mut() {
+            if records % STREAM_EVERY_PACKETS == 0 {
+                hand_over(correlator.drain_finished(), opts, c);
+            }
+        }
+        records += 1;
         let idx = u16::try_from(at).unwrap_or(u16::MAX);
         let run = &mut runs[at];
         let mut stage = SipStage {
@@ -386,14 +439,28 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
     }
     let agents = correlator.take_agents();
     let (exchanges, correlate) = correlator.finish();
-    let mut findings = rules::evaluate_capture(
-        &rules::CaptureView {
-            exchanges: &exchanges,
-            agents: &agents,
-        },
-        &opts.rules,
-    );
-    findings.extend(rules::evaluate_net(&net_total, &opts.rules));
+    let findings = match consumer {
+        Some(c) => {
+            hand_over(exchanges.into_iter(), opts, c);
+            // What can be judged without keeping every exchange: the
+            // network rules and scanners seen by User-Agent.
+            let mut f = rules::evaluate_net(&net_total, &opts.rules);
+            rules::evaluate_agents(&agents, &opts.rules, &mut f);
+            (Vec::new(), f)
+        }
+        None => {
+            let mut f = rules::evaluate_capture(
+                &rules::CaptureView {
+                    exchanges: &exchanges,
+                    agents: &agents,
+                },
+                &opts.rules,
+            );
+            f.extend(rules::evaluate_net(&net_total, &opts.rules));
+            (exchanges, f)
+        }
+    };
+    let (exchanges, findings) = findings;
     Analysis {
         inputs: summaries,
         exchanges,

@@ -64,6 +64,9 @@ pub enum OutputFormat {
     /// The ticket report as one self-contained HTML file with drawn
     /// message flows (no scripts, no external files).
     Html,
+    /// One JSON object per line, written as exchanges finish: bounded
+    /// memory on captures of any size (docs/performance.md).
+    Jsonl,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -500,10 +503,6 @@ pub fn run(args: Args) -> i32 {
             max_usernames: args.max_usernames.max(2),
         },
     };
-    let analysis = analysis::analyze(inputs, &opts);
-    bar.finish_and_clear();
-    let report = Report::build(analysis, &filter, redaction);
-
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {
             Ok(f) => Box::new(io::BufWriter::new(f)),
@@ -514,6 +513,33 @@ pub fn run(args: Args) -> i32 {
         },
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
+    if args.format == OutputFormat::Jsonl {
+        // The stream is written as exchanges finish, before any report
+        // model exists: filters and redaction cannot apply to it.
+        if redaction != redact::Level::None || !filter.is_empty() {
+            eprintln!("sipauth-diag: --format jsonl cannot be combined with --redact or filters; use --format json");
+            return EXIT_USAGE;
+        }
+        let mut writer = crate::jsonl::JsonlWriter::new(&mut sink);
+        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            writer.exchange(ex, findings)
+        });
+        let worst = writer
+            .finish(&analysis)
+            .and_then(|w| sink.flush().map(|_| w));
+        return match worst {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("sipauth-diag: cannot write the report: {e}");
+                EXIT_USAGE
+            }
+            _ if status != EXIT_CLEAN => status,
+            Ok(Some(w)) if args.fail_on.threshold().is_some_and(|t| w >= t) => EXIT_FINDINGS,
+            _ => EXIT_CLEAN,
+        };
+    }
+    let analysis = analysis::analyze(inputs, &opts);
+    bar.finish_and_clear();
+    let report = Report::build(analysis, &filter, redaction);
     let written = match args.format {
         OutputFormat::Text => report::text::write(
             &report,
@@ -528,6 +554,7 @@ pub fn run(args: Args) -> i32 {
         OutputFormat::Json => report::json::write(&report, &mut sink),
         OutputFormat::Markdown => report::markdown::write(&report, &mut sink),
         OutputFormat::Html => report::html::write(&report, &mut sink),
+        OutputFormat::Jsonl => unreachable!("streamed above"),
     }
     .and_then(|_| sink.flush());
     if let Err(e) = written {

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod cli;
 pub mod correlate;
 pub mod credentials;
+pub mod jsonl;
 pub mod net;
 pub mod report;
 pub mod rules;

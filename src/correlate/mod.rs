@@ -10,13 +10,19 @@
 //! provisioning server's NOTIFY) need no special case. Retransmissions are
 //! recognised per transaction (top Via branch, CSeq, Call-ID) and content,
 //! and counted, not analysed twice.
+//!
+//! Memory is bounded by the message rate, not the capture length: finished
+//! exchanges flow out of the live state (to [`Correlator::drain_finished`],
+//! or kept for [`Correlator::finish`]), their map keys go with them, nonces
+//! expire by capture time, and a request that is not about authentication
+//! keeps only its bytes, in a recycled buffer, until its answer shows
+//! whether it is challenged (docs/performance.md).
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
-use crate::sip::{AuthHeader, Challenge, Credentials, HeaderKind, Message};
+use crate::sip::{AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Status};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
@@ -254,6 +260,49 @@ impl AuthExchange {
     }
 }
 
+/// Correlation settings.
+#[derive(Clone, Copy, Debug)]
+pub struct CorrelateConfig {
+    /// How long a client may take to answer a challenge, and how long a
+    /// request may wait for its final response (RFC 3261 Timer B/F: 32 s),
+    /// before the exchange counts as abandoned rather than cut by the end
+    /// of the capture.
+    pub answer_timeout: f64,
+    /// Nonces (and first senders of digest responses) remembered for
+    /// answering preemptive credentials; the oldest are forgotten first.
+    pub max_nonces: usize,
+    /// Seconds of capture time a nonce is remembered after its challenge
+    /// (servers expire theirs after 30 s to 5 min).
+    pub nonce_ttl: f64,
+}
+
+impl Default for CorrelateConfig {
+    fn default() -> Self {
+        CorrelateConfig {
+            answer_timeout: 32.0,
+            max_nonces: 200_000,
+            nonce_ttl: 300.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TxEntry {
+    exchange: usize,
+    round: usize,
+}
+
+#[derive(Clone, Debug)]
+struct NonceEntry {
+    header: AuthHeader,
+    challenge: Challenge,
+    frame: u64,
+    ts: Ts,
+    client: Option<SocketAddr>,
+    server: Option<SocketAddr>,
+    exchange: usize,
+}
+
 /// One User-Agent seen from one source address, over every request of the
 /// capture (challenged or not), so probes that never reach authentication
 /// (e.g. an OPTIONS scan) are still visible to the rules.
@@ -278,44 +327,6 @@ pub const MAX_AGENT_LEN: usize = 256;
 /// Methods listed per sighting.
 pub const MAX_AGENT_METHODS: usize = 8;
 
-/// Correlation settings.
-#[derive(Clone, Copy, Debug)]
-pub struct CorrelateConfig {
-    /// How long a client may take to answer a challenge, and how long a
-    /// request may wait for its final response (RFC 3261 Timer B/F: 32 s),
-    /// before the exchange counts as abandoned rather than cut by the end
-    /// of the capture.
-    pub answer_timeout: f64,
-    /// Nonces remembered for answering preemptive credentials.
-    pub max_nonces: usize,
-}
-
-impl Default for CorrelateConfig {
-    fn default() -> Self {
-        CorrelateConfig {
-            answer_timeout: 32.0,
-            max_nonces: 200_000,
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct TxEntry {
-    exchange: usize,
-    round: usize,
-}
-
-#[derive(Clone, Debug)]
-struct NonceEntry {
-    header: AuthHeader,
-    challenge: Challenge,
-    frame: u64,
-    ts: Ts,
-    client: Option<SocketAddr>,
-    server: Option<SocketAddr>,
-    exchange: usize,
-}
-
 /// Counters of what could not be correlated.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CorrelateStats {
@@ -324,28 +335,135 @@ pub struct CorrelateStats {
     pub retransmissions: u64,
     pub orphan_responses: u64,
     pub missing_headers: u64,
-    /// Requests whose (source, User-Agent) pair was not remembered because
-    /// [`MAX_AGENTS`] pairs were already.
+    /// (source, User-Agent) pairs beyond MAX_AGENTS, not summarised.
     pub agents_not_kept: u64,
+}
+
+/// How much state the correlator holds right now (for tests and
+/// benchmarks: it must not grow with the length of the capture).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveCounts {
+    pub exchanges: usize,
+    pub transactions: usize,
+    pub held_requests: usize,
+    pub nonces: usize,
+    pub response_hops: usize,
+    /// Transactions remembered after their exchange flowed out.
+    pub gone_transactions: usize,
+    /// Finished exchanges waiting to be taken (or returned by `finish`).
+    pub finished: usize,
+}
+
+/// A map that forgets by capture time: entries live in the current
+/// generation, lookups also see the previous one, and every `ttl` seconds
+/// (or when the current one is full) the previous generation is dropped.
+struct Generations<V> {
+    current: FxHashMap<u64, V>,
+    previous: FxHashMap<u64, V>,
+    started: Ts,
+}
+
+impl<V> Generations<V> {
+    fn new() -> Self {
+        Generations {
+            current: FxHashMap::default(),
+            previous: FxHashMap::default(),
+            started: Ts(i64::MIN),
+        }
+    }
+    fn get(&self, k: u64) -> Option<&V> {
+        self.current.get(&k).or_else(|| self.previous.get(&k))
+    }
+    /// Inserts or replaces (the latest value wins, like a plain map).
+    fn insert(&mut self, k: u64, v: V, now: Ts, ttl: f64, max: usize) {
+        if self.started == Ts(i64::MIN) {
+            self.started = now;
+        }
+        if now.since(self.started) >= ttl || self.current.len() >= max.div_ceil(2).max(1) {
+            // Swap and clear rather than drop and regrow: the tables keep
+            // their capacity, so rotating allocates nothing.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
+            self.started = now;
+        }
+        self.previous.remove(&k);
+        self.current.insert(k, v);
+    }
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+/// Fewest messages between two sweeps of the live state.
+const MIN_SWEEP_INTERVAL: usize = 4096;
+
+/// An exchange still being followed.
+struct Live {
+    ex: AuthExchange,
+    closed: bool,
+    /// Map keys that lead to this exchange, dropped when it flows out.
+    tx_keys: Vec<u64>,
+    open_keys: Vec<u64>,
+    awaiting_keys: Vec<u64>,
+}
+
+/// A request that is not (yet) about authentication: no credentials, not
+/// a REGISTER, not continuing an exchange. Only its bytes are kept (in a
+/// recycled buffer) until its answer says whether it is challenged; most
+/// are not, and then no exchange is ever built for them.
+struct Held {
+    meta: MessageMeta,
+    ek: u64,
+    /// The exchange id reserved when it arrived, so that a materialised
+    /// exchange keeps its place in creation order.
+    id: usize,
+    raw: Vec<u8>,
+    cseq: u32,
+    content: u64,
+    last_ts: Ts,
+    retransmission_frames: Vec<u64>,
+    provisional: Option<(u64, u16)>,
+    /// A final answer came (and was not a challenge); the entry stays to
+    /// recognise retransmissions until it expires.
+    answered: bool,
 }
 
 pub struct Correlator {
     config: CorrelateConfig,
-    exchanges: Vec<AuthExchange>,
+    /// Exchanges being followed, by internal id (creation order).
+    live: FxHashMap<usize, Live>,
+    next_id: usize,
+    /// Finished exchanges that involve authentication, in the order they
+    /// finished, until taken.
+    finished: Vec<AuthExchange>,
+    /// Exchanges already handed out by `take_finished`.
+    handed_out: usize,
     /// Open exchanges by (Call-ID, From tag, method, client, server).
     open: FxHashMap<u64, usize>,
     /// Exchanges waiting for a retry, by (client, From URI, To URI, method).
     awaiting: FxHashMap<u64, usize>,
     tx: FxHashMap<u64, TxEntry>,
-    nonces: FxHashMap<String, NonceEntry>,
-    nonce_order: VecDeque<String>,
+    held: FxHashMap<u64, Held>,
+    /// The latest held request of each exchange key, so that a request
+    /// continuing it (a retry after a challenge the capture missed) finds
+    /// it as the old model found its exchange.
+    held_by_ek: FxHashMap<u64, u64>,
+    spare_buffers: Vec<Vec<u8>>,
+    /// By hash of the nonce (the entry's own nonce is compared on lookup).
+    nonces: Generations<NonceEntry>,
     /// First (client, server) hop of each digest response value.
-    responses: FxHashMap<u64, (Option<SocketAddr>, Option<SocketAddr>)>,
-    closed: Vec<bool>,
-    agents: Vec<AgentSighting>,
-    agent_index: FxHashMap<u64, usize>,
+    responses: Generations<(Option<SocketAddr>, Option<SocketAddr>)>,
+    /// Transactions of exchanges that flowed out, with the content id of
+    /// their request, to recognise late retransmissions.
+    gone: Generations<u64>,
     pub stats: CorrelateStats,
     last_ts: Ts,
+    messages_since_sweep: usize,
+    next_sweep: usize,
+    /// Set while a held request is materialised: the id it reserved.
+    reserved_id: Option<usize>,
+    agents: Vec<AgentSighting>,
+    agent_index: FxHashMap<u64, usize>,
 }
 
 fn hash_of<T: Hash>(t: T) -> u64 {
@@ -354,27 +472,108 @@ fn hash_of<T: Hash>(t: T) -> u64 {
     h.finish()
 }
 
+fn write_bytes(h: &mut FxHasher, b: &[u8]) {
+    h.write_usize(b.len());
+    h.write(b);
+}
+
+/// A method, case-folded without allocating.
+fn write_method(h: &mut FxHasher, m: &[u8]) {
+    h.write_usize(m.len());
+    for &c in m {
+        h.write_u8(c.to_ascii_uppercase());
+    }
+}
+
 /// Request methods that never get their own authentication exchange.
 fn not_challengeable(method: &[u8]) -> bool {
     method.eq_ignore_ascii_case(b"ACK") || method.eq_ignore_ascii_case(b"CANCEL")
+}
+
+fn is_credentials(kind: HeaderKind) -> bool {
+    matches!(
+        kind,
+        HeaderKind::Authorization | HeaderKind::ProxyAuthorization
+    )
+}
+
+/// What makes a request with the same transaction key a retransmission
+/// rather than a new request: same length and same credentials. Cheaper
+/// than hashing the whole message, and a client that reuses a branch for
+/// a different request changes at least one of them in practice.
+fn content_id(msg: &Message<'_>) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_usize(msg.raw.len());
+    for hd in msg.headers() {
+        if is_credentials(hd.kind) {
+            write_bytes(&mut h, hd.value);
+        }
+    }
+    h.finish()
+}
+
+fn involves_auth(e: &AuthExchange) -> bool {
+    e.was_challenged() || e.sent_credentials() || e.method.eq_ignore_ascii_case("REGISTER")
+}
+
+/// Settles an exchange still open when its client stopped (or the capture
+/// ended) `waited` seconds after its last message.
+fn settle_open(ex: &mut AuthExchange, waited: f64, timeout: f64) {
+    let Some(last) = ex.rounds.last() else {
+        return;
+    };
+    if let Some(resp) = &last.response {
+        if resp.is_challenge() {
+            if waited >= timeout {
+                ex.outcome = Outcome::Failed;
+                ex.final_status = Some(resp.status);
+                ex.failure = Some(if last.has_credentials() {
+                    "credentials rejected; the client did not try again".into()
+                } else {
+                    "challenge never answered".into()
+                });
+            } else {
+                ex.outcome = Outcome::Incomplete;
+                ex.failure = Some(format!(
+                    "the capture ends {waited:.1} s after the challenge"
+                ));
+            }
+        }
+    } else if waited >= timeout {
+        ex.outcome = Outcome::Unanswered;
+        ex.failure = Some(format!("no final response within {waited:.0} s"));
+    } else {
+        ex.outcome = Outcome::Incomplete;
+        ex.failure = Some(format!(
+            "the capture ends {waited:.1} s after the request, before any final response"
+        ));
+    }
 }
 
 impl Correlator {
     pub fn new(config: CorrelateConfig) -> Correlator {
         Correlator {
             config,
-            exchanges: Vec::new(),
+            live: FxHashMap::default(),
+            next_id: 0,
+            finished: Vec::new(),
+            handed_out: 0,
             open: FxHashMap::default(),
             awaiting: FxHashMap::default(),
             tx: FxHashMap::default(),
-            nonces: FxHashMap::default(),
-            nonce_order: VecDeque::new(),
-            responses: FxHashMap::default(),
-            closed: Vec::new(),
-            agents: Vec::new(),
-            agent_index: FxHashMap::default(),
+            held: FxHashMap::default(),
+            held_by_ek: FxHashMap::default(),
+            spare_buffers: Vec::new(),
+            nonces: Generations::new(),
+            responses: Generations::new(),
+            gone: Generations::new(),
             stats: CorrelateStats::default(),
             last_ts: Ts(i64::MIN),
+            messages_since_sweep: 0,
+            next_sweep: MIN_SWEEP_INTERVAL,
+            reserved_id: None,
+            agents: Vec::new(),
+            agent_index: FxHashMap::default(),
         }
     }
 
@@ -383,14 +582,83 @@ impl Correlator {
             self.last_ts = meta.ts;
         }
         if msg.is_request() {
-            self.request(meta, msg);
+            self.stats.requests += 1;
+            self.note_agent(meta, msg);
+            self.request(meta, msg, true);
         } else {
             self.response(meta, msg);
         }
+        self.messages_since_sweep += 1;
+        // Amortised: a sweep costs O(live state) and the next one waits for
+        // as many messages as the state it left.
+        if self.messages_since_sweep >= self.next_sweep {
+            self.sweep();
+        }
+    }
+
+    /// What the correlator holds right now.
+    pub fn live_counts(&self) -> LiveCounts {
+        LiveCounts {
+            exchanges: self.live.len(),
+            transactions: self.tx.len(),
+            held_requests: self.held.len(),
+            nonces: self.nonces.len(),
+            response_hops: self.responses.len(),
+            gone_transactions: self.gone.len(),
+            finished: self.finished.len(),
+        }
+    }
+
+    /// Exchanges that finished since the last call (closed and quiet for
+    /// the answer timeout, or open and idle for twice that), numbered in
+    /// the order they are handed out. Taking them keeps memory bounded on long captures; whatever is
+    /// not taken is returned by [`Correlator::finish`].
+    pub fn take_finished(&mut self) -> Vec<AuthExchange> {
+        self.drain_finished().collect()
+    }
+
+    /// Like [`Correlator::take_finished`], but keeps the queue's buffer
+    /// for the next ones (no large allocation per hand-over).
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, AuthExchange> {
+        for e in &mut self.finished {
+            self.handed_out += 1;
+            e.id = self.handed_out;
+        }
+        self.finished.drain(..)
     }
 
     fn tx_key(branch: &[u8], cseq: u32, method: &[u8], call_id: &[u8]) -> u64 {
-        hash_of((branch, cseq, method.to_ascii_uppercase(), call_id))
+        let mut h = FxHasher::default();
+        write_bytes(&mut h, branch);
+        h.write_u32(cseq);
+        write_method(&mut h, method);
+        write_bytes(&mut h, call_id);
+        h.finish()
+    }
+
+    fn exchange_key(
+        call_id: &[u8],
+        from_tag: &[u8],
+        method: &[u8],
+        src: Option<SocketAddr>,
+        dst: Option<SocketAddr>,
+    ) -> u64 {
+        let mut h = FxHasher::default();
+        write_bytes(&mut h, call_id);
+        write_bytes(&mut h, from_tag);
+        write_method(&mut h, method);
+        src.hash(&mut h);
+        dst.hash(&mut h);
+        h.finish()
+    }
+
+    fn identity_key(src: Option<SocketAddr>, from_uri: &[u8], to_uri: &[u8], method: &[u8]) -> u64 {
+        let mut h = FxHasher::default();
+        src.hash(&mut h);
+        write_bytes(&mut h, from_uri);
+        write_bytes(&mut h, to_uri);
+        write_method(&mut h, method);
+        h.finish()
     }
 
     /// Every (source, User-Agent) seen so far, in order of first sighting.
@@ -405,7 +673,11 @@ impl Correlator {
         };
         let ua = &ua[..ua.len().min(MAX_AGENT_LEN)];
         let source = meta.src.map(|a| a.ip());
-        let key = hash_of((meta.input, source, ua));
+        let key = {
+            let mut h = FxHasher::default();
+            (meta.input, source, ua).hash(&mut h);
+            h.finish()
+        };
         let method = msg.method().unwrap_or(b"");
         let i = match self.agent_index.get(&key) {
             Some(&i) => i,
@@ -437,9 +709,20 @@ impl Correlator {
         }
     }
 
-    fn request(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
-        self.stats.requests += 1;
-        self.note_agent(meta, msg);
+    fn is_open(&self, i: usize) -> bool {
+        self.live.get(&i).is_some_and(|l| !l.closed)
+    }
+
+    /// Open and its last request was challenged: it waits for a retry.
+    /// (Parallel requests still waiting for their response, e.g.
+    /// SUBSCRIBEs for several event packages, do not.)
+    fn waits_for_retry(&self, i: usize) -> bool {
+        self.live
+            .get(&i)
+            .is_some_and(|l| !l.closed && l.ex.rounds.last().is_some_and(Round::challenged))
+    }
+
+    fn request(&mut self, meta: &MessageMeta, msg: &Message<'_>, may_hold: bool) {
         let (Some(method), Some(call_id), Some((cseq, _)), Some(from), Some(to)) = (
             msg.method(),
             msg.call_id(),
@@ -454,16 +737,30 @@ impl Correlator {
             return;
         }
         let branch = msg.via_branch().unwrap_or(b"");
-        let content_hash = hash_of(msg.raw);
+        let content_hash = content_id(msg);
         let txk = Self::tx_key(branch, cseq, method, call_id);
         if let Some(t) = self.tx.get(&txk).copied() {
-            let ex = &mut self.exchanges[t.exchange];
-            let req = &mut ex.rounds[t.round].request;
-            if req.content_hash == content_hash || branch.is_empty() && req.cseq == cseq {
-                req.retransmissions += 1;
-                req.retransmission_frames.push(meta.frame);
-                ex.frames.push(meta.frame);
-                ex.last_ts = ex.last_ts.max(meta.ts);
+            if let Some(l) = self.live.get_mut(&t.exchange) {
+                let ex = &mut l.ex;
+                let req = &mut ex.rounds[t.round].request;
+                if req.content_hash == content_hash || branch.is_empty() && req.cseq == cseq {
+                    req.retransmissions += 1;
+                    req.retransmission_frames.push(meta.frame);
+                    ex.frames.push(meta.frame);
+                    ex.last_ts = ex.last_ts.max(meta.ts);
+                    self.stats.retransmissions += 1;
+                    return;
+                }
+            }
+        }
+        if self.gone.get(txk) == Some(&content_hash) {
+            self.stats.retransmissions += 1;
+            return;
+        }
+        if let Some(h) = self.held.get_mut(&txk) {
+            if h.content == content_hash || branch.is_empty() && h.cseq == cseq {
+                h.retransmission_frames.push(meta.frame);
+                h.last_ts = h.last_ts.max(meta.ts);
                 self.stats.retransmissions += 1;
                 return;
             }
@@ -471,16 +768,70 @@ impl Correlator {
         let from = NameAddr::parse(from);
         let to = NameAddr::parse(to);
         let from_tag = from.tag.unwrap_or(b"");
-        let ek = hash_of((
-            call_id,
-            from_tag,
-            method.to_ascii_uppercase(),
-            meta.src,
-            meta.dst,
-        ));
-        let ik = hash_of((meta.src, from.uri, to.uri, method.to_ascii_uppercase()));
+        let ek = Self::exchange_key(call_id, from_tag, method, meta.src, meta.dst);
+        let ik = Self::identity_key(meta.src, from.uri, to.uri, method);
+        let mut continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
+        if !continues {
+            // An unanswered held request of the same exchange: this one
+            // continues it, so it becomes an exchange after all.
+            let earlier = self.held_by_ek.get(&ek).copied().filter(|&k| {
+                k != txk && self.held.get(&k).is_some_and(|h| !h.answered && h.ek == ek)
+            });
+            if let Some(k) = earlier {
+                let held = self.held.remove(&k).expect("checked");
+                self.held_by_ek.remove(&ek);
+                self.materialise(k, held);
+                continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
+            }
+        }
+        if may_hold
+            && !continues
+            && !method.eq_ignore_ascii_case(b"REGISTER")
+            && !msg.headers().iter().any(|h| is_credentials(h.kind))
+        {
+            // A fresh attempt from the same client abandons an earlier
+            // exchange still waiting for a retry.
+            if let Some(&old) = self.awaiting.get(&ik) {
+                if self.waits_for_retry(old) {
+                    self.close_abandoned(old);
+                }
+            }
+            let mut raw = self.spare_buffers.pop().unwrap_or_default();
+            raw.clear();
+            raw.extend_from_slice(msg.raw);
+            if let Some(old) = self.held.insert(
+                txk,
+                Held {
+                    meta: *meta,
+                    ek,
+                    id: {
+                        self.next_id += 1;
+                        self.next_id - 1
+                    },
+                    raw,
+                    cseq,
+                    content: content_hash,
+                    last_ts: meta.ts,
+                    retransmission_frames: Vec::new(),
+                    provisional: None,
+                    answered: false,
+                },
+            ) {
+                self.recycle(old.raw);
+            }
+            self.held_by_ek.insert(ek, txk);
+            return;
+        }
 
-        let mut sent = Vec::new();
+        // Exact capacities: these elements are hundreds of bytes, and the
+        // default first capacity of 4 would make every exchange allocate
+        // in glibc's large bins (and consolidate them) for one element.
+        let n_creds = msg
+            .headers()
+            .iter()
+            .filter(|h| is_credentials(h.kind))
+            .count();
+        let mut sent = Vec::with_capacity(n_creds);
         for (kind, header) in [
             (HeaderKind::Authorization, AuthHeader::Authorization),
             (
@@ -523,29 +874,23 @@ impl Correlator {
         };
 
         // Which exchange does this request continue?
-        let mut target = self.open.get(&ek).copied().filter(|&i| !self.closed[i]);
+        let mut target = self.open.get(&ek).copied().filter(|&i| self.is_open(i));
         if target.is_none() {
             // Credentials answering a challenge of an exchange that still
             // waits for its retry, whatever the Call-ID and however late.
             for sc in &request.credentials {
-                let Some(n) = sc
-                    .credentials
-                    .nonce
-                    .as_deref()
-                    .and_then(|n| self.nonces.get(n))
-                else {
+                let Some(n) = sc.credentials.nonce.as_deref().and_then(|n| self.nonce(n)) else {
                     continue;
                 };
                 let i = n.exchange;
-                let ex = &self.exchanges[i];
-                if !self.closed[i]
+                let Some(l) = self.live.get(&i) else { continue };
+                if !l.closed
                     && n.client == meta.src
                     && n.server == meta.dst
-                    && ex.method.as_bytes().eq_ignore_ascii_case(method)
-                    && ex.rounds.last().is_some_and(Round::challenged)
+                    && l.ex.method.as_bytes().eq_ignore_ascii_case(method)
+                    && l.ex.rounds.last().is_some_and(Round::challenged)
                 {
                     target = Some(i);
-                    self.open.insert(ek, i);
                     break;
                 }
             }
@@ -553,26 +898,20 @@ impl Correlator {
         if target.is_none() && !request.credentials.is_empty() {
             // A client that starts a new Call-ID to answer a challenge.
             if let Some(&i) = self.awaiting.get(&ik) {
-                let ex = &self.exchanges[i];
-                let fresh = meta.ts.since(ex.last_ts) <= self.config.answer_timeout;
-                let challenged = ex.rounds.last().is_some_and(Round::challenged);
-                if !self.closed[i] && fresh && challenged {
-                    target = Some(i);
-                    self.open.insert(ek, i);
+                if let Some(l) = self.live.get(&i) {
+                    let fresh = meta.ts.since(l.ex.last_ts) <= self.config.answer_timeout;
+                    let challenged = l.ex.rounds.last().is_some_and(Round::challenged);
+                    if !l.closed && fresh && challenged {
+                        target = Some(i);
+                    }
                 }
             }
         }
         if target.is_none() {
             // A fresh attempt from the same client abandons an earlier
             // exchange still waiting for a retry.
-            // (Parallel requests still waiting for their response, e.g.
-            // SUBSCRIBEs for several event packages, are left alone.)
             if let Some(&old) = self.awaiting.get(&ik) {
-                let waits_for_retry = self.exchanges[old]
-                    .rounds
-                    .last()
-                    .is_some_and(Round::challenged);
-                if !self.closed[old] && waits_for_retry {
+                if self.waits_for_retry(old) {
                     self.close_abandoned(old);
                 }
             }
@@ -580,37 +919,54 @@ impl Correlator {
         let idx = match target {
             Some(i) => i,
             None => {
-                let id = self.exchanges.len();
-                let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
-                self.exchanges.push(AuthExchange {
-                    id,
-                    input: meta.input,
-                    method: lossy(method),
-                    call_ids: Vec::new(),
-                    client: meta.src,
-                    server: meta.dst,
-                    transport: meta.transport,
-                    from_uri: lossy(from.uri),
-                    to_uri: lossy(to.uri),
-                    from_tag: lossy(from_tag),
-                    user_agent,
-                    server_agent: None,
-                    rounds: Vec::new(),
-                    outcome: Outcome::Incomplete,
-                    final_status: None,
-                    failure: None,
-                    first_ts: meta.ts,
-                    last_ts: meta.ts,
-                    frames: Vec::new(),
-                    observed_after: 0.0,
+                let id = self.reserved_id.take().unwrap_or_else(|| {
+                    self.next_id += 1;
+                    self.next_id - 1
                 });
-                self.closed.push(false);
-                self.open.insert(ek, id);
+                let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
+                self.live.insert(
+                    id,
+                    Live {
+                        ex: AuthExchange {
+                            id,
+                            input: meta.input,
+                            method: lossy(method),
+                            call_ids: Vec::new(),
+                            client: meta.src,
+                            server: meta.dst,
+                            transport: meta.transport,
+                            from_uri: lossy(from.uri),
+                            to_uri: lossy(to.uri),
+                            from_tag: lossy(from_tag),
+                            user_agent,
+                            server_agent: None,
+                            rounds: Vec::with_capacity(2),
+                            outcome: Outcome::Incomplete,
+                            final_status: None,
+                            failure: None,
+                            first_ts: meta.ts,
+                            last_ts: meta.ts,
+                            frames: Vec::new(),
+                            observed_after: 0.0,
+                        },
+                        closed: false,
+                        tx_keys: Vec::new(),
+                        open_keys: Vec::new(),
+                        awaiting_keys: Vec::new(),
+                    },
+                );
                 id
             }
         };
         let answers = self.resolve_answers(idx, meta, &request.credentials);
-        let ex = &mut self.exchanges[idx];
+        if self.open.insert(ek, idx) != Some(idx) {
+            self.live_mut(idx).open_keys.push(ek);
+        }
+        if self.awaiting.insert(ik, idx) != Some(idx) {
+            self.live_mut(idx).awaiting_keys.push(ik);
+        }
+        let l = self.live_mut(idx);
+        let ex = &mut l.ex;
         if !ex.call_ids.iter().any(|c| c.as_bytes() == call_id) {
             ex.call_ids.push(lossy(call_id));
         }
@@ -626,6 +982,7 @@ impl Correlator {
             answers,
         });
         let round = ex.rounds.len() - 1;
+        l.tx_keys.push(txk);
         self.tx.insert(
             txk,
             TxEntry {
@@ -633,7 +990,16 @@ impl Correlator {
                 round,
             },
         );
-        self.awaiting.insert(ik, idx);
+    }
+
+    fn live_mut(&mut self, i: usize) -> &mut Live {
+        self.live.get_mut(&i).expect("live exchange")
+    }
+
+    fn nonce(&self, nonce: &str) -> Option<&NonceEntry> {
+        self.nonces
+            .get(hash_of(nonce))
+            .filter(|n| n.challenge.nonce.as_deref() == Some(nonce))
     }
 
     /// For each credentials header, the challenge it answers.
@@ -643,7 +1009,7 @@ impl Correlator {
         meta: &MessageMeta,
         creds: &[SentCredentials],
     ) -> Vec<Option<AnsweredChallenge>> {
-        let ex = &self.exchanges[idx];
+        let ex = &self.live[&idx].ex;
         creds
             .iter()
             .map(|sc| {
@@ -667,7 +1033,7 @@ impl Correlator {
                 }
                 // 2. By nonce, anywhere in the capture (preemptive
                 // credentials reuse a nonce from an earlier exchange).
-                if let Some(n) = nonce.and_then(|n| self.nonces.get(n)) {
+                if let Some(n) = nonce.and_then(|n| self.nonce(n)) {
                     return Some(AnsweredChallenge {
                         header: n.header,
                         challenge: n.challenge.clone(),
@@ -700,6 +1066,35 @@ impl Correlator {
             .collect()
     }
 
+    fn recycle(&mut self, buf: Vec<u8>) {
+        // Keep a few buffers; a burst of held requests does not pin memory.
+        if self.spare_buffers.len() < 256 && buf.capacity() <= 16 * 1024 {
+            self.spare_buffers.push(buf);
+        }
+    }
+
+    /// A held request was challenged: build its exchange after all, from
+    /// its own bytes, as if it had been kept from the start.
+    fn materialise(&mut self, txk: u64, held: Held) {
+        if let Ok(Status::Complete(msg)) = Message::parse(&held.raw, Framing::Datagram) {
+            self.reserved_id = Some(held.id);
+            self.request(&held.meta, &msg, false);
+            self.reserved_id = None;
+        }
+        if let Some(t) = self.tx.get(&txk).copied() {
+            if let Some(l) = self.live.get_mut(&t.exchange) {
+                let ex = &mut l.ex;
+                let round = &mut ex.rounds[t.round];
+                round.provisional = held.provisional;
+                round.request.retransmissions = held.retransmission_frames.len() as u32;
+                ex.frames.extend_from_slice(&held.retransmission_frames);
+                round.request.retransmission_frames = held.retransmission_frames;
+                ex.last_ts = ex.last_ts.max(held.last_ts);
+            }
+        }
+        self.recycle(held.raw);
+    }
+
     fn response(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.responses += 1;
         let (Some(status), Some(call_id), Some((cseq, cseq_method))) =
@@ -710,86 +1105,128 @@ impl Correlator {
         };
         let branch = msg.via_branch().unwrap_or(b"");
         let txk = Self::tx_key(branch, cseq, cseq_method, call_id);
+        if !self.tx.contains_key(&txk) {
+            let Some(h) = self.held.get_mut(&txk) else {
+                if self.gone.get(txk).is_some() {
+                    // Its exchange already flowed out: a late retransmission.
+                    self.stats.retransmissions += 1;
+                } else {
+                    self.stats.orphan_responses += 1;
+                }
+                return;
+            };
+            h.last_ts = h.last_ts.max(meta.ts);
+            if status < 200 {
+                h.provisional.get_or_insert((meta.frame, status));
+                return;
+            }
+            if h.answered {
+                self.stats.retransmissions += 1;
+                return;
+            }
+            if status != 401 && status != 407 {
+                // Answered without a challenge: never about authentication.
+                h.answered = true;
+                let raw = std::mem::take(&mut h.raw);
+                self.recycle(raw);
+                return;
+            }
+            let held = self.held.remove(&txk).expect("present");
+            if self.held_by_ek.get(&held.ek) == Some(&txk) {
+                self.held_by_ek.remove(&held.ek);
+            }
+            self.materialise(txk, held);
+        }
         let Some(t) = self.tx.get(&txk).copied() else {
             self.stats.orphan_responses += 1;
             return;
         };
-        let is_last_round;
-        {
-            let ex = &mut self.exchanges[t.exchange];
-            ex.frames.push(meta.frame);
-            ex.last_ts = ex.last_ts.max(meta.ts);
-            if ex.server_agent.is_none() {
-                ex.server_agent = msg.header(HeaderKind::Server).map(lossy);
-            }
-            is_last_round = t.round + 1 == ex.rounds.len();
-            let round = &mut ex.rounds[t.round];
-            if status < 200 {
-                if round.provisional.is_none() {
-                    round.provisional = Some((meta.frame, status));
-                }
-                return;
-            }
-            if let Some(resp) = &mut round.response {
-                resp.retransmissions += 1;
-                resp.retransmission_frames.push(meta.frame);
-                self.stats.retransmissions += 1;
-                return;
-            }
-            let mut challenges = Vec::new();
-            for (kind, header) in [
-                (HeaderKind::WwwAuthenticate, AuthHeader::WwwAuthenticate),
-                (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
-            ] {
-                for v in msg.headers_of(kind) {
-                    for c in Challenge::parse_all(v) {
-                        challenges.push(IssuedChallenge {
-                            header,
-                            challenge: c,
-                        });
-                    }
-                }
-            }
-            let reason = match msg.start {
-                crate::sip::message::StartLine::Response { reason, .. } => lossy(trim(reason)),
-                _ => String::new(),
-            };
-            round.response = Some(ResponseInfo {
-                frame: meta.frame,
-                ts: meta.ts,
-                status,
-                reason,
-                challenges,
-                warning: msg.header(HeaderKind::Warning).map(lossy),
-                retransmissions: 0,
-                retransmission_frames: Vec::new(),
-            });
+        let Some(l) = self.live.get_mut(&t.exchange) else {
+            // Its exchange already flowed out: a late retransmission.
+            self.stats.retransmissions += 1;
+            return;
+        };
+        let ex = &mut l.ex;
+        ex.frames.push(meta.frame);
+        ex.last_ts = ex.last_ts.max(meta.ts);
+        if ex.server_agent.is_none() {
+            ex.server_agent = msg.header(HeaderKind::Server).map(lossy);
         }
-        let ex = &self.exchanges[t.exchange];
-        let round = &ex.rounds[t.round];
+        let is_last_round = t.round + 1 == ex.rounds.len();
+        let round = &mut ex.rounds[t.round];
+        if status < 200 {
+            if round.provisional.is_none() {
+                round.provisional = Some((meta.frame, status));
+            }
+            return;
+        }
+        if let Some(resp) = &mut round.response {
+            resp.retransmissions += 1;
+            resp.retransmission_frames.push(meta.frame);
+            self.stats.retransmissions += 1;
+            return;
+        }
+        let mut challenges = Vec::with_capacity(
+            msg.headers()
+                .iter()
+                .filter(|h| {
+                    matches!(
+                        h.kind,
+                        HeaderKind::WwwAuthenticate | HeaderKind::ProxyAuthenticate
+                    )
+                })
+                .count(),
+        );
+        for (kind, header) in [
+            (HeaderKind::WwwAuthenticate, AuthHeader::WwwAuthenticate),
+            (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
+        ] {
+            for v in msg.headers_of(kind) {
+                for c in Challenge::parse_all(v) {
+                    challenges.push(IssuedChallenge {
+                        header,
+                        challenge: c,
+                    });
+                }
+            }
+        }
+        let reason = match msg.start {
+            crate::sip::message::StartLine::Response { reason, .. } => lossy(trim(reason)),
+            _ => String::new(),
+        };
+        round.response = Some(ResponseInfo {
+            frame: meta.frame,
+            ts: meta.ts,
+            status,
+            reason,
+            challenges,
+            warning: msg.header(HeaderKind::Warning).map(lossy),
+            retransmissions: 0,
+            retransmission_frames: Vec::new(),
+        });
         let resp = round.response.as_ref().expect("set above");
         if resp.is_challenge() {
-            let entries: Vec<(String, NonceEntry)> = resp
-                .challenges
-                .iter()
-                .filter_map(|ic| {
-                    let n = ic.challenge.nonce.clone()?;
-                    Some((
-                        n,
-                        NonceEntry {
-                            header: ic.header,
-                            challenge: ic.challenge.clone(),
-                            frame: resp.frame,
-                            ts: resp.ts,
-                            client: ex.client,
-                            server: ex.server,
-                            exchange: t.exchange,
-                        },
-                    ))
-                })
-                .collect();
-            for (n, entry) in entries {
-                self.remember_nonce(n, entry);
+            let (client, server) = (ex.client, ex.server);
+            let (frame, ts) = (resp.frame, resp.ts);
+            for k in 0..resp.challenges.len() {
+                let Some(ic) = self.live[&t.exchange].ex.rounds[t.round]
+                    .response
+                    .as_ref()
+                    .and_then(|r| r.challenges.get(k))
+                    .filter(|ic| ic.challenge.nonce.is_some())
+                else {
+                    continue;
+                };
+                let entry = NonceEntry {
+                    header: ic.header,
+                    challenge: ic.challenge.clone(),
+                    frame,
+                    ts,
+                    client,
+                    server,
+                    exchange: t.exchange,
+                };
+                self.remember_nonce(entry);
             }
         } else if is_last_round {
             self.close_final(t.exchange, status);
@@ -801,31 +1238,30 @@ impl Correlator {
     fn first_sender(&mut self, response: &str, meta: &MessageMeta) -> bool {
         let key = hash_of(response);
         let hop = (meta.src, meta.dst);
-        match self.responses.get(&key) {
+        match self.responses.get(key) {
             Some(first) => *first != hop,
             None => {
-                if self.responses.len() >= self.config.max_nonces {
-                    self.responses.clear();
-                }
-                self.responses.insert(key, hop);
+                let (ttl, max) = (self.config.nonce_ttl, self.config.max_nonces);
+                self.responses.insert(key, hop, self.last_ts, ttl, max);
                 false
             }
         }
     }
 
-    fn remember_nonce(&mut self, nonce: String, entry: NonceEntry) {
-        if self.nonces.insert(nonce.clone(), entry).is_none() {
-            self.nonce_order.push_back(nonce);
-            while self.nonce_order.len() > self.config.max_nonces {
-                if let Some(old) = self.nonce_order.pop_front() {
-                    self.nonces.remove(&old);
-                }
-            }
-        }
+    fn remember_nonce(&mut self, entry: NonceEntry) {
+        let Some(n) = entry.challenge.nonce.as_deref() else {
+            return;
+        };
+        let key = hash_of(n);
+        let (ttl, max) = (self.config.nonce_ttl, self.config.max_nonces);
+        self.nonces.insert(key, entry, self.last_ts, ttl, max);
     }
 
     fn close_final(&mut self, i: usize, status: u16) {
-        let ex = &mut self.exchanges[i];
+        let Some(l) = self.live.get_mut(&i) else {
+            return;
+        };
+        let ex = &mut l.ex;
         ex.final_status = Some(status);
         if (200..300).contains(&status) {
             ex.outcome = Outcome::Succeeded;
@@ -845,13 +1281,16 @@ impl Correlator {
                 s => format!("{s} {reason}"),
             });
         }
-        self.closed[i] = true;
+        l.closed = true;
     }
 
     /// A client moved on (new attempt) while this exchange waited for a
     /// retry after a challenge.
     fn close_abandoned(&mut self, i: usize) {
-        let ex = &mut self.exchanges[i];
+        let Some(l) = self.live.get_mut(&i) else {
+            return;
+        };
+        let ex = &mut l.ex;
         let Some(last) = ex.rounds.last() else { return };
         if last.challenged() {
             ex.outcome = Outcome::Failed;
@@ -865,62 +1304,99 @@ impl Correlator {
             ex.outcome = Outcome::Unanswered;
             ex.failure = Some("no final response before the client started over".into());
         }
-        self.closed[i] = true;
+        l.closed = true;
     }
 
-    /// End of input: settle every open exchange and return them all,
-    /// keeping only those that involve authentication (or REGISTER).
+    /// Lets exchanges flow out of the live state once nothing more can
+    /// belong to them: closed ones after the answer timeout (the longest a
+    /// retransmission comes late, RFC 3261 Timer J), open ones after twice
+    /// that. Forgets held requests as old.
+    fn sweep(&mut self) {
+        self.messages_since_sweep = 0;
+        let now = self.last_ts;
+        let timeout = self.config.answer_timeout;
+        let idle = 2.0 * timeout;
+        let mut out: Vec<usize> = self
+            .live
+            .iter()
+            .filter(|(_, l)| now.since(l.ex.last_ts) > if l.closed { timeout } else { idle })
+            .map(|(&i, _)| i)
+            .collect();
+        out.sort_unstable();
+        for i in out {
+            let Some(mut l) = self.live.remove(&i) else {
+                continue;
+            };
+            let waited = now.since(l.ex.last_ts).max(0.0);
+            if !l.closed {
+                settle_open(&mut l.ex, waited, timeout);
+            }
+            l.ex.observed_after = waited;
+            self.forget_keys(i, &l);
+            if involves_auth(&l.ex) {
+                self.finished.push(l.ex);
+            }
+        }
+        let mut freed = Vec::new();
+        let by_ek = &mut self.held_by_ek;
+        self.held.retain(|k, h| {
+            let keep = now.since(h.last_ts) <= idle;
+            if !keep {
+                freed.push(std::mem::take(&mut h.raw));
+                if by_ek.get(&h.ek) == Some(k) {
+                    by_ek.remove(&h.ek);
+                }
+            }
+            keep
+        });
+        for b in freed {
+            self.recycle(b);
+        }
+        self.next_sweep = MIN_SWEEP_INTERVAL.max(self.live.len() + self.held.len());
+    }
+
+    fn forget_keys(&mut self, i: usize, l: &Live) {
+        let (now, ttl) = (self.last_ts, self.config.answer_timeout.max(1.0));
+        for k in &l.tx_keys {
+            if let Some(t) = self.tx.get(k).copied().filter(|t| t.exchange == i) {
+                self.tx.remove(k);
+                let content = l.ex.rounds[t.round].request.content_hash;
+                self.gone.insert(*k, content, now, ttl, usize::MAX);
+            }
+        }
+        for k in &l.open_keys {
+            if self.open.get(k) == Some(&i) {
+                self.open.remove(k);
+            }
+        }
+        for k in &l.awaiting_keys {
+            if self.awaiting.get(k) == Some(&i) {
+                self.awaiting.remove(k);
+            }
+        }
+    }
+
+    /// End of input: settle every open exchange and return the ones not
+    /// yet taken, keeping only those that involve authentication (or
+    /// REGISTER), in the order they started.
     pub fn finish(mut self) -> (Vec<AuthExchange>, CorrelateStats) {
         let end = self.last_ts;
         let timeout = self.config.answer_timeout;
-        for i in 0..self.exchanges.len() {
-            let ex = &mut self.exchanges[i];
-            ex.observed_after = end.since(ex.last_ts).max(0.0);
-            if self.closed[i] {
-                continue;
+        let mut kept = std::mem::take(&mut self.finished);
+        for (_, mut l) in self.live.drain() {
+            if !l.closed {
+                let waited = end.since(l.ex.last_ts).max(0.0);
+                settle_open(&mut l.ex, waited, timeout);
             }
-            let Some(last) = ex.rounds.last() else {
-                continue;
-            };
-            let waited = ex.observed_after;
-            if let Some(resp) = &last.response {
-                if resp.is_challenge() {
-                    if waited >= timeout {
-                        ex.outcome = Outcome::Failed;
-                        ex.final_status = Some(resp.status);
-                        ex.failure = Some(if last.has_credentials() {
-                            "credentials rejected; the client did not try again".into()
-                        } else {
-                            "challenge never answered".into()
-                        });
-                    } else {
-                        ex.outcome = Outcome::Incomplete;
-                        ex.failure = Some(format!(
-                            "the capture ends {waited:.1} s after the challenge"
-                        ));
-                    }
-                }
-            } else if waited >= timeout {
-                ex.outcome = Outcome::Unanswered;
-                ex.failure = Some(format!("no final response within {waited:.0} s"));
-            } else {
-                ex.outcome = Outcome::Incomplete;
-                ex.failure = Some(format!(
-                    "the capture ends {waited:.1} s after the request, before any final response"
-                ));
+            if involves_auth(&l.ex) {
+                kept.push(l.ex);
             }
         }
-        let mut kept: Vec<AuthExchange> = self
-            .exchanges
-            .into_iter()
-            .filter(|e| {
-                e.was_challenged()
-                    || e.sent_credentials()
-                    || e.method.eq_ignore_ascii_case("REGISTER")
-            })
-            .collect();
+        // Internal ids are in creation order.
+        kept.sort_unstable_by_key(|e| e.id);
         for (n, e) in kept.iter_mut().enumerate() {
-            e.id = n + 1;
+            e.observed_after = end.since(e.last_ts).max(0.0);
+            e.id = self.handed_out + n + 1;
         }
         (kept, self.stats)
     }
@@ -929,192 +1405,332 @@ impl Correlator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testutil::*;
-    use crate::sip::{Framing, Status};
+    use crate::sip::{Framing, Message, Status};
 
-    #[test]
-    fn retransmissions_are_counted_not_doubled() {
-        let msgs = [
-            register(1, "a", None),
-            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
-            register(2, "b", Some(&auth_qop("alice"))),
-            response(200, "OK", 2, "b", None),
-        ];
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &msgs[0]),
-            (PHONE, PBX, 0.5, &msgs[0]),
-            (PBX, PHONE, 0.6, &msgs[1]),
-            (PBX, PHONE, 0.7, &msgs[1]),
-            (PHONE, PBX, 0.8, &msgs[2]),
-            (PBX, PHONE, 0.9, &msgs[3]),
-        ]);
-        assert_eq!(exs.len(), 1);
-        let ex = &exs[0];
-        assert_eq!(ex.rounds.len(), 2);
-        assert_eq!(ex.rounds[0].request.retransmissions, 1);
-        assert_eq!(ex.rounds[0].request.retransmission_frames, vec![2]);
-        assert_eq!(ex.rounds[0].response.as_ref().unwrap().retransmissions, 1);
-        assert_eq!(ex.outcome, Outcome::Succeeded);
-        assert_eq!(ex.frames, vec![1, 2, 3, 4, 5, 6]);
-    }
-
-    #[test]
-    fn retry_with_a_new_call_id_joins_the_exchange() {
-        let retry = register(2, "b", Some(&auth_qop("alice"))).replace("cid-1", "cid-2");
-        let ok = response(200, "OK", 2, "b", None).replace("cid-1", "cid-2");
-        let msgs = [
-            register(1, "a", None),
-            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
-        ];
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &msgs[0]),
-            (PBX, PHONE, 0.1, &msgs[1]),
-            (PHONE, PBX, 0.2, &retry),
-            (PBX, PHONE, 0.3, &ok),
-        ]);
-        assert_eq!(exs.len(), 1);
-        assert_eq!(exs[0].call_ids.len(), 2);
-        assert_eq!(exs[0].outcome, Outcome::Succeeded);
-        // The credentials are linked to the first Call-ID's challenge.
-        let ans = exs[0].rounds[1].answers[0].as_ref().unwrap();
-        assert!(ans.by_nonce);
-        assert_eq!(ans.frame, 2);
-    }
-
-    #[test]
-    fn a_new_attempt_closes_the_abandoned_one() {
-        let first = [
-            register(1, "a", None),
-            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
-        ];
-        let again = register(1, "c", None).replace("cid-1", "cid-9");
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &first[0]),
-            (PBX, PHONE, 0.1, &first[1]),
-            (PHONE, PBX, 5.0, &again),
-        ]);
-        assert_eq!(exs.len(), 2);
-        assert_eq!(exs[0].outcome, Outcome::Failed);
-        assert!(exs[0].failure.as_deref().unwrap().contains("started over"));
-        assert_eq!(exs[1].outcome, Outcome::Incomplete);
-    }
-
-    #[test]
-    fn parallel_requests_are_not_abandoned() {
-        // Two requests of the same client and method in parallel (new
-        // Call-IDs), each answered later: both keep their answers.
-        let a = register(1, "a", None);
-        let b = register(1, "b", None).replace("cid-1", "cid-2");
-        let ra = response(200, "OK", 1, "a", None);
-        let rb = response(200, "OK", 1, "b", None).replace("cid-1", "cid-2");
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &a),
-            (PHONE, PBX, 0.1, &b),
-            (PBX, PHONE, 0.2, &ra),
-            (PBX, PHONE, 0.3, &rb),
-        ]);
-        assert_eq!(exs.len(), 2);
-        assert!(exs.iter().all(|e| e.outcome == Outcome::Succeeded));
-    }
-
-    #[test]
-    fn reversed_roles_the_challenger_is_the_server() {
-        // A provisioning server (PBX) sends NOTIFY check-sync to a phone,
-        // which challenges it.
-        let notify = |cseq: u32, branch: &str, auth: &str| {
-            format!(
-                "NOTIFY sip:phone@10.0.0.5 SIP/2.0\n\
-Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\n\
-From: <sip:pbx@10.0.0.1>;tag=p1\n\
-To: <sip:phone@10.0.0.5>\n\
-Call-ID: cs-1\n\
-CSeq: {cseq} NOTIFY\n\
-Event: check-sync\n\
-{auth}Content-Length: 0\n\n"
-            )
-        };
-        let resp = |status: u16, cseq: u32, branch: &str, extra: &str| {
-            format!(
-                "SIP/2.0 {status} X\n\
-Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\n\
-From: <sip:pbx@10.0.0.1>;tag=p1\n\
-To: <sip:phone@10.0.0.5>;tag=ph\n\
-Call-ID: cs-1\n\
-CSeq: {cseq} NOTIFY\n\
-{extra}Content-Length: 0\n\n"
-            )
-        };
-        let ch = "WWW-Authenticate: Digest realm=\"phone.lab\", nonce=\"pn\"\n";
-        let auth = "Authorization: Digest username=\"phonecfg\", realm=\"phone.lab\", nonce=\"pn\", uri=\"sip:phone@10.0.0.5\", response=\"00112233445566778899aabbccddeeff\"\n";
-        let exs = exchanges(&[
-            (PBX, PHONE, 0.0, &notify(1, "n1", "")),
-            (PHONE, PBX, 0.1, &resp(401, 1, "n1", ch)),
-            (PBX, PHONE, 0.2, &notify(2, "n2", auth)),
-            (PHONE, PBX, 0.3, &resp(200, 2, "n2", "")),
-        ]);
-        assert_eq!(exs.len(), 1);
-        let ex = &exs[0];
-        assert_eq!(ex.method, "NOTIFY");
-        assert_eq!(ex.client, PBX.parse().ok());
-        assert_eq!(ex.server, PHONE.parse().ok());
-        assert_eq!(ex.outcome, Outcome::Succeeded);
-        assert_eq!(ex.auth_user().as_deref(), Some("phonecfg"));
-        assert_eq!(ex.realm().as_deref(), Some("phone.lab"));
-    }
-
-    #[test]
-    fn relayed_credentials_are_marked() {
-        // The same credentials seen on the client's hop and on the proxy's
-        // next hop: only the first is the client's own.
-        let proxy = "10.0.0.2:5060";
-        let auth = auth_qop("alice");
-        let hop1 = register(2, "b", Some(&auth));
-        let hop2 = register(2, "p", Some(&auth));
-        let exs = exchanges(&[(PHONE, proxy, 0.0, &hop1), (proxy, PBX, 0.01, &hop2)]);
-        assert_eq!(exs.len(), 2);
-        assert!(!exs[0].rounds[0].request.credentials[0].relayed);
-        assert!(exs[1].rounds[0].request.credentials[0].relayed);
-    }
-
-    fn options(ua: &str, frame: u64) -> (MessageMeta, String) {
+    fn feed(c: &mut Correlator, t: f64, src: &str, text: &str) {
         let meta = MessageMeta {
             input: 0,
-            frame,
-            ts: Ts(frame as i64),
-            src: "10.9.9.9:5060".parse().ok(),
+            frame: (t * 1000.0) as u64,
+            ts: Ts((t * 1e9) as i64),
+            src: src.parse().ok(),
             dst: "10.0.0.1:5060".parse().ok(),
             transport: Transport::Udp,
         };
-        let text = format!(
-            "OPTIONS sip:100@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK{frame}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: c{frame}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"
-        );
-        (meta, text)
+        match Message::parse(text.as_bytes(), Framing::Datagram) {
+            Ok(Status::Complete(m)) => c.message(&meta, &m),
+            other => panic!("does not parse: {other:?}"),
+        }
+    }
+
+    fn request(method: &str, n: u64, creds: bool) -> String {
+        let auth = if creds {
+            format!("Authorization: Digest username=\"u{n}\", realm=\"r\", nonce=\"n{n}\", uri=\"sip:r\", response=\"{n:032x}\"\r\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "{method} sip:r SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK{n}\r\nFrom: <sip:u{n}@r>;tag=f{n}\r\nTo: <sip:u{n}@r>\r\nCall-ID: c{n}\r\nCSeq: 1 {method}\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// A flood of requests with distinct Call-IDs that are never answered
+    /// (a scanner, a dead server): the state must stay bounded by what
+    /// arrives within the time windows, not by the length of the capture.
+    #[test]
+    fn state_stays_bounded_under_a_flood_without_answers() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let total = 200_000u64;
+        let mut flowed_out = 0usize;
+        let mut peak = LiveCounts::default();
+        for n in 0..total {
+            // 100 requests per second for 2000 s of capture time.
+            let t = n as f64 * 0.01;
+            let text = match n % 3 {
+                0 => request("INVITE", n, false),
+                1 => request("REGISTER", n, false),
+                _ => request("REGISTER", n, true),
+            };
+            feed(
+                &mut c,
+                t,
+                &format!("10.9.{}.{}:5060", (n >> 8) & 255, n & 255),
+                &text,
+            );
+            flowed_out += c.take_finished().len();
+            let l = c.live_counts();
+            peak.exchanges = peak.exchanges.max(l.exchanges);
+            peak.transactions = peak.transactions.max(l.transactions);
+            peak.held_requests = peak.held_requests.max(l.held_requests);
+            peak.nonces = peak.nonces.max(l.nonces);
+            peak.response_hops = peak.response_hops.max(l.response_hops);
+            peak.finished = peak.finished.max(l.finished);
+            peak.gone_transactions = peak.gone_transactions.max(l.gone_transactions);
+        }
+        // 64 s idle limit at 100/s, plus as many again until the next sweep.
+        let bound = 2 * 6_400 + 100;
+        assert!(peak.exchanges <= bound, "{peak:?}");
+        assert!(peak.transactions <= bound, "{peak:?}");
+        assert!(peak.held_requests <= bound, "{peak:?}");
+        // Response hops: one generation of 300 s plus the previous one.
+        assert!(peak.response_hops <= 2 * 300 * 34 + 100, "{peak:?}");
+        assert_eq!(peak.nonces, 0, "nothing was challenged");
+        assert!(peak.finished <= bound, "{peak:?}");
+        // Two generations of 32 s at 67 exchanges per second.
+        assert!(peak.gone_transactions <= 2 * 32 * 67 + bound, "{peak:?}");
+        // Every REGISTER flowed out as an unanswered exchange; the held
+        // INVITEs were never about authentication and left no exchange.
+        let (rest, stats) = c.finish();
+        assert_eq!(flowed_out + rest.len(), (2 * total / 3) as usize);
+        assert!(flowed_out > rest.len());
+        assert!(rest.iter().all(|e| e.method == "REGISTER"));
+        assert_eq!(stats.requests, total);
     }
 
     #[test]
-    fn user_agents_are_summarised_per_source_and_bounded() {
+    fn held_request_becomes_an_exchange_when_challenged() {
         let mut c = Correlator::new(CorrelateConfig::default());
-        let n = MAX_AGENTS as u64 + 3;
-        for i in 0..n {
-            // Two requests with each User-Agent.
-            for k in 0..2 {
-                let (meta, text) = options(&format!("probe-{i}"), 2 * i + k + 1);
-                match Message::parse(text.as_bytes(), Framing::Datagram) {
-                    Ok(Status::Complete(m)) => c.message(&meta, &m),
-                    other => panic!("{other:?}"),
+        let inv = request("INVITE", 7, false);
+        feed(&mut c, 0.0, "10.9.0.7:5060", &inv);
+        // A retransmission while held.
+        feed(&mut c, 0.5, "10.9.0.7:5060", &inv);
+        assert_eq!(c.live_counts().held_requests, 1);
+        assert_eq!(c.live_counts().exchanges, 0);
+        let resp = "SIP/2.0 407 Proxy Authentication Required\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK7\r\nFrom: <sip:u7@r>;tag=f7\r\nTo: <sip:u7@r>;tag=x\r\nCall-ID: c7\r\nCSeq: 1 INVITE\r\nProxy-Authenticate: Digest realm=\"r\", nonce=\"abc\"\r\nContent-Length: 0\r\n\r\n";
+        feed(&mut c, 0.6, "10.0.0.1:5060", resp);
+        assert_eq!(c.live_counts().held_requests, 0);
+        let (ex, stats) = c.finish();
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].rounds[0].request.retransmissions, 1);
+        assert_eq!(
+            ex[0].rounds[0].response.as_ref().map(|r| r.status),
+            Some(407)
+        );
+        assert_eq!(ex[0].frames, vec![0, 500, 600]);
+        assert_eq!(stats.retransmissions, 1);
+    }
+
+    /// The challenge was not captured: the retry with credentials still
+    /// continues the first request's exchange, as a second round.
+    #[test]
+    fn retry_continues_an_unanswered_held_request() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        feed(&mut c, 0.0, "10.9.0.7:5060", &request("INVITE", 7, false));
+        let retry = request("INVITE", 7, true)
+            .replace("branch=z9hG4bK7", "branch=z9hG4bK8")
+            .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
+        feed(&mut c, 0.1, "10.9.0.7:5060", &retry);
+        assert_eq!(c.live_counts().held_requests, 0);
+        let (ex, _) = c.finish();
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].rounds.len(), 2);
+        assert!(ex[0].rounds[0].response.is_none());
+        assert!(ex[0].rounds[1].has_credentials());
+        assert_eq!(ex[0].frames, vec![0, 100]);
+    }
+
+    #[test]
+    fn unchallenged_request_leaves_no_exchange_and_its_retransmissions_count() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let opt = request("OPTIONS", 3, false);
+        feed(&mut c, 0.0, "10.9.0.3:5060", &opt);
+        let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK3\r\nFrom: <sip:u3@r>;tag=f3\r\nTo: <sip:u3@r>;tag=x\r\nCall-ID: c3\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        feed(&mut c, 0.1, "10.0.0.1:5060", ok);
+        feed(&mut c, 0.2, "10.0.0.1:5060", ok);
+        let (ex, stats) = c.finish();
+        assert!(ex.is_empty());
+        assert_eq!(stats.retransmissions, 1);
+        assert_eq!(stats.orphan_responses, 0);
+    }
+
+    mod from_main {
+        use super::*;
+        use crate::rules::testutil::*;
+        use crate::sip::{Framing, Status};
+
+        #[test]
+        fn retransmissions_are_counted_not_doubled() {
+            let msgs = [
+                register(1, "a", None),
+                response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+                register(2, "b", Some(&auth_qop("alice"))),
+                response(200, "OK", 2, "b", None),
+            ];
+            let exs = exchanges(&[
+                (PHONE, PBX, 0.0, &msgs[0]),
+                (PHONE, PBX, 0.5, &msgs[0]),
+                (PBX, PHONE, 0.6, &msgs[1]),
+                (PBX, PHONE, 0.7, &msgs[1]),
+                (PHONE, PBX, 0.8, &msgs[2]),
+                (PBX, PHONE, 0.9, &msgs[3]),
+            ]);
+            assert_eq!(exs.len(), 1);
+            let ex = &exs[0];
+            assert_eq!(ex.rounds.len(), 2);
+            assert_eq!(ex.rounds[0].request.retransmissions, 1);
+            assert_eq!(ex.rounds[0].request.retransmission_frames, vec![2]);
+            assert_eq!(ex.rounds[0].response.as_ref().unwrap().retransmissions, 1);
+            assert_eq!(ex.outcome, Outcome::Succeeded);
+            assert_eq!(ex.frames, vec![1, 2, 3, 4, 5, 6]);
+        }
+
+        #[test]
+        fn retry_with_a_new_call_id_joins_the_exchange() {
+            let retry = register(2, "b", Some(&auth_qop("alice"))).replace("cid-1", "cid-2");
+            let ok = response(200, "OK", 2, "b", None).replace("cid-1", "cid-2");
+            let msgs = [
+                register(1, "a", None),
+                response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+            ];
+            let exs = exchanges(&[
+                (PHONE, PBX, 0.0, &msgs[0]),
+                (PBX, PHONE, 0.1, &msgs[1]),
+                (PHONE, PBX, 0.2, &retry),
+                (PBX, PHONE, 0.3, &ok),
+            ]);
+            assert_eq!(exs.len(), 1);
+            assert_eq!(exs[0].call_ids.len(), 2);
+            assert_eq!(exs[0].outcome, Outcome::Succeeded);
+            // The credentials are linked to the first Call-ID's challenge.
+            let ans = exs[0].rounds[1].answers[0].as_ref().unwrap();
+            assert!(ans.by_nonce);
+            assert_eq!(ans.frame, 2);
+        }
+
+        #[test]
+        fn a_new_attempt_closes_the_abandoned_one() {
+            let first = [
+                register(1, "a", None),
+                response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
+            ];
+            let again = register(1, "c", None).replace("cid-1", "cid-9");
+            let exs = exchanges(&[
+                (PHONE, PBX, 0.0, &first[0]),
+                (PBX, PHONE, 0.1, &first[1]),
+                (PHONE, PBX, 5.0, &again),
+            ]);
+            assert_eq!(exs.len(), 2);
+            assert_eq!(exs[0].outcome, Outcome::Failed);
+            assert!(exs[0].failure.as_deref().unwrap().contains("started over"));
+            assert_eq!(exs[1].outcome, Outcome::Incomplete);
+        }
+
+        #[test]
+        fn parallel_requests_are_not_abandoned() {
+            // Two requests of the same client and method in parallel (new
+            // Call-IDs), each answered later: both keep their answers.
+            let a = register(1, "a", None);
+            let b = register(1, "b", None).replace("cid-1", "cid-2");
+            let ra = response(200, "OK", 1, "a", None);
+            let rb = response(200, "OK", 1, "b", None).replace("cid-1", "cid-2");
+            let exs = exchanges(&[
+                (PHONE, PBX, 0.0, &a),
+                (PHONE, PBX, 0.1, &b),
+                (PBX, PHONE, 0.2, &ra),
+                (PBX, PHONE, 0.3, &rb),
+            ]);
+            assert_eq!(exs.len(), 2);
+            assert!(exs.iter().all(|e| e.outcome == Outcome::Succeeded));
+        }
+
+        #[test]
+        fn reversed_roles_the_challenger_is_the_server() {
+            // A provisioning server (PBX) sends NOTIFY check-sync to a phone,
+            // which challenges it.
+            let notify = |cseq: u32, branch: &str, auth: &str| {
+                format!(
+                    "NOTIFY sip:phone@10.0.0.5 SIP/2.0\n\
+    Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\n\
+    From: <sip:pbx@10.0.0.1>;tag=p1\n\
+    To: <sip:phone@10.0.0.5>\n\
+    Call-ID: cs-1\n\
+    CSeq: {cseq} NOTIFY\n\
+    Event: check-sync\n\
+    {auth}Content-Length: 0\n\n"
+                )
+            };
+            let resp = |status: u16, cseq: u32, branch: &str, extra: &str| {
+                format!(
+                    "SIP/2.0 {status} X\n\
+    Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\n\
+    From: <sip:pbx@10.0.0.1>;tag=p1\n\
+    To: <sip:phone@10.0.0.5>;tag=ph\n\
+    Call-ID: cs-1\n\
+    CSeq: {cseq} NOTIFY\n\
+    {extra}Content-Length: 0\n\n"
+                )
+            };
+            let ch = "WWW-Authenticate: Digest realm=\"phone.lab\", nonce=\"pn\"\n";
+            let auth = "Authorization: Digest username=\"phonecfg\", realm=\"phone.lab\", nonce=\"pn\", uri=\"sip:phone@10.0.0.5\", response=\"00112233445566778899aabbccddeeff\"\n";
+            let exs = exchanges(&[
+                (PBX, PHONE, 0.0, &notify(1, "n1", "")),
+                (PHONE, PBX, 0.1, &resp(401, 1, "n1", ch)),
+                (PBX, PHONE, 0.2, &notify(2, "n2", auth)),
+                (PHONE, PBX, 0.3, &resp(200, 2, "n2", "")),
+            ]);
+            assert_eq!(exs.len(), 1);
+            let ex = &exs[0];
+            assert_eq!(ex.method, "NOTIFY");
+            assert_eq!(ex.client, PBX.parse().ok());
+            assert_eq!(ex.server, PHONE.parse().ok());
+            assert_eq!(ex.outcome, Outcome::Succeeded);
+            assert_eq!(ex.auth_user().as_deref(), Some("phonecfg"));
+            assert_eq!(ex.realm().as_deref(), Some("phone.lab"));
+        }
+
+        #[test]
+        fn relayed_credentials_are_marked() {
+            // The same credentials seen on the client's hop and on the proxy's
+            // next hop: only the first is the client's own.
+            let proxy = "10.0.0.2:5060";
+            let auth = auth_qop("alice");
+            let hop1 = register(2, "b", Some(&auth));
+            let hop2 = register(2, "p", Some(&auth));
+            let exs = exchanges(&[(PHONE, proxy, 0.0, &hop1), (proxy, PBX, 0.01, &hop2)]);
+            assert_eq!(exs.len(), 2);
+            assert!(!exs[0].rounds[0].request.credentials[0].relayed);
+            assert!(exs[1].rounds[0].request.credentials[0].relayed);
+        }
+
+        fn options(ua: &str, frame: u64) -> (MessageMeta, String) {
+            let meta = MessageMeta {
+                input: 0,
+                frame,
+                ts: Ts(frame as i64),
+                src: "10.9.9.9:5060".parse().ok(),
+                dst: "10.0.0.1:5060".parse().ok(),
+                transport: Transport::Udp,
+            };
+            let text = format!(
+                "OPTIONS sip:100@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK{frame}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: c{frame}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"
+            );
+            (meta, text)
+        }
+
+        #[test]
+        fn user_agents_are_summarised_per_source_and_bounded() {
+            let mut c = Correlator::new(CorrelateConfig::default());
+            let n = MAX_AGENTS as u64 + 3;
+            for i in 0..n {
+                // Two requests with each User-Agent.
+                for k in 0..2 {
+                    let (meta, text) = options(&format!("probe-{i}"), 2 * i + k + 1);
+                    match Message::parse(text.as_bytes(), Framing::Datagram) {
+                        Ok(Status::Complete(m)) => c.message(&meta, &m),
+                        other => panic!("{other:?}"),
+                    }
                 }
             }
+            let agents = c.take_agents();
+            assert_eq!(agents.len(), MAX_AGENTS);
+            assert_eq!(c.stats.agents_not_kept, 6);
+            assert_eq!(agents[0].requests, 2);
+            assert_eq!(agents[0].methods, vec!["OPTIONS".to_string()]);
+            assert_eq!(agents[0].first_frame, 1);
+            let (exchanges, _) = c.finish();
+            assert!(
+                exchanges.is_empty(),
+                "unchallenged OPTIONS are not exchanges"
+            );
         }
-        let agents = c.take_agents();
-        assert_eq!(agents.len(), MAX_AGENTS);
-        assert_eq!(c.stats.agents_not_kept, 6);
-        assert_eq!(agents[0].requests, 2);
-        assert_eq!(agents[0].methods, vec!["OPTIONS".to_string()]);
-        assert_eq!(agents[0].first_frame, 1);
-        let (exchanges, _) = c.finish();
-        assert!(
-            exchanges.is_empty(),
-            "unchallenged OPTIONS are not exchanges"
-        );
     }
 }

@@ -352,6 +352,14 @@ pub fn evaluate(exchanges: &[AuthExchange], config: &RuleConfig) -> Vec<Finding>
     )
 }
 
+/// Runs the per-exchange rules only: what can be said about one exchange
+/// as soon as it finishes (streaming output).
+pub fn evaluate_exchange(ex: &AuthExchange, config: &RuleConfig, out: &mut Vec<Finding>) {
+    for rule in EXCHANGE_RULES {
+        rule(ex, config, out);
+    }
+}
+
 /// Runs every per-exchange rule over every exchange, then the
 /// capture-wide rules.
 pub fn evaluate_capture(view: &CaptureView<'_>, config: &RuleConfig) -> Vec<Finding> {
@@ -365,6 +373,19 @@ pub fn evaluate_capture(view: &CaptureView<'_>, config: &RuleConfig) -> Vec<Find
         rule(view, config, &mut out);
     }
     out
+}
+
+/// The capture-wide rules that need only the request summary, not the
+/// exchanges (for streaming output, where exchanges are not kept).
+pub fn evaluate_agents(agents: &[AgentSighting], config: &RuleConfig, out: &mut Vec<Finding>) {
+    if agents.is_empty() {
+        return;
+    }
+    let view = CaptureView {
+        exchanges: &[],
+        agents,
+    };
+    attack::scanner_user_agent(&view, config, out);
 }
 
 /// Credentials of a round together with the challenge they answer, for

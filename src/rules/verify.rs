@@ -862,6 +862,9 @@ fn describe(
             "Update the credentials file: the password the server knows is not the one in the file (or the server accepts without checking).".to_string(),
         ),
     };
+    // One finding covers every response of the exchange with the same
+    // verdict; say how many.
+    let evidence = evidence.add("responses", count.to_string());
     let rule = rule_of(verdict);
     Finding {
         rule,

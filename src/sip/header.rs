@@ -45,33 +45,37 @@ impl HeaderKind {
                 _ => Other,
             };
         }
-        const NAMES: &[(&[u8], HeaderKind)] = &[
-            (b"via", Via),
-            (b"from", From),
-            (b"to", To),
-            (b"call-id", CallId),
-            (b"cseq", CSeq),
-            (b"content-length", ContentLength),
-            (b"content-type", ContentType),
-            (b"content-encoding", ContentEncoding),
-            (b"contact", Contact),
-            (b"www-authenticate", WwwAuthenticate),
-            (b"proxy-authenticate", ProxyAuthenticate),
-            (b"authorization", Authorization),
-            (b"proxy-authorization", ProxyAuthorization),
-            (b"user-agent", UserAgent),
-            (b"server", Server),
-            (b"expires", Expires),
-            (b"event", Event),
-            (b"warning", Warning),
-            (b"reason", Reason),
-        ];
-        for (n, k) in NAMES {
-            if n.len() == name.len() && n.eq_ignore_ascii_case(name) {
-                return *k;
-            }
+        // Lower-case into a stack buffer and let the compiler switch on
+        // length and bytes: this runs for every header of every message.
+        let mut buf = [0u8; 19];
+        let Some(dst) = buf.get_mut(..name.len()) else {
+            return Other;
+        };
+        for (d, c) in dst.iter_mut().zip(name) {
+            *d = c.to_ascii_lowercase();
         }
-        Other
+        match &*dst {
+            b"via" => Via,
+            b"from" => From,
+            b"to" => To,
+            b"call-id" => CallId,
+            b"cseq" => CSeq,
+            b"content-length" => ContentLength,
+            b"content-type" => ContentType,
+            b"content-encoding" => ContentEncoding,
+            b"contact" => Contact,
+            b"www-authenticate" => WwwAuthenticate,
+            b"proxy-authenticate" => ProxyAuthenticate,
+            b"authorization" => Authorization,
+            b"proxy-authorization" => ProxyAuthorization,
+            b"user-agent" => UserAgent,
+            b"server" => Server,
+            b"expires" => Expires,
+            b"event" => Event,
+            b"warning" => Warning,
+            b"reason" => Reason,
+            _ => Other,
+        }
     }
 
     /// The canonical long name, for reports.

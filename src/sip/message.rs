@@ -9,6 +9,7 @@
 
 use super::header::HeaderKind;
 use memchr::memchr;
+use std::mem::MaybeUninit;
 
 /// Most headers one message may carry; the rest are counted, not kept.
 pub const MAX_HEADERS: usize = 96;
@@ -33,12 +34,6 @@ pub struct Header<'a> {
     pub kind: HeaderKind,
 }
 
-const EMPTY_HEADER: Header<'static> = Header {
-    name: b"",
-    value: b"",
-    kind: HeaderKind::Other,
-};
-
 /// How the message is framed by its transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
@@ -62,15 +57,29 @@ pub struct ParseNotes {
     pub bad_content_length: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Message<'a> {
     pub start: StartLine<'a>,
-    headers: [Header<'a>; MAX_HEADERS],
+    /// Only `headers[..header_count]` is initialised. Filling all
+    /// MAX_HEADERS slots up front cost more than parsing the message; a
+    /// `Header` is `Copy`, so nothing needs dropping either.
+    headers: [MaybeUninit<Header<'a>>; MAX_HEADERS],
     header_count: usize,
     pub body: &'a [u8],
     /// The whole message as it stood in the input.
     pub raw: &'a [u8],
     pub notes: ParseNotes,
+}
+
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("start", &self.start)
+            .field("headers", &self.headers())
+            .field("body", &self.body)
+            .field("notes", &self.notes)
+            .finish()
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -94,8 +103,25 @@ pub enum ParseError {
     Unterminated,
 }
 
+/// RFC 3261 token characters, as a table: checked for every byte of every
+/// header name.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
 fn is_token(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+    TOKEN[usize::from(c)]
 }
 
 pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
@@ -194,7 +220,7 @@ impl<'a> Message<'a> {
         let start = parse_start_line(strip_cr(&buf[..first_nl]))?;
         let mut msg = Message {
             start,
-            headers: [EMPTY_HEADER; MAX_HEADERS],
+            headers: [const { MaybeUninit::uninit() }; MAX_HEADERS],
             header_count: 0,
             body: b"",
             raw: b"",
@@ -319,11 +345,12 @@ impl<'a> Message<'a> {
             value: trim(&line[colon + 1..]),
             kind: HeaderKind::classify(name),
         };
-        if self.header_count < MAX_HEADERS {
-            self.headers[self.header_count] = h;
-            self.header_count += 1;
-        } else {
-            self.notes.headers_dropped += 1;
+        match self.headers.get_mut(self.header_count) {
+            Some(slot) => {
+                slot.write(h);
+                self.header_count += 1;
+            }
+            None => self.notes.headers_dropped += 1,
         }
         Some(h)
     }
@@ -354,7 +381,11 @@ impl<'a> Message<'a> {
     }
 
     pub fn headers(&self) -> &[Header<'a>] {
-        &self.headers[..self.header_count]
+        let init = &self.headers[..self.header_count];
+        // SAFETY: the first `header_count` slots were written by
+        // `push_header_line` and are never un-initialised again;
+        // `MaybeUninit<T>` has the layout of `T`.
+        unsafe { std::slice::from_raw_parts(init.as_ptr().cast::<Header<'a>>(), init.len()) }
     }
 
     pub fn header(&self, kind: HeaderKind) -> Option<&'a [u8]> {

@@ -1,0 +1,192 @@
+//! JSON Lines output for captures of any size: one object per line, written
+//! as exchanges finish, so memory stays bounded and a consumer can start
+//! before the capture is read to the end (`--format jsonl`).
+//!
+//! Lines: `{"type":"exchange",...}` (the same fields as an exchange of the
+//! JSON report), then `{"type":"finding",...}` for each of its findings, and
+//! at the end one `{"type":"summary",...}` with the inputs and the counts.
+//! Exchanges come in the order they finish, not the order they started.
+
+use crate::analysis::Analysis;
+use crate::capture::Transport;
+use crate::correlate::{AuthExchange, Outcome};
+use crate::rules::{Finding, Severity};
+use serde::{Serialize, Serializer};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+/// Schema of the lines; bump on incompatible changes.
+pub const JSONL_SCHEMA_VERSION: u32 = 1;
+
+pub struct JsonlWriter<'w> {
+    out: &'w mut dyn Write,
+    exchanges: u64,
+    by_outcome: BTreeMap<&'static str, u64>,
+    by_rule: BTreeMap<&'static str, u64>,
+    by_severity: BTreeMap<&'static str, u64>,
+    worst: Option<Severity>,
+    /// The first write error; later lines are not attempted.
+    error: Option<io::Error>,
+    scratch: Vec<u8>,
+}
+
+/// An address as the reports print it, serialised without an
+/// intermediate String.
+struct Endpoint(Option<SocketAddr>);
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(a) => s.collect_str(&a),
+            None => s.serialize_str("?"),
+        }
+    }
+}
+
+/// An exchange line: the fields of an exchange in the JSON report.
+#[derive(Serialize)]
+struct ExchangeLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: usize,
+    input: u16,
+    method: &'a str,
+    call_ids: &'a [String],
+    client: Endpoint,
+    server: Endpoint,
+    transport: Transport,
+    user: Option<String>,
+    auth_user: Option<String>,
+    realm: Option<String>,
+    user_agent: &'a Option<String>,
+    rounds: usize,
+    outcome: Outcome,
+    final_status: Option<u16>,
+    failure: &'a Option<String>,
+    start: String,
+    frames: &'a [u64],
+}
+
+impl<'a> ExchangeLine<'a> {
+    fn new(ex: &'a AuthExchange) -> ExchangeLine<'a> {
+        ExchangeLine {
+            kind: "exchange",
+            id: ex.id,
+            input: ex.input,
+            method: &ex.method,
+            call_ids: &ex.call_ids,
+            client: Endpoint(ex.client),
+            server: Endpoint(ex.server),
+            transport: ex.transport,
+            user: ex.user(),
+            auth_user: ex.auth_user(),
+            realm: ex.realm(),
+            user_agent: &ex.user_agent,
+            rounds: ex.rounds.len(),
+            outcome: ex.outcome,
+            final_status: ex.final_status,
+            failure: &ex.failure,
+            start: ex.first_ts.rfc3339(),
+            frames: &ex.frames,
+        }
+    }
+}
+
+impl<'w> JsonlWriter<'w> {
+    pub fn new(out: &'w mut dyn Write) -> JsonlWriter<'w> {
+        JsonlWriter {
+            out,
+            exchanges: 0,
+            by_outcome: BTreeMap::new(),
+            by_rule: BTreeMap::new(),
+            by_severity: BTreeMap::new(),
+            worst: None,
+            error: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Serialises into a reused buffer and writes the line at once: serde
+    /// writes token by token, and every one of those writes would otherwise
+    /// go through the `dyn Write` of the output.
+    fn line(&mut self, v: &impl Serialize) {
+        if self.error.is_some() {
+            return;
+        }
+        self.scratch.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.scratch, v) {
+            self.error = Some(e.into());
+            return;
+        }
+        self.scratch.push(b'\n');
+        if let Err(e) = self.out.write_all(&self.scratch) {
+            self.error = Some(e);
+        }
+    }
+
+    /// One finished exchange and its findings.
+    pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
+        self.exchanges += 1;
+        *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
+        self.line(&ExchangeLine::new(ex));
+        for f in findings {
+            *self.by_rule.entry(f.rule).or_insert(0) += 1;
+            *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
+            self.worst = self.worst.max(Some(f.severity));
+            self.finding(f);
+        }
+    }
+
+    /// `{"type":"finding",` then the finding's own fields.
+    fn finding(&mut self, f: &Finding) {
+        if self.error.is_some() {
+            return;
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(b"{\"type\":\"finding\",");
+        if let Err(e) = serde_json::to_writer(&mut self.scratch, f) {
+            self.error = Some(e.into());
+            return;
+        }
+        // Drop the finding's own opening brace, after the type field.
+        let at = b"{\"type\":\"finding\",".len();
+        if self.scratch.get(at) == Some(&b'{') {
+            self.scratch.remove(at);
+        }
+        self.scratch.push(b'\n');
+        if let Err(e) = self.out.write_all(&self.scratch) {
+            self.error = Some(e);
+        }
+    }
+
+    /// The closing summary line; returns the first write error, if any.
+    pub fn finish(mut self, a: &Analysis) -> io::Result<Option<Severity>> {
+        // Findings about the capture as a whole (network, scanners) come
+        // last, once everything has been read.
+        for f in &a.findings {
+            *self.by_rule.entry(f.rule).or_insert(0) += 1;
+            *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
+            self.worst = self.worst.max(Some(f.severity));
+            self.finding(f);
+        }
+        let summary = json!({
+            "type": "summary",
+            "schema_version": JSONL_SCHEMA_VERSION,
+            "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
+            "inputs": a.inputs,
+            "sip_messages": a.sip.messages,
+            "broken_sip_messages": a.sip.broken,
+            "exchanges": self.exchanges,
+            "by_outcome": self.by_outcome,
+            "findings_by_rule": self.by_rule,
+            "findings_by_severity": self.by_severity,
+        });
+        self.line(&summary);
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self.worst),
+        }
+    }
+}
