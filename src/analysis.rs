@@ -268,6 +268,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
             .map(|w| w.what.clone())
             .collect();
         warnings.extend(net.take_warnings());
+        warnings.extend(stage.correlator.take_warnings());
         if stage.input_broken as usize > stage.warnings.len() {
             let more = stage.input_broken as usize - stage.warnings.len();
             stage

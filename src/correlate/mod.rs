@@ -228,6 +228,13 @@ impl AuthExchange {
             .enumerate()
             .flat_map(|(i, r)| r.request.credentials.iter().map(move |c| (i, c)))
     }
+    /// Kept for the report: it involves authentication, or is a REGISTER
+    /// (whose silence is worth reporting too).
+    pub fn worth_reporting(&self) -> bool {
+        self.was_challenged()
+            || self.sent_credentials()
+            || self.method.eq_ignore_ascii_case("REGISTER")
+    }
     pub fn was_challenged(&self) -> bool {
         self.rounds.iter().any(Round::challenged)
     }
@@ -264,6 +271,11 @@ pub struct CorrelateConfig {
     pub answer_timeout: f64,
     /// Nonces remembered for answering preemptive credentials.
     pub max_nonces: usize,
+    /// Most exchanges followed at once (waiting for a response or for a
+    /// retry). Beyond it the oldest open one is settled early and, unless
+    /// it involved authentication, forgotten: a flood of unanswered
+    /// requests cannot grow memory without bound.
+    pub max_open_exchanges: usize,
 }
 
 impl Default for CorrelateConfig {
@@ -271,6 +283,7 @@ impl Default for CorrelateConfig {
         CorrelateConfig {
             answer_timeout: 32.0,
             max_nonces: 200_000,
+            max_open_exchanges: 20_000,
         }
     }
 }
@@ -300,6 +313,8 @@ pub struct CorrelateStats {
     pub retransmissions: u64,
     pub orphan_responses: u64,
     pub missing_headers: u64,
+    /// Open exchanges settled early because `max_open_exchanges` were open.
+    pub evicted_exchanges: u64,
 }
 
 pub struct Correlator {
@@ -315,6 +330,14 @@ pub struct Correlator {
     /// First (client, server) hop of each digest response value.
     responses: FxHashMap<u64, (Option<SocketAddr>, Option<SocketAddr>)>,
     closed: Vec<bool>,
+    /// Exchanges forgotten on eviction; removed for good by `compact`.
+    dropped: Vec<bool>,
+    dropped_count: usize,
+    /// Exchange indexes in creation order, for evicting the oldest open
+    /// one (closed ones are skipped lazily).
+    open_order: VecDeque<usize>,
+    open_count: usize,
+    evictions_unreported: u64,
     pub stats: CorrelateStats,
     last_ts: Ts,
 }
@@ -342,6 +365,11 @@ impl Correlator {
             nonce_order: VecDeque::new(),
             responses: FxHashMap::default(),
             closed: Vec::new(),
+            dropped: Vec::new(),
+            dropped_count: 0,
+            open_order: VecDeque::new(),
+            open_count: 0,
+            evictions_unreported: 0,
             stats: CorrelateStats::default(),
             last_ts: Ts(i64::MIN),
         }
@@ -495,6 +523,9 @@ impl Correlator {
         let idx = match target {
             Some(i) => i,
             None => {
+                if self.open_count >= self.config.max_open_exchanges.max(1) {
+                    self.evict_oldest_open();
+                }
                 let id = self.exchanges.len();
                 let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
                 self.exchanges.push(AuthExchange {
@@ -520,7 +551,10 @@ impl Correlator {
                     observed_after: 0.0,
                 });
                 self.closed.push(false);
+                self.dropped.push(false);
                 self.open.insert(ek, id);
+                self.open_order.push_back(id);
+                self.open_count += 1;
                 id
             }
         };
@@ -760,7 +794,14 @@ impl Correlator {
                 s => format!("{s} {reason}"),
             });
         }
-        self.closed[i] = true;
+        self.mark_closed(i);
+    }
+
+    fn mark_closed(&mut self, i: usize) {
+        if !self.closed[i] {
+            self.closed[i] = true;
+            self.open_count -= 1;
+        }
     }
 
     /// A client moved on (new attempt) while this exchange waited for a
@@ -780,22 +821,150 @@ impl Correlator {
             ex.outcome = Outcome::Unanswered;
             ex.failure = Some("no final response before the client started over".into());
         }
-        self.closed[i] = true;
+        self.mark_closed(i);
     }
 
     /// End of input: settle every open exchange and return them all,
     /// keeping only those that involve authentication (or REGISTER).
     pub fn finish(mut self) -> (Vec<AuthExchange>, CorrelateStats) {
-        let end = self.last_ts;
-        let timeout = self.config.answer_timeout;
+        self.compact();
         for i in 0..self.exchanges.len() {
-            let ex = &mut self.exchanges[i];
-            ex.observed_after = end.since(ex.last_ts).max(0.0);
+            self.settle(i);
+        }
+        let mut kept: Vec<AuthExchange> = self
+            .exchanges
+            .into_iter()
+            .filter(AuthExchange::worth_reporting)
+            .collect();
+        for (n, e) in kept.iter_mut().enumerate() {
+            e.id = n + 1;
+        }
+        (kept, self.stats)
+    }
+
+    /// Exchanges currently followed (waiting for a response or a retry).
+    pub fn open_exchanges(&self) -> usize {
+        self.open_count
+    }
+
+    /// Exchanges held in memory, open or finished.
+    pub fn held_exchanges(&self) -> usize {
+        self.exchanges.len() - self.dropped_count
+    }
+
+    /// Transactions indexed for matching responses and retransmissions.
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Nonces remembered for preemptive credentials.
+    pub fn nonces(&self) -> usize {
+        self.nonces.len()
+    }
+
+    /// Input warnings about correlation since the last call (evictions).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let n = std::mem::take(&mut self.evictions_unreported);
+        if n == 0 {
+            return Vec::new();
+        }
+        vec![format!(
+            "{n} exchanges were settled early because more than {} were open at once (a request flood?); those without authentication were dropped from the report",
+            self.config.max_open_exchanges
+        )]
+    }
+
+    /// Settles the oldest open exchange to make room for a new one.
+    fn evict_oldest_open(&mut self) {
+        while let Some(i) = self.open_order.pop_front() {
             if self.closed[i] {
                 continue;
             }
+            self.settle(i);
+            if self.exchanges[i].outcome == Outcome::Incomplete {
+                self.exchanges[i].failure = Some(format!(
+                    "no longer followed: more than {} exchanges were open at once",
+                    self.config.max_open_exchanges
+                ));
+            }
+            self.mark_closed(i);
+            self.stats.evicted_exchanges += 1;
+            self.evictions_unreported += 1;
+            if !self.exchanges[i].worth_reporting() {
+                self.dropped[i] = true;
+                self.dropped_count += 1;
+            }
+            break;
+        }
+        if self.dropped_count >= self.config.max_open_exchanges.max(1024) {
+            self.compact();
+        }
+    }
+
+    /// Removes dropped exchanges and every index entry pointing at them,
+    /// renumbering the rest.
+    fn compact(&mut self) {
+        if self.dropped_count == 0 {
+            return;
+        }
+        let mut remap = vec![usize::MAX; self.exchanges.len()];
+        let mut next = 0;
+        for (i, slot) in remap.iter_mut().enumerate() {
+            if !self.dropped[i] {
+                *slot = next;
+                next += 1;
+            }
+        }
+        let mut i = 0;
+        self.exchanges.retain(|_| {
+            i += 1;
+            remap[i - 1] != usize::MAX
+        });
+        let mut i = 0;
+        self.closed.retain(|_| {
+            i += 1;
+            remap[i - 1] != usize::MAX
+        });
+        self.dropped = vec![false; self.exchanges.len()];
+        self.dropped_count = 0;
+        let keep = |ix: &mut usize| {
+            *ix = remap[*ix];
+            *ix != usize::MAX
+        };
+        self.open.retain(|_, ix| keep(ix));
+        self.awaiting.retain(|_, ix| keep(ix));
+        self.tx.retain(|_, t| keep(&mut t.exchange));
+        self.open_order.retain_mut(|ix| keep(ix));
+        let mut gone = Vec::new();
+        for (nonce, entry) in self.nonces.iter_mut() {
+            if !keep(&mut entry.exchange) {
+                gone.push(nonce.clone());
+            }
+        }
+        for nonce in &gone {
+            self.nonces.remove(nonce);
+        }
+        if !gone.is_empty() {
+            self.nonce_order.retain(|n| self.nonces.contains_key(n));
+        }
+        for (n, ex) in self.exchanges.iter_mut().enumerate() {
+            ex.id = n;
+        }
+    }
+
+    /// Decides the outcome of an exchange still open, as of the last
+    /// message seen.
+    fn settle(&mut self, i: usize) {
+        let end = self.last_ts;
+        let timeout = self.config.answer_timeout;
+        {
+            let ex = &mut self.exchanges[i];
+            ex.observed_after = end.since(ex.last_ts).max(0.0);
+            if self.closed[i] {
+                return;
+            }
             let Some(last) = ex.rounds.last() else {
-                continue;
+                return;
             };
             let waited = ex.observed_after;
             if let Some(resp) = &last.response {
@@ -825,18 +994,5 @@ impl Correlator {
                 ));
             }
         }
-        let mut kept: Vec<AuthExchange> = self
-            .exchanges
-            .into_iter()
-            .filter(|e| {
-                e.was_challenged()
-                    || e.sent_credentials()
-                    || e.method.eq_ignore_ascii_case("REGISTER")
-            })
-            .collect();
-        for (n, e) in kept.iter_mut().enumerate() {
-            e.id = n + 1;
-        }
-        (kept, self.stats)
     }
 }
