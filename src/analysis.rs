@@ -7,7 +7,7 @@ use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator
 use crate::net::{NetDecoder, NetStats, Payload, PayloadKind};
 use crate::rules::{self, Finding, RuleConfig};
 use crate::sip::message::looks_like_sip;
-use crate::sip::{Framing, Message, ParseError, Status};
+use crate::sip::{Framing, HeaderKind, Message, ParseError, Status};
 use memchr::memchr;
 use serde::Serialize;
 
@@ -15,6 +15,36 @@ use serde::Serialize;
 pub struct Options {
     pub correlate: CorrelateConfig,
     pub rules: RuleConfig,
+    /// Keep a [`MessageRecord`] per SIP message in [`Analysis::messages`]
+    /// (differential tests against other dissectors); off by default, so
+    /// the hot path only tests one `Option`.
+    pub record_messages: bool,
+}
+
+/// One SIP message as read, for comparing our framing with other tools.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageRecord {
+    pub input: u16,
+    pub frame: u64,
+    pub method: Option<String>,
+    pub status: Option<u16>,
+    pub call_id: Option<String>,
+    /// The CSeq header value as written, trimmed.
+    pub cseq: Option<String>,
+}
+
+impl MessageRecord {
+    fn of(meta: &MessageMeta, msg: &Message<'_>) -> MessageRecord {
+        let text = |b: &[u8]| String::from_utf8_lossy(crate::sip::message::trim(b)).into_owned();
+        MessageRecord {
+            input: meta.input,
+            frame: meta.frame,
+            method: msg.method().map(text),
+            status: msg.status(),
+            call_id: msg.call_id().map(text),
+            cseq: msg.header(HeaderKind::CSeq).map(text),
+        }
+    }
 }
 
 /// What one input contributed, for the report header.
@@ -33,6 +63,8 @@ pub struct SipStats {
     pub messages: u64,
     pub broken: u64,
     pub skipped_stream_bytes: u64,
+    /// Messages whose Content-Length promised more than followed.
+    pub cut_bodies: u64,
 }
 
 pub struct Analysis {
@@ -42,6 +74,8 @@ pub struct Analysis {
     pub sip: SipStats,
     pub net: NetStats,
     pub correlate: CorrelateStats,
+    /// Every SIP message read, when [`Options::record_messages`] asked.
+    pub messages: Vec<MessageRecord>,
 }
 
 /// A named input, already opened.
@@ -59,13 +93,39 @@ struct SipStage<'a> {
     input_messages: u64,
     input_broken: u64,
     warnings: Vec<String>,
+    index: Option<&'a mut Vec<MessageRecord>>,
 }
 
 impl SipStage<'_> {
     fn emit(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.messages += 1;
         self.input_messages += 1;
+        if msg.notes.body_truncated {
+            self.body_cut(meta, msg);
+        }
+        if let Some(index) = self.index.as_mut() {
+            index.push(MessageRecord::of(meta, msg));
+        }
         self.correlator.message(meta, msg);
+    }
+
+    /// Content-Length promised more than the datagram or stream held: the
+    /// message was framed to what exists.
+    fn body_cut(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
+        self.stats.cut_bodies += 1;
+        self.input_broken += 1;
+        if self.warnings.len() < MAX_LISTED_WARNINGS {
+            let announced = msg
+                .header(HeaderKind::ContentLength)
+                .map(|v| String::from_utf8_lossy(crate::sip::message::trim(v)).into_owned())
+                .unwrap_or_default();
+            self.warnings.push(format!(
+                "frame {}: Content-Length {} but only {} bytes follow; the message was read up to there",
+                meta.frame,
+                crate::report::sanitize::term(&announced),
+                msg.body.len()
+            ));
+        }
     }
 
     fn broken(&mut self, frame: u64, err: ParseError) {
@@ -170,7 +230,12 @@ impl SipStage<'_> {
             PayloadKind::Stream { end: true, .. } => {
                 let rest = skip_blank(p.data);
                 if looks_like_sip(rest) {
-                    self.incomplete_at_end(&meta, rest.len());
+                    // A complete header section whose body was cut by the
+                    // end of the stream is still read, up to there.
+                    match Message::parse(rest, Framing::Datagram) {
+                        Ok(Status::Complete(m)) if m.notes.body_truncated => self.emit(&meta, &m),
+                        _ => self.incomplete_at_end(&meta, rest.len()),
+                    }
                 }
                 p.data.len()
             }
@@ -225,6 +290,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
     let mut net = NetDecoder::new();
     let mut sip = SipStats::default();
     let mut summaries = Vec::new();
+    let mut messages = Vec::new();
     for (idx, mut input) in inputs.into_iter().enumerate() {
         let idx = u16::try_from(idx).unwrap_or(u16::MAX);
         let mut stage = SipStage {
@@ -233,6 +299,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
             input_messages: 0,
             input_broken: 0,
             warnings: Vec::new(),
+            index: opts.record_messages.then_some(&mut messages),
         };
         let mut packets = 0u64;
         let mut saw_time = true;
@@ -313,6 +380,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
         sip,
         net: net.stats.clone(),
         correlate,
+        messages,
     }
 }
 

@@ -199,6 +199,7 @@ pub fn run(args: Args) -> i32 {
         rules: RuleConfig {
             loop_rounds: args.loop_rounds.max(2),
         },
+        ..Options::default()
     };
     let analysis = analysis::analyze(inputs, &opts);
 

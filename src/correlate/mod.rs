@@ -273,7 +273,8 @@ pub struct CorrelateConfig {
     pub max_nonces: usize,
     /// Most exchanges followed at once (waiting for a response or for a
     /// retry). Beyond it the oldest open one is settled early and, unless
-    /// it involved authentication, forgotten: a flood of unanswered
+    /// it involved authentication (a challenge or credentials), forgotten:
+    /// a flood of unanswered
     /// requests cannot grow memory without bound.
     pub max_open_exchanges: usize,
 }
@@ -890,7 +891,10 @@ impl Correlator {
             self.mark_closed(i);
             self.stats.evicted_exchanges += 1;
             self.evictions_unreported += 1;
-            if !self.exchanges[i].worth_reporting() {
+            // Unlike at the end of input, an unanswered REGISTER is dropped
+            // too: scanners flood exactly those.
+            let ex = &self.exchanges[i];
+            if !(ex.was_challenged() || ex.sent_credentials()) {
                 self.dropped[i] = true;
                 self.dropped_count += 1;
             }
