@@ -231,13 +231,23 @@ impl TcpReassembler {
         }
     }
 
+    /// Evicts the least recently active sixteenth of the directions at
+    /// once: finding the oldest is a scan of every direction, and doing it
+    /// per new stream would make a flood of streams quadratic.
     fn evict_oldest(&mut self, sink: &mut PayloadSink<'_>) {
-        let oldest = self
+        let mut by_age: Vec<_> = self
             .dirs
             .iter()
-            .min_by_key(|(_, d)| d.last_ctx.ts)
-            .map(|(k, _)| *k);
-        if let Some(k) = oldest {
+            .map(|(k, d)| (d.last_ctx.ts, d.id, *k))
+            .collect();
+        let n = (by_age.len() / 16).max(1).min(by_age.len());
+        if n == 0 {
+            return;
+        }
+        by_age.select_nth_unstable(n - 1);
+        by_age.truncate(n);
+        by_age.sort_unstable();
+        for (_, _, k) in by_age {
             self.stats.evicted_streams += 1;
             self.close(k, sink);
         }
@@ -387,6 +397,44 @@ mod tests {
         }
         r.finish(&mut sink);
         (out, r)
+    }
+
+    #[test]
+    fn stream_flood_evicts_oldest_in_batches_and_delivers_what_they_held() {
+        let mut r = TcpReassembler::new(TcpLimits {
+            max_streams: 64,
+            ..TcpLimits::default()
+        });
+        let ended = std::cell::RefCell::new(Vec::new());
+        let mut sink = |p: &Payload<'_>| -> usize {
+            if matches!(p.kind, PayloadKind::Stream { end: true, .. }) {
+                ended.borrow_mut().push(p.src.port());
+            }
+            0
+        };
+        for port in 1..=1000u16 {
+            let s = Segment {
+                src: addr(port),
+                dst: addr(5060),
+                seq: 1,
+                syn: false,
+                fin: false,
+                rst: false,
+                payload: b"partial",
+            };
+            r.segment(ctx(u64::from(port)), &s, &mut sink);
+            assert!(r.live_streams() <= 64);
+        }
+        {
+            // Oldest first, each stream's pending bytes handed over once.
+            let ended = ended.borrow();
+            assert_eq!(r.stats.evicted_streams, ended.len() as u64);
+            assert!(ended.windows(2).all(|w| w[0] < w[1]));
+            assert!(ended.len() >= 1000 - 64);
+        }
+        r.finish(&mut sink);
+        assert_eq!(ended.borrow().len(), 1000);
+        assert!(r.take_warnings().iter().any(|w| w.contains("evicted")));
     }
 
     #[test]
