@@ -14,6 +14,9 @@ use memchr::memchr;
 pub const MAX_HEADERS: usize = 96;
 /// Largest header section (start line and headers) accepted on a stream.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// On a stream, how far into a body that is shorter than its
+/// Content-Length the next start line is looked for.
+pub const BODY_RESYNC_WINDOW: usize = 4096;
 /// Largest body a stream message may announce; beyond it the message is
 /// treated as broken instead of buffering an attacker-chosen length.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -438,9 +441,14 @@ fn next_start_line(body: &[u8], msg: &Message<'_>) -> Option<usize> {
             return None;
         }
     }
+    // Only the first bytes are searched: a stream re-parses its pending
+    // message on every segment, so a whole-body search would make a body
+    // sent in many small segments quadratic. Real bodies that lie about
+    // their length are short (SDP).
+    let window = &body[..body.len().min(BODY_RESYNC_WINDOW)];
     let mut pos = 0;
     loop {
-        let line_end = memchr(b'\n', &body[pos..])?;
+        let line_end = memchr(b'\n', &window[pos..])?;
         if looks_like_sip(&body[pos..]) {
             return Some(pos);
         }
