@@ -324,7 +324,11 @@ impl PcapReader {
                     let frame = self.frame;
                     return Some(Record::Packet(RawPacket {
                         frame,
-                        ts: Ts::from_secs_nanos(secs as i64 + iface.offset_secs, nanos),
+                        // Both come from the file: add without overflow.
+                        ts: Ts::from_secs_nanos(
+                            (secs as i64).saturating_add(iface.offset_secs),
+                            nanos,
+                        ),
                         linktype: iface.linktype,
                         data: &self.buf[s + data_off..s + data_off + caplen],
                         orig_len: orig,
@@ -472,6 +476,51 @@ mod tests {
         }
         assert_eq!(n, 1);
         assert!(r.warnings().iter().any(|w| w.what.contains("cut short")));
+    }
+
+    /// Found by reading for what fuzzing without overflow checks cannot
+    /// see: an interface time offset near i64::MAX overflowed the
+    /// timestamp sum (a panic in debug builds).
+    #[test]
+    fn pcapng_extreme_time_offset_does_not_overflow() {
+        let mut v = Vec::new();
+        let block = |v: &mut Vec<u8>, kind: u32, body: &[u8]| {
+            let len = 12 + body.len() as u32;
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&len.to_le_bytes());
+            v.extend_from_slice(body);
+            v.extend_from_slice(&len.to_le_bytes());
+        };
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        block(&mut v, 0x0a0d_0d0a, &shb);
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&101u16.to_le_bytes());
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        idb.extend_from_slice(&14u16.to_le_bytes()); // if_tsoffset
+        idb.extend_from_slice(&8u16.to_le_bytes());
+        idb.extend_from_slice(&i64::MAX.to_le_bytes());
+        idb.extend_from_slice(&[0; 4]); // end of options
+        block(&mut v, 1, &idb);
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&u32::MAX.to_le_bytes());
+        epb.extend_from_slice(&u32::MAX.to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(b"abcd");
+        block(&mut v, 6, &epb);
+        let mut r = from_bytes(&v).unwrap();
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("no packet: {:?}", r.warnings())
+        };
+        assert_eq!(p.data, b"abcd");
+        assert!(p.ts.0 > 0);
+        let _ = p.ts.rfc3339();
     }
 
     #[test]
