@@ -14,6 +14,7 @@
 //!   message): ignored by design; we must not read those frames.
 //! - SIP over WebSocket, and SIP in reassembled IP fragments: not decoded
 //!   yet (other branches add them); printed, keyed by file.
+//!
 //! docs/robustness.md keeps the same list.
 
 use sipauth_diag::analysis::{analyze, Input, MessageRecord, Options};
@@ -46,7 +47,10 @@ fn classify(protocols: &str, fragments: &str) -> Option<Known> {
 }
 
 /// Per frame: sorted methods, statuses, Call-IDs, CSeqs.
-type Frames = BTreeMap<u64, [Vec<String>; 4]>;
+type Fields = [Vec<String>; 4];
+type Frames = BTreeMap<u64, Fields>;
+/// A frame where we and tshark disagree.
+type Diff<'a> = (u64, Option<&'a Fields>, Option<&'a Fields>);
 
 fn norm(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -92,8 +96,22 @@ fn tshark(path: &Path) -> Option<(Frames, BTreeMap<u64, Known>)> {
         .arg("-r")
         .arg(path)
         .args(["-Y", "sip", "-T", "fields"])
-        .args(["-e", "frame.number", "-e", "sip.Method", "-e", "sip.Status-Code"])
-        .args(["-e", "sip.Call-ID", "-e", "sip.CSeq", "-e", "frame.protocols"])
+        .args([
+            "-e",
+            "frame.number",
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+        ])
+        .args([
+            "-e",
+            "sip.Call-ID",
+            "-e",
+            "sip.CSeq",
+            "-e",
+            "frame.protocols",
+        ])
         .args(["-e", "ip.fragment.count", "-e", "ipv6.fragment.count"])
         .output()
         .ok()?;
@@ -114,12 +132,7 @@ fn tshark(path: &Path) -> Option<(Frames, BTreeMap<u64, Known>)> {
         }
         let e = frames.entry(frame).or_default();
         for (i, field) in f.iter().skip(1).take(4).enumerate() {
-            e[i].extend(
-                field
-                    .split(',')
-                    .map(norm)
-                    .filter(|v| !v.is_empty()),
-            );
+            e[i].extend(field.split(',').map(norm).filter(|v| !v.is_empty()));
         }
         e.iter_mut().for_each(|v| v.sort());
     }
@@ -150,7 +163,7 @@ fn captures() -> Vec<PathBuf> {
     files
 }
 
-fn describe(diffs: &[(u64, Option<&[Vec<String>; 4]>, Option<&[Vec<String>; 4]>)]) -> String {
+fn describe(diffs: &[Diff<'_>]) -> String {
     diffs
         .iter()
         .take(8)
@@ -181,7 +194,8 @@ fn sip_messages_agree_with_tshark() {
         let ours = ours(f);
         let mut diffs = Vec::new();
         let mut excused: BTreeMap<Known, usize> = BTreeMap::new();
-        let all: std::collections::BTreeSet<u64> = ours.keys().chain(theirs.keys()).copied().collect();
+        let all: std::collections::BTreeSet<u64> =
+            ours.keys().chain(theirs.keys()).copied().collect();
         for frame in all {
             let (o, t) = (ours.get(&frame), theirs.get(&frame));
             if o == t {
@@ -204,6 +218,9 @@ fn sip_messages_agree_with_tshark() {
             ));
         }
     }
-    println!("{compared} frames with SIP compared over {} files", files.len());
+    println!(
+        "{compared} frames with SIP compared over {} files",
+        files.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -88,7 +88,11 @@ fn tcp_content_length_larger_than_what_follows_keeps_later_messages() {
     assert_eq!(a.sip.cut_bodies, 2);
     let w = warnings(&a);
     assert!(w.iter().any(|w| w.contains("Content-Length 5000")), "{w:?}");
-    assert!(w.iter().any(|w| w.contains("Content-Length 300 but only 3 bytes")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.contains("Content-Length 300 but only 3 bytes")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -152,7 +156,11 @@ fn request_flood_keeps_correlator_state_bounded() {
     assert_eq!(c.open_exchanges(), cap);
     assert!(peak_held <= 2 * cap, "held {peak_held}");
     assert!(c.held_exchanges() <= 2 * cap);
-    assert!(c.transactions() <= 2 * cap, "transactions {}", c.transactions());
+    assert!(
+        c.transactions() <= 2 * cap,
+        "transactions {}",
+        c.transactions()
+    );
     assert_eq!(c.nonces(), 0);
     assert_eq!(c.stats.evicted_exchanges, (FLOOD - cap) as u64);
     assert!(!c.take_warnings().is_empty());

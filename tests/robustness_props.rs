@@ -139,9 +139,26 @@ fn quote(v: &str) -> String {
     s
 }
 
-const CHALLENGE_PARAMS: &[&str] = &["realm", "nonce", "opaque", "algorithm", "qop", "stale", "domain"];
+const CHALLENGE_PARAMS: &[&str] = &[
+    "realm",
+    "nonce",
+    "opaque",
+    "algorithm",
+    "qop",
+    "stale",
+    "domain",
+];
 const CREDENTIAL_PARAMS: &[&str] = &[
-    "username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc",
+    "username",
+    "realm",
+    "nonce",
+    "uri",
+    "response",
+    "algorithm",
+    "cnonce",
+    "opaque",
+    "qop",
+    "nc",
     "userhash",
 ];
 
@@ -166,18 +183,20 @@ fn challenge() -> impl Strategy<Value = Challenge> {
         prop::option::of(qtext()),
         others(CHALLENGE_PARAMS),
     )
-        .prop_map(|((realm, nonce, opaque, algorithm), qop, stale, domain, other)| Challenge {
-            scheme: "Digest".into(),
-            realm,
-            nonce,
-            opaque,
-            algorithm,
-            qop,
-            stale,
-            domain,
-            other,
-            problems: Vec::new(),
-        })
+        .prop_map(
+            |((realm, nonce, opaque, algorithm), qop, stale, domain, other)| Challenge {
+                scheme: "Digest".into(),
+                realm,
+                nonce,
+                opaque,
+                algorithm,
+                qop,
+                stale,
+                domain,
+                other,
+                problems: Vec::new(),
+            },
+        )
 }
 
 /// A header value as a server would write it.
@@ -221,7 +240,12 @@ fn credentials() -> impl Strategy<Value = Credentials> {
         others(CREDENTIAL_PARAMS),
     )
         .prop_map(
-            |((username, realm, nonce, uri, response), (algorithm, cnonce, opaque, qop, nc), userhash, other)| {
+            |(
+                (username, realm, nonce, uri, response),
+                (algorithm, cnonce, opaque, qop, nc),
+                userhash,
+                other,
+            )| {
                 Credentials {
                     scheme: "Digest".into(),
                     username: Some(username),
@@ -280,8 +304,19 @@ fn format_credentials(c: &Credentials) -> String {
 fn written_credentials() -> impl Strategy<Value = Vec<u8>> {
     (
         credentials(),
-        prop_oneof![Just("Digest"), Just("digest"), Just("DIGEST"), Just("Basic")],
-        prop_oneof![Just(","), Just(", "), Just(" , "), Just(",\r\n\t"), Just(",,")],
+        prop_oneof![
+            Just("Digest"),
+            Just("digest"),
+            Just("DIGEST"),
+            Just("Basic")
+        ],
+        prop_oneof![
+            Just(","),
+            Just(", "),
+            Just(" , "),
+            Just(",\r\n\t"),
+            Just(",,")
+        ],
         any::<bool>(),
         prop::collection::vec(any::<u8>(), 0..6),
     )

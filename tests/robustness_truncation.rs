@@ -145,9 +145,17 @@ fn check_prefixes(name: &str, bytes: &[u8]) -> usize {
                 let warnings = &a.inputs[0].warnings;
                 let ended = warnings.iter().find(|w| w.contains("capture ends inside"));
                 if boundaries.contains(&cut) {
-                    assert!(ended.is_none(), "{name}@{cut}: cut on a boundary: {warnings:?}");
+                    assert!(
+                        ended.is_none(),
+                        "{name}@{cut}: cut on a boundary: {warnings:?}"
+                    );
                 } else {
-                    let start = boundaries.iter().rev().find(|&&b| b < cut).copied().unwrap_or(0);
+                    let start = boundaries
+                        .iter()
+                        .rev()
+                        .find(|&&b| b < cut)
+                        .copied()
+                        .unwrap_or(0);
                     let ended = ended.unwrap_or_else(|| {
                         panic!("{name}@{cut}: no warning says where it ended: {warnings:?}")
                     });
@@ -248,7 +256,11 @@ fn binary_on_cut_empty_and_garbage_inputs() {
     // Empty file and garbage: exit 2, one line naming the file and why.
     for (name, bytes, reason) in [
         ("empty.pcap", &b""[..], "empty input"),
-        ("garbage.pcap", &b"\x00\x01garbage, not a capture\n"[..], "not a capture"),
+        (
+            "garbage.pcap",
+            &b"\x00\x01garbage, not a capture\n"[..],
+            "not a capture",
+        ),
         ("short.pcap", &b"\xd4\xc3"[..], "not a capture"),
     ] {
         let p = write_tmp(&dir, name, bytes);

@@ -143,15 +143,16 @@ mod tests {
     #[test]
     fn written_packets_read_back() {
         let mut w = PcapWriter::new();
-        w.udp(b"OPTIONS sip:a SIP/2.0\r\n\r\n", false).packet(&SynthPacket {
-            tcp: true,
-            src_host: 3,
-            dst_host: 4,
-            src_port: 1000,
-            dst_port: 5060,
-            seq: 7,
-            payload: b"xyz",
-        });
+        w.udp(b"OPTIONS sip:a SIP/2.0\r\n\r\n", false)
+            .packet(&SynthPacket {
+                tcp: true,
+                src_host: 3,
+                dst_host: 4,
+                src_port: 1000,
+                dst_port: 5060,
+                seq: 7,
+                payload: b"xyz",
+            });
         let mut r = pcap::from_bytes(w.bytes()).unwrap();
         let Some(Record::Packet(p)) = r.next() else {
             panic!("no first packet")
