@@ -895,6 +895,14 @@ impl Correlator {
             // too: scanners flood exactly those.
             let ex = &self.exchanges[i];
             if !(ex.was_challenged() || ex.sent_credentials()) {
+                // Free its contents now; the slot goes at the next compaction.
+                let ex = &mut self.exchanges[i];
+                ex.rounds = Vec::new();
+                ex.frames = Vec::new();
+                ex.call_ids = Vec::new();
+                ex.from_uri = String::new();
+                ex.to_uri = String::new();
+                ex.user_agent = None;
                 self.dropped[i] = true;
                 self.dropped_count += 1;
             }
@@ -998,5 +1006,57 @@ impl Correlator {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Framing, Status};
+
+    fn feed(c: &mut Correlator, frame: u64, secs: i64, text: &str) {
+        let meta = MessageMeta {
+            input: 0,
+            frame,
+            ts: Ts::from_secs_nanos(secs, 0),
+            src: Some("10.0.0.5:5060".parse().unwrap()),
+            dst: Some("10.0.0.1:5060".parse().unwrap()),
+            transport: Transport::Udp,
+        };
+        let Ok(Status::Complete(m)) = Message::parse(text.as_bytes(), Framing::Datagram) else {
+            panic!("test message does not parse")
+        };
+        c.message(&meta, &m);
+    }
+
+    fn options(n: u32) -> String {
+        format!("OPTIONS sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK{n}\r\nFrom: <sip:{n}@lab>;tag={n}\r\nTo: <sip:pbx@lab>\r\nCall-ID: {n}\r\nCSeq: 1 OPTIONS\r\n\r\n")
+    }
+
+    /// Regression: every exchange used to stay open (and indexed) forever,
+    /// so unanswered requests grew memory without bound.
+    #[test]
+    fn open_exchanges_are_capped_and_evicted_oldest_first() {
+        let mut c = Correlator::new(CorrelateConfig {
+            max_open_exchanges: 3,
+            ..CorrelateConfig::default()
+        });
+        for n in 1..=10 {
+            feed(&mut c, u64::from(n), 100, &options(n));
+            assert!(c.open_exchanges() <= 3);
+        }
+        assert_eq!(c.open_exchanges(), 3);
+        assert_eq!(c.held_exchanges(), 3);
+        assert_eq!(c.stats.evicted_exchanges, 7);
+        let w = c.take_warnings();
+        assert!(w[0].starts_with("7 exchanges were settled early"), "{w:?}");
+        assert!(c.take_warnings().is_empty(), "reported once");
+        // The newest is still followed: its challenge lands on it.
+        let challenge = "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK10\r\nFrom: <sip:10@lab>;tag=10\r\nTo: <sip:pbx@lab>;tag=x\r\nCall-ID: 10\r\nCSeq: 1 OPTIONS\r\nWWW-Authenticate: Digest realm=\"lab\", nonce=\"n\"\r\n\r\n";
+        feed(&mut c, 11, 101, challenge);
+        let (ex, stats) = c.finish();
+        assert_eq!(stats.orphan_responses, 0);
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].call_ids, ["10"]);
     }
 }
