@@ -319,10 +319,14 @@ fn skip_gap(d: &mut Direction, stats: &mut TcpStats, warnings: &mut Vec<String>)
 }
 
 fn deliver(d: &mut Direction, sink: &mut PayloadSink<'_>) {
-    // The consumer may take several messages; call until it stops.
+    // The consumer may take several messages; call until it stops. What it
+    // used is removed once at the end: removing after each message would
+    // move the rest of the buffer once per message (quadratic for a
+    // buffer of many small pipelined messages).
+    let mut used_total = 0;
     loop {
-        if d.buf.is_empty() {
-            return;
+        if used_total >= d.buf.len() {
+            break;
         }
         let payload = Payload {
             ctx: d.last_ctx,
@@ -333,14 +337,15 @@ fn deliver(d: &mut Direction, sink: &mut PayloadSink<'_>) {
                 stream: d.id,
                 end: false,
             },
-            data: &d.buf,
+            data: &d.buf[used_total..],
         };
-        let used = sink(&payload).min(d.buf.len());
+        let used = sink(&payload).min(d.buf.len() - used_total);
         if used == 0 {
-            return;
+            break;
         }
-        d.buf.drain(..used);
+        used_total += used;
     }
+    d.buf.drain(..used_total);
 }
 
 #[cfg(test)]
@@ -435,6 +440,23 @@ mod tests {
         r.finish(&mut sink);
         assert_eq!(ended.borrow().len(), 1000);
         assert!(r.take_warnings().iter().any(|w| w.contains("evicted")));
+    }
+
+    /// Many messages in one delivery are all handed over, each once, in
+    /// order (the buffer is trimmed once after them).
+    #[test]
+    fn many_pipelined_messages_in_one_segment() {
+        let data: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("m{i}\n").into_bytes())
+            .collect();
+        let (out, r) = run(&[(1, &data, false)]);
+        assert_eq!(out.len(), 1000);
+        assert_eq!(out[999], ("m999".to_string(), 1));
+        assert!(out
+            .iter()
+            .enumerate()
+            .all(|(i, (l, _))| *l == format!("m{i}")));
+        assert_eq!(r.live_streams(), 1);
     }
 
     #[test]
