@@ -449,7 +449,7 @@ mod tests {
         let data: Vec<u8> = (0..1000)
             .flat_map(|i| format!("m{i}\n").into_bytes())
             .collect();
-        let (out, r) = run(&[(1, &data, false)]);
+        let (out, _) = run(&[(1, &data, false)]);
         assert_eq!(out.len(), 1000);
         assert_eq!(out[999], ("m999".to_string(), 1));
         assert!(out
