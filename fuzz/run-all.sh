@@ -11,7 +11,9 @@ targets=${*:-pcap_reader sip_message digest_params pipeline}
 logdir=${LOGDIR:-fuzz/logs}
 mkdir -p "$logdir"
 sh fuzz/seed-corpus.sh
-cargo +nightly fuzz build -O || exit 1
+# Optimised, with overflow checks and debug assertions (-a) unless
+# FUZZ_BUILD_FLAGS says otherwise.
+cargo +nightly fuzz build ${FUZZ_BUILD_FLAGS:--O -a} || exit 1
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 for t in $targets; do
     mkdir -p "fuzz/artifacts/$t"

@@ -14,6 +14,10 @@ use std::io::Read;
 /// cannot make us allocate gigabytes.
 const MAX_BLOCK: usize = 4 * 1024 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
+/// Per-block warnings listed before the rest are only counted.
+const MAX_REPEATED_WARNINGS: usize = 20;
+/// Distinct link types remembered for the report.
+const MAX_LINKTYPES_LISTED: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -45,6 +49,8 @@ pub struct PcapReader {
     interfaces: Vec<Interface>,
     linktypes_seen: Vec<u32>,
     warnings: Vec<InputWarning>,
+    /// Warnings from `repeated_warning` so far.
+    repeated: usize,
     snaplen_cut: u64,
 }
 
@@ -114,6 +120,25 @@ impl PcapReader {
             }
         }
         true
+    }
+
+    /// A warning that can recur once per block: the first ones are listed,
+    /// the rest counted in one last line.
+    fn repeated_warning(&mut self, what: String) {
+        if self.repeated < MAX_REPEATED_WARNINGS {
+            self.warnings.push(InputWarning { what });
+        } else {
+            let more = self.repeated + 1 - MAX_REPEATED_WARNINGS;
+            let line = InputWarning {
+                what: format!("... and {more} more skipped blocks"),
+            };
+            if more == 1 {
+                self.warnings.push(line);
+            } else if let Some(last) = self.warnings.last_mut() {
+                *last = line;
+            }
+        }
+        self.repeated += 1;
     }
 
     fn offset(&self) -> u64 {
@@ -280,12 +305,10 @@ impl PcapReader {
                 Ok(b) => b,
                 Err(_) => {
                     // Skip what we cannot decode; its length was sane.
-                    self.warnings.push(InputWarning {
-                        what: format!(
-                            "undecodable pcapng block of type {block_type:#x} at byte {} skipped",
-                            self.base_offset + s as u64
-                        ),
-                    });
+                    let at = self.base_offset + s as u64;
+                    self.repeated_warning(format!(
+                        "undecodable pcapng block of type {block_type:#x} at byte {at} skipped"
+                    ));
                     continue;
                 }
             };
@@ -298,15 +321,18 @@ impl PcapReader {
                         units_per_sec: units,
                         offset_secs: idb.if_tsoffset,
                     });
-                    if !self.linktypes_seen.contains(&linktype) {
+                    // Bounded: a crafted file can declare an interface of a
+                    // new link type in every block.
+                    if self.linktypes_seen.len() < MAX_LINKTYPES_LISTED
+                        && !self.linktypes_seen.contains(&linktype)
+                    {
                         self.linktypes_seen.push(linktype);
                     }
                 }
                 Block::EnhancedPacket(epb) => {
                     let Some(iface) = self.interfaces.get(epb.if_id as usize).copied() else {
-                        self.warnings.push(InputWarning {
-                            what: format!("packet for undeclared interface {} skipped", epb.if_id),
-                        });
+                        let what = format!("packet for undeclared interface {} skipped", epb.if_id);
+                        self.repeated_warning(what);
                         continue;
                     };
                     self.frame += 1;
@@ -380,6 +406,7 @@ impl PcapReaderBuilder {
             interfaces: Vec::new(),
             linktypes_seen: Vec::new(),
             warnings: Vec::new(),
+            repeated: 0,
             snaplen_cut: 0,
         };
         r.read_pcap_header();
@@ -521,6 +548,26 @@ mod tests {
         assert_eq!(p.data, b"abcd");
         assert!(p.ts.0 > 0);
         let _ = p.ts.rfc3339();
+    }
+
+    /// Regression: one warning per undecodable block grew without bound.
+    #[test]
+    fn repeated_block_warnings_are_capped_and_counted() {
+        let mut v = Vec::new();
+        let shb: [u8; 28] = [
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+        ];
+        v.extend_from_slice(&shb);
+        for _ in 0..1000 {
+            // An enhanced packet block too short to decode (length sane).
+            v.extend_from_slice(&[6, 0, 0, 0, 12, 0, 0, 0, 12, 0, 0, 0]);
+        }
+        let mut r = from_bytes(&v).unwrap();
+        assert!(r.next().is_none());
+        let w = r.warnings();
+        assert_eq!(w.len(), MAX_REPEATED_WARNINGS + 1, "{w:?}");
+        assert_eq!(w.last().unwrap().what, "... and 980 more skipped blocks");
     }
 
     #[test]

@@ -79,7 +79,27 @@ pub struct TcpReassembler {
     dirs: FxHashMap<(SocketAddr, SocketAddr), Direction>,
     next_id: u64,
     pub stats: TcpStats,
-    warnings: Vec<String>,
+    warnings: Warnings,
+}
+
+/// Per-stream warnings (gaps, dropped bytes) listed per input; the rest
+/// are counted: a crafted capture can have a gap in every packet.
+pub const MAX_LISTED_WARNINGS: usize = 20;
+
+#[derive(Default)]
+struct Warnings {
+    list: Vec<String>,
+    unlisted: u64,
+}
+
+impl Warnings {
+    fn push(&mut self, what: String) {
+        if self.list.len() < MAX_LISTED_WARNINGS {
+            self.list.push(what);
+        } else {
+            self.unlisted += 1;
+        }
+    }
 }
 
 impl TcpReassembler {
@@ -89,7 +109,7 @@ impl TcpReassembler {
             dirs: FxHashMap::default(),
             next_id: 1,
             stats: TcpStats::default(),
-            warnings: Vec::new(),
+            warnings: Warnings::default(),
         }
     }
 
@@ -261,7 +281,7 @@ impl TcpReassembler {
             self.close(k, sink);
         }
         if self.stats.evicted_streams > 0 {
-            self.warnings.push(format!(
+            self.warnings.list.push(format!(
                 "{} TCP streams were evicted (more than {} open at once)",
                 self.stats.evicted_streams, self.limits.max_streams
             ));
@@ -269,7 +289,12 @@ impl TcpReassembler {
     }
 
     pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        let w = std::mem::take(&mut self.warnings);
+        let mut list = w.list;
+        if w.unlisted > 0 {
+            list.push(format!("... and {} more TCP stream warnings", w.unlisted));
+        }
+        list
     }
 }
 
@@ -298,7 +323,7 @@ fn drain_ooo(d: &mut Direction) {
 }
 
 /// Gives up on the missing bytes before the first waiting segment.
-fn skip_gap(d: &mut Direction, stats: &mut TcpStats, warnings: &mut Vec<String>) {
+fn skip_gap(d: &mut Direction, stats: &mut TcpStats, warnings: &mut Warnings) {
     let Some((&off, _)) = d.ooo.iter().next() else {
         return;
     };
@@ -499,6 +524,21 @@ mod tests {
         assert_eq!(out, vec![("x".into(), 2), ("ok".into(), 2)]);
         assert_eq!(r.stats.gaps, 1);
         assert!(r.take_warnings().iter().any(|w| w.contains("missing")));
+    }
+
+    /// Regression: one warning string per gap grew without bound.
+    #[test]
+    fn gap_warnings_are_capped_and_counted() {
+        let mut segs: Vec<(u32, &[u8], bool)> = Vec::new();
+        for i in 0..200u32 {
+            // Each segment leaves a 10-byte hole before the next.
+            segs.push((1 + i * 20, b"0123456789", false));
+        }
+        let (_, mut r) = run(&segs);
+        assert!(r.stats.gaps >= 100);
+        let w = r.take_warnings();
+        assert_eq!(w.len(), MAX_LISTED_WARNINGS + 1, "{w:?}");
+        assert!(w.last().unwrap().starts_with("... and "), "{w:?}");
     }
 
     #[test]
