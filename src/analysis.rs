@@ -7,7 +7,7 @@ use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator
 use crate::net::{NetDecoder, NetStats, Payload, PayloadKind, Take};
 use crate::rules::{self, Finding, RuleConfig};
 use crate::sip::message::looks_like_sip;
-use crate::sip::{Framing, Message, ParseError, Status};
+use crate::sip::{Framing, HeaderKind, Message, ParseError, Status};
 use memchr::memchr;
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -16,6 +16,36 @@ use std::cmp::Reverse;
 pub struct Options {
     pub correlate: CorrelateConfig,
     pub rules: RuleConfig,
+    /// Keep a [`MessageRecord`] per SIP message in [`Analysis::messages`]
+    /// (differential tests against other dissectors); off by default, so
+    /// the hot path only tests one `Option`.
+    pub record_messages: bool,
+}
+
+/// One SIP message as read, for comparing our framing with other tools.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageRecord {
+    pub input: u16,
+    pub frame: u64,
+    pub method: Option<String>,
+    pub status: Option<u16>,
+    pub call_id: Option<String>,
+    /// The CSeq header value as written, trimmed.
+    pub cseq: Option<String>,
+}
+
+impl MessageRecord {
+    fn of(meta: &MessageMeta, msg: &Message<'_>) -> MessageRecord {
+        let text = |b: &[u8]| String::from_utf8_lossy(crate::sip::message::trim(b)).into_owned();
+        MessageRecord {
+            input: meta.input,
+            frame: meta.frame,
+            method: msg.method().map(text),
+            status: msg.status(),
+            call_id: msg.call_id().map(text),
+            cseq: msg.header(HeaderKind::CSeq).map(text),
+        }
+    }
 }
 
 /// What one input contributed, for the report header.
@@ -34,6 +64,8 @@ pub struct SipStats {
     pub messages: u64,
     pub broken: u64,
     pub skipped_stream_bytes: u64,
+    /// Messages whose Content-Length promised more than followed.
+    pub cut_bodies: u64,
 }
 
 pub struct Analysis {
@@ -43,6 +75,8 @@ pub struct Analysis {
     pub sip: SipStats,
     pub net: NetStats,
     pub correlate: CorrelateStats,
+    /// Every SIP message read, when [`Options::record_messages`] asked.
+    pub messages: Vec<MessageRecord>,
 }
 
 /// A named input, already opened.
@@ -66,13 +100,39 @@ struct SipStage<'a> {
     correlator: &'a mut Correlator,
     stats: &'a mut SipStats,
     counts: &'a mut InputCounts,
+    index: Option<&'a mut Vec<MessageRecord>>,
 }
 
 impl SipStage<'_> {
     fn emit(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
         self.stats.messages += 1;
         self.counts.messages += 1;
+        if msg.notes.body_truncated {
+            self.body_cut(meta, msg);
+        }
+        if let Some(index) = self.index.as_mut() {
+            index.push(MessageRecord::of(meta, msg));
+        }
         self.correlator.message(meta, msg);
+    }
+
+    /// Content-Length promised more than the datagram or stream held: the
+    /// message was framed to what exists.
+    fn body_cut(&mut self, meta: &MessageMeta, msg: &Message<'_>) {
+        self.stats.cut_bodies += 1;
+        self.counts.broken += 1;
+        if self.counts.warnings.len() < MAX_LISTED_WARNINGS {
+            let announced = msg
+                .header(HeaderKind::ContentLength)
+                .map(|v| String::from_utf8_lossy(crate::sip::message::trim(v)).into_owned())
+                .unwrap_or_default();
+            self.counts.warnings.push(format!(
+                "frame {}: Content-Length {} but only {} bytes follow; the message was read up to there",
+                meta.frame,
+                crate::report::sanitize::term(&announced),
+                msg.body.len()
+            ));
+        }
     }
 
     fn broken(&mut self, frame: u64, err: ParseError) {
@@ -192,7 +252,12 @@ impl SipStage<'_> {
             PayloadKind::Stream { end: true, .. } => {
                 let rest = skip_blank(p.data);
                 if looks_like_sip(rest) {
-                    self.incomplete_at_end(&meta, rest.len());
+                    // A complete header section whose body was cut by the
+                    // end of the stream is still read, up to there.
+                    match Message::parse(rest, Framing::Datagram) {
+                        Ok(Status::Complete(m)) if m.notes.body_truncated => self.emit(&meta, &m),
+                        _ => self.incomplete_at_end(&meta, rest.len()),
+                    }
                 }
                 Take::Framed(p.data.len())
             }
@@ -343,6 +408,7 @@ fn run(
         })
         .collect();
     let mut records = 0u64;
+    let mut messages = Vec::new();
     while let Some(at) = next_input(&mut runs) {
         if let Some(c) = consumer.as_deref_mut() {
             if records % STREAM_EVERY_PACKETS == 0 {
@@ -356,6 +422,7 @@ fn run(
             correlator: &mut correlator,
             stats: &mut sip,
             counts: &mut run.counts,
+            index: opts.record_messages.then_some(&mut messages),
         };
         match run.reader.next() {
             Some(Record::Packet(pkt)) => {
@@ -386,6 +453,7 @@ fn run(
                 correlator: &mut correlator,
                 stats: &mut sip,
                 counts: &mut run.counts,
+                index: opts.record_messages.then_some(&mut messages),
             };
             run.net.finish(&mut |p: &Payload<'_>| stage.payload(p));
         }
@@ -437,6 +505,11 @@ fn run(
             warnings,
         });
     }
+    // What the correlator gave up is about all inputs; say it once.
+    let given_up = correlator.take_warnings();
+    if let Some(first) = summaries.first_mut() {
+        first.warnings.extend(given_up);
+    }
     let agents = correlator.take_agents();
     let (exchanges, correlate) = correlator.finish();
     let findings = match consumer {
@@ -468,6 +541,7 @@ fn run(
         sip,
         net: net_total,
         correlate,
+        messages,
     }
 }
 

@@ -502,6 +502,7 @@ pub fn run(args: Args) -> i32 {
             window: args.window,
             max_usernames: args.max_usernames.max(2),
         },
+        ..Options::default()
     };
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {

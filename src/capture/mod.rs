@@ -6,6 +6,7 @@
 //! bytes are never copied on the way to the decoders.
 
 pub mod pcap;
+pub mod synth;
 pub mod text;
 
 use std::fmt;

@@ -14,6 +14,10 @@ use std::io::Read;
 /// cannot make us allocate gigabytes.
 const MAX_BLOCK: usize = 4 * 1024 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
+/// Per-block warnings listed before the rest are only counted.
+const MAX_REPEATED_WARNINGS: usize = 20;
+/// Distinct link types remembered for the report.
+const MAX_LINKTYPES_LISTED: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -45,6 +49,8 @@ pub struct PcapReader {
     interfaces: Vec<Interface>,
     linktypes_seen: Vec<u32>,
     warnings: Vec<InputWarning>,
+    /// Warnings from `repeated_warning` so far.
+    repeated: usize,
     snaplen_cut: u64,
 }
 
@@ -114,6 +120,25 @@ impl PcapReader {
             }
         }
         true
+    }
+
+    /// A warning that can recur once per block: the first ones are listed,
+    /// the rest counted in one last line.
+    fn repeated_warning(&mut self, what: String) {
+        if self.repeated < MAX_REPEATED_WARNINGS {
+            self.warnings.push(InputWarning { what });
+        } else {
+            let more = self.repeated + 1 - MAX_REPEATED_WARNINGS;
+            let line = InputWarning {
+                what: format!("... and {more} more skipped blocks"),
+            };
+            if more == 1 {
+                self.warnings.push(line);
+            } else if let Some(last) = self.warnings.last_mut() {
+                *last = line;
+            }
+        }
+        self.repeated += 1;
     }
 
     fn offset(&self) -> u64 {
@@ -296,9 +321,9 @@ impl PcapReader {
                     let be = self.ng_big_endian;
                     let if_id = self.u32_at(s + 8, be);
                     let Some(iface) = self.interfaces.get(if_id as usize).copied() else {
-                        self.warnings.push(InputWarning {
-                            what: format!("packet for undeclared interface {if_id} skipped"),
-                        });
+                        self.repeated_warning(format!(
+                            "packet for undeclared interface {if_id} skipped"
+                        ));
                         self.start += len;
                         continue;
                     };
@@ -308,10 +333,20 @@ impl PcapReader {
                     let rem = raw % iface.units_per_sec;
                     let nanos =
                         (u128::from(rem) * 1_000_000_000 / u128::from(iface.units_per_sec)) as i64;
-                    return Some(Ts::from_secs_nanos(secs as i64 + iface.offset_secs, nanos));
+                    // Both come from the file: add without overflow.
+                    return Some(Ts::from_secs_nanos(
+                        (secs as i64).saturating_add(iface.offset_secs),
+                        nanos,
+                    ));
                 }
                 3 if !self.interfaces.is_empty() => return Some(Ts(0)),
                 3 | 6 => {
+                    // Too short for its fields, or a simple packet before
+                    // any interface: nothing can be read from it.
+                    let at = self.base_offset + s as u64;
+                    self.repeated_warning(format!(
+                        "undecodable pcapng block of type {block_type:#x} at byte {at} skipped"
+                    ));
                     self.start += len;
                     continue;
                 }
@@ -335,19 +370,21 @@ impl PcapReader {
                         units_per_sec: units,
                         offset_secs: idb.if_tsoffset,
                     });
-                    if !self.linktypes_seen.contains(&linktype) {
+                    // Bounded: a crafted file can declare an interface of a
+                    // new link type in every block.
+                    if self.linktypes_seen.len() < MAX_LINKTYPES_LISTED
+                        && !self.linktypes_seen.contains(&linktype)
+                    {
                         self.linktypes_seen.push(linktype);
                     }
                 }
                 Ok(_) => {}
                 Err(_) => {
                     // Skip what we cannot decode; its length was sane.
-                    self.warnings.push(InputWarning {
-                        what: format!(
-                            "undecodable pcapng block of type {block_type:#x} at byte {} skipped",
-                            self.base_offset + s as u64
-                        ),
-                    });
+                    let at = self.base_offset + s as u64;
+                    self.repeated_warning(format!(
+                        "undecodable pcapng block of type {block_type:#x} at byte {at} skipped"
+                    ));
                 }
             }
         }
@@ -440,6 +477,7 @@ impl PcapReaderBuilder {
             interfaces: Vec::new(),
             linktypes_seen: Vec::new(),
             warnings: Vec::new(),
+            repeated: 0,
             snaplen_cut: 0,
         };
         r.read_pcap_header();
@@ -544,6 +582,71 @@ mod tests {
         }
         assert_eq!(n, 1);
         assert!(r.warnings().iter().any(|w| w.what.contains("cut short")));
+    }
+
+    /// Found by reading for what fuzzing without overflow checks cannot
+    /// see: an interface time offset near i64::MAX overflowed the
+    /// timestamp sum (a panic in debug builds).
+    #[test]
+    fn pcapng_extreme_time_offset_does_not_overflow() {
+        let mut v = Vec::new();
+        let block = |v: &mut Vec<u8>, kind: u32, body: &[u8]| {
+            let len = 12 + body.len() as u32;
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&len.to_le_bytes());
+            v.extend_from_slice(body);
+            v.extend_from_slice(&len.to_le_bytes());
+        };
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        block(&mut v, 0x0a0d_0d0a, &shb);
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&101u16.to_le_bytes());
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        idb.extend_from_slice(&14u16.to_le_bytes()); // if_tsoffset
+        idb.extend_from_slice(&8u16.to_le_bytes());
+        idb.extend_from_slice(&i64::MAX.to_le_bytes());
+        idb.extend_from_slice(&[0; 4]); // end of options
+        block(&mut v, 1, &idb);
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&u32::MAX.to_le_bytes());
+        epb.extend_from_slice(&u32::MAX.to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(b"abcd");
+        block(&mut v, 6, &epb);
+        let mut r = from_bytes(&v).unwrap();
+        let Some(Record::Packet(p)) = r.next() else {
+            panic!("no packet: {:?}", r.warnings())
+        };
+        assert_eq!(p.data, b"abcd");
+        assert!(p.ts.0 > 0);
+        let _ = p.ts.rfc3339();
+    }
+
+    /// Regression: one warning per undecodable block grew without bound.
+    #[test]
+    fn repeated_block_warnings_are_capped_and_counted() {
+        let mut v = Vec::new();
+        let shb: [u8; 28] = [
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+        ];
+        v.extend_from_slice(&shb);
+        for _ in 0..1000 {
+            // An enhanced packet block too short to decode (length sane).
+            v.extend_from_slice(&[6, 0, 0, 0, 12, 0, 0, 0, 12, 0, 0, 0]);
+        }
+        let mut r = from_bytes(&v).unwrap();
+        assert!(r.next().is_none());
+        let w = r.warnings();
+        assert_eq!(w.len(), MAX_REPEATED_WARNINGS + 1, "{w:?}");
+        assert_eq!(w.last().unwrap().what, "... and 980 more skipped blocks");
     }
 
     #[test]

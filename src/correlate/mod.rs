@@ -274,6 +274,11 @@ pub struct CorrelateConfig {
     /// Seconds of capture time a nonce is remembered after its challenge
     /// (servers expire theirs after 30 s to 5 min).
     pub nonce_ttl: f64,
+    /// Exchanges followed at once. Beyond it the oldest is settled early
+    /// (as the end of the capture would settle it) and, if it never
+    /// involved a challenge or credentials, dropped: a flood of requests
+    /// with distinct Call-IDs cannot grow the state without bound.
+    pub max_open_exchanges: usize,
 }
 
 impl Default for CorrelateConfig {
@@ -282,6 +287,7 @@ impl Default for CorrelateConfig {
             answer_timeout: 32.0,
             max_nonces: 200_000,
             nonce_ttl: 300.0,
+            max_open_exchanges: 20_000,
         }
     }
 }
@@ -337,6 +343,8 @@ pub struct CorrelateStats {
     pub missing_headers: u64,
     /// (source, User-Agent) pairs beyond MAX_AGENTS, not summarised.
     pub agents_not_kept: u64,
+    /// Exchanges settled early because too many were open at once.
+    pub evicted_exchanges: u64,
 }
 
 /// How much state the correlator holds right now (for tests and
@@ -464,6 +472,11 @@ pub struct Correlator {
     reserved_id: Option<usize>,
     agents: Vec<AgentSighting>,
     agent_index: FxHashMap<u64, usize>,
+    /// Ids of live exchanges in creation order (ids that already flowed
+    /// out are skipped when met), for evicting the oldest.
+    order: std::collections::VecDeque<usize>,
+    /// Evictions not yet reported by `take_warnings`.
+    evicted_unreported: u64,
 }
 
 fn hash_of<T: Hash>(t: T) -> u64 {
@@ -574,6 +587,8 @@ impl Correlator {
             reserved_id: None,
             agents: Vec::new(),
             agent_index: FxHashMap::default(),
+            order: std::collections::VecDeque::new(),
+            evicted_unreported: 0,
         }
     }
 
@@ -585,6 +600,7 @@ impl Correlator {
             self.stats.requests += 1;
             self.note_agent(meta, msg);
             self.request(meta, msg, true);
+            self.evict_over_cap();
         } else {
             self.response(meta, msg);
         }
@@ -924,6 +940,7 @@ impl Correlator {
                     self.next_id - 1
                 });
                 let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
+                self.order.push_back(id);
                 self.live.insert(
                     id,
                     Live {
@@ -1353,6 +1370,70 @@ impl Correlator {
             self.recycle(b);
         }
         self.next_sweep = MIN_SWEEP_INTERVAL.max(self.live.len() + self.held.len());
+    }
+
+    /// Settles the oldest open exchanges while more than
+    /// `max_open_exchanges` are followed.
+    fn evict_over_cap(&mut self) {
+        let cap = self.config.max_open_exchanges.max(1);
+        while self.live.len() > cap {
+            let Some(i) = self.order.pop_front() else {
+                break;
+            };
+            let Some(mut l) = self.live.remove(&i) else {
+                continue;
+            };
+            let waited = self.last_ts.since(l.ex.last_ts).max(0.0);
+            if !l.closed {
+                settle_open(&mut l.ex, waited, self.config.answer_timeout);
+            }
+            l.ex.observed_after = waited;
+            self.forget_keys(i, &l);
+            self.stats.evicted_exchanges += 1;
+            self.evicted_unreported += 1;
+            if l.ex.was_challenged() || l.ex.sent_credentials() {
+                self.finished.push(l.ex);
+            }
+        }
+        // Ids of exchanges that flowed out by time stay in `order` until
+        // met; keep it from growing past the live state.
+        if self.order.len() > 2 * cap + MIN_SWEEP_INTERVAL {
+            let live = &self.live;
+            self.order.retain(|i| live.contains_key(i));
+        }
+    }
+
+    /// Warnings about what the correlator had to give up (once each).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.evicted_unreported > 0 {
+            out.push(format!(
+                "{} exchanges were settled early because more than {} were open at once (a flood of requests?); those that never involved authentication are not reported",
+                self.evicted_unreported, self.config.max_open_exchanges
+            ));
+            self.evicted_unreported = 0;
+        }
+        out
+    }
+
+    /// Exchanges followed right now.
+    pub fn open_exchanges(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Requests held (not yet known to be about authentication).
+    pub fn held_exchanges(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Transactions indexed right now.
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Nonces remembered right now.
+    pub fn nonces(&self) -> usize {
+        self.live_counts().nonces
     }
 
     fn forget_keys(&mut self, i: usize, l: &Live) {

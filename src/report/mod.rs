@@ -426,6 +426,7 @@ mod tests {
             sip: Default::default(),
             net: Default::default(),
             correlate: Default::default(),
+            messages: Vec::new(),
         }
     }
 

@@ -1301,6 +1301,7 @@ mod tests {
             sip: Default::default(),
             net: Default::default(),
             correlate: Default::default(),
+            messages: Vec::new(),
         })
     }
 

@@ -15,6 +15,9 @@ use std::mem::MaybeUninit;
 pub const MAX_HEADERS: usize = 96;
 /// Largest header section (start line and headers) accepted on a stream.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// On a stream, how far into a body that is shorter than its
+/// Content-Length the next start line is looked for.
+pub const BODY_RESYNC_WINDOW: usize = 4096;
 /// Largest body a stream message may announce; beyond it the message is
 /// treated as broken instead of buffering an attacker-chosen length.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -278,7 +281,14 @@ impl<'a> Message<'a> {
                             }
                         }
                     }
-                    None if framing == Framing::Stream => return Ok(Status::Partial),
+                    None if framing == Framing::Stream => {
+                        // Past the cap already: more bytes cannot help.
+                        return if next > MAX_HEADER_BYTES {
+                            Err(ParseError::HeadersTooLarge)
+                        } else {
+                            Ok(Status::Partial)
+                        };
+                    }
                     _ => break,
                 }
             }
@@ -294,7 +304,12 @@ impl<'a> Message<'a> {
             pos = line_end + 1;
             if pos >= buf.len() {
                 if framing == Framing::Stream {
-                    return Ok(Status::Partial);
+                    // Past the cap already: more bytes cannot help.
+                    return if pos > MAX_HEADER_BYTES {
+                        Err(ParseError::HeadersTooLarge)
+                    } else {
+                        Ok(Status::Partial)
+                    };
                 }
                 body_start = buf.len();
                 break;
@@ -307,9 +322,20 @@ impl<'a> Message<'a> {
                     return Err(ParseError::BodyTooLarge);
                 }
                 if n > available {
-                    return Ok(Status::Partial);
+                    // A Content-Length larger than what follows: when the
+                    // bytes that did arrive already start the next message,
+                    // the length is wrong, and waiting for it would swallow
+                    // the messages after it. Frame to what exists.
+                    match next_start_line(&buf[body_start..], &msg) {
+                        Some(k) => {
+                            msg.notes.body_truncated = true;
+                            k
+                        }
+                        None => return Ok(Status::Partial),
+                    }
+                } else {
+                    n
                 }
-                n
             }
             (None, Framing::Stream) => {
                 msg.notes.no_content_length = true;
@@ -432,6 +458,32 @@ impl<'a> Message<'a> {
     /// The branch parameter of the top Via.
     pub fn via_branch(&self) -> Option<&'a [u8]> {
         param(self.top_via()?, b"branch")
+    }
+}
+
+/// Where, in the bytes after a header section, a complete SIP start line
+/// begins (at the start or after a line end), unless the body is meant to
+/// hold SIP (message/sipfrag, message/sip, multipart).
+fn next_start_line(body: &[u8], msg: &Message<'_>) -> Option<usize> {
+    if let Some(ct) = msg.header(HeaderKind::ContentType) {
+        let ct = trim(ct);
+        let is = |p: &[u8]| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p);
+        if is(b"message/") || is(b"multipart/") {
+            return None;
+        }
+    }
+    // Only the first bytes are searched: a stream re-parses its pending
+    // message on every segment, so a whole-body search would make a body
+    // sent in many small segments quadratic. Real bodies that lie about
+    // their length are short (SDP).
+    let window = &body[..body.len().min(BODY_RESYNC_WINDOW)];
+    let mut pos = 0;
+    loop {
+        let line_end = memchr(b'\n', &window[pos..])?;
+        if looks_like_sip(&body[pos..]) {
+            return Some(pos);
+        }
+        pos += line_end + 1;
     }
 }
 
@@ -672,6 +724,45 @@ Call-ID: x\r\n\r\n";
         assert_eq!(
             Message::parse(buf, Framing::Stream).unwrap_err(),
             ParseError::BodyTooLarge
+        );
+    }
+
+    #[test]
+    fn stream_content_length_too_large_is_framed_to_the_next_message() {
+        let buf = b"MESSAGE sip:b SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 500\r\n\r\nhi\r\nOPTIONS sip:b SIP/2.0\r\nCall-ID: 2\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Status::Complete(m)) = Message::parse(buf, Framing::Stream) else {
+            panic!("not complete")
+        };
+        assert!(m.notes.body_truncated);
+        assert_eq!(m.body, b"hi\r\n");
+        let rest = &buf[m.raw.len()..];
+        let Ok(Status::Complete(m2)) = Message::parse(rest, Framing::Stream) else {
+            panic!("second not complete")
+        };
+        assert_eq!(m2.call_id(), Some(&b"2"[..]));
+        // No next start line yet: wait for the announced body.
+        let partial = b"MESSAGE sip:b SIP/2.0\r\nContent-Length: 500\r\n\r\nhi\r\n";
+        assert!(matches!(
+            Message::parse(partial, Framing::Stream),
+            Ok(Status::Partial)
+        ));
+        // A sipfrag body may hold a start line; it is not cut.
+        let frag = b"NOTIFY sip:b SIP/2.0\r\nContent-Type: message/sipfrag\r\nContent-Length: 500\r\n\r\nSIP/2.0 200 OK\r\n";
+        assert!(matches!(
+            Message::parse(frag, Framing::Stream),
+            Ok(Status::Partial)
+        ));
+    }
+
+    #[test]
+    fn stream_header_section_over_the_cap_is_refused_without_waiting() {
+        let mut big = b"OPTIONS sip:a SIP/2.0\r\n".to_vec();
+        while big.len() <= MAX_HEADER_BYTES {
+            big.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        assert_eq!(
+            Message::parse(&big, Framing::Stream).err(),
+            Some(ParseError::HeadersTooLarge)
         );
     }
 

@@ -1,0 +1,74 @@
+//! The whole pipeline from raw bytes: reader detection (pcap, pcapng,
+//! gzip and every text format `open_reader` knows), link/IP/TCP decoding,
+//! SIP, correlation, rules, and both reports.
+//!
+//! An input starting with `!` is instead a list of SIP payloads split at
+//! `|||`, each sent as one packet in a capture built in memory (first byte
+//! of each chunk: bit 0 = TCP, bit 1 = reply direction), so the fuzzer
+//! reaches the correlator and rules without having to forge headers.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use sipauth_diag::analysis::{analyze, Input, Options};
+use sipauth_diag::capture::open_reader;
+use sipauth_diag::capture::synth::{PcapWriter, SynthPacket};
+use sipauth_diag::report;
+
+fn synth(data: &[u8]) -> Vec<u8> {
+    let mut w = PcapWriter::new();
+    let mut seq = [1000u32, 9000u32];
+    let mut rest = data;
+    while !rest.is_empty() && w.frames() < 64 {
+        let (chunk, next) = match memchr::memmem::find(rest, b"|||") {
+            Some(i) => (&rest[..i], &rest[i + 3..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        let Some((&flags, payload)) = chunk.split_first() else {
+            continue;
+        };
+        let tcp = flags & 1 != 0;
+        let reply = flags & 2 != 0;
+        let dir = usize::from(reply);
+        w.packet(&SynthPacket {
+            tcp,
+            src_host: if reply { 2 } else { 1 },
+            dst_host: if reply { 1 } else { 2 },
+            src_port: if reply { 5060 } else { 40000 },
+            dst_port: if reply { 40000 } else { 5060 },
+            seq: seq[dir],
+            payload,
+        });
+        if tcp {
+            seq[dir] = seq[dir].wrapping_add(payload.len() as u32);
+        }
+    }
+    w.into_bytes()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let bytes = match data.split_first() {
+        Some((b'!', rest)) => synth(rest),
+        _ => data.to_vec(),
+    };
+    let Ok(reader) = open_reader(Box::new(std::io::Cursor::new(bytes))) else {
+        return;
+    };
+    let a = analyze(
+        vec![Input {
+            name: "fuzz".into(),
+            reader,
+        }],
+        &Options::default(),
+    );
+    let _ = report::json::to_value(&a);
+    let mut out = Vec::new();
+    report::text::write(
+        &a,
+        &report::text::TextOptions {
+            color: true,
+            width: 80,
+        },
+        &mut out,
+    )
+    .expect("writing to a Vec cannot fail");
+});
