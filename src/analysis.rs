@@ -319,6 +319,21 @@ struct InputRun {
     done: bool,
 }
 
+impl InputRun {
+    fn new(i: Input) -> InputRun {
+        InputRun {
+            name: i.name,
+            reader: i.reader,
+            net: NetDecoder::new(),
+            counts: InputCounts::default(),
+            packets: 0,
+            saw_time: true,
+            saw_addr: true,
+            done: false,
+        }
+    }
+}
+
 /// Which input holds the next record overall: the earliest timestamp;
 /// records without a time come first (they cannot be placed, so their
 /// inputs are read in file order before the timed ones); ties go to the
@@ -394,19 +409,7 @@ fn run(
 ) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
     let mut sip = SipStats::default();
-    let mut runs: Vec<InputRun> = inputs
-        .into_iter()
-        .map(|i| InputRun {
-            name: i.name,
-            reader: i.reader,
-            net: NetDecoder::new(),
-            counts: InputCounts::default(),
-            packets: 0,
-            saw_time: true,
-            saw_addr: true,
-            done: false,
-        })
-        .collect();
+    let mut runs: Vec<InputRun> = inputs.into_iter().map(InputRun::new).collect();
     let mut records = 0u64;
     let mut messages = Vec::new();
     while let Some(at) = next_input(&mut runs) {
@@ -683,16 +686,7 @@ mod tests {
             mk(vec![Some(5)]),
         ]
         .into_iter()
-        .map(|i| InputRun {
-            name: i.name,
-            reader: i.reader,
-            net: NetDecoder::new(),
-            counts: InputCounts::default(),
-            packets: 0,
-            saw_time: true,
-            saw_addr: true,
-            done: false,
-        })
+        .map(InputRun::new)
         .collect();
         let mut order = Vec::new();
         while let Some(i) = next_input(&mut runs) {

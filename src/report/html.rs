@@ -203,21 +203,25 @@ fn render(r: &Report, h: &mut String) {
         h.push_str("</table>\n");
     }
     if !rows.is_empty() {
-        h.push_str("<h2>Accounts</h2>\n<table><tr><th>user</th><th>auth user</th><th>realm</th><th>client</th><th>server</th><th>exchanges</th><th>succeeded</th><th>failed</th><th>last</th><th>problem</th></tr>\n");
+        h.push_str("<h2>Accounts</h2>\n<table><tr><th>user</th><th>auth user</th><th>realm</th><th>client</th><th>server</th><th>exchanges</th><th>attempts</th><th>succeeded</th><th>failed</th><th>last</th><th>root cause</th></tr>\n");
         for row in &rows {
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&row.user),
                 esc(&row.auth_user),
                 esc(&row.realm),
                 esc(&row.client),
                 esc(&row.server),
                 row.exchanges,
+                row.attempts,
                 row.successes,
                 row.failures,
                 outcome_span(row.last_outcome),
-                row.root_cause.as_ref().map(|c| c.rule).map(|r| format!("<code>{}</code>", esc(r))).unwrap_or("-".into())
+                row.root_cause
+                    .as_ref()
+                    .map(|c| format!("<code>{}</code> {}", esc(c.rule), esc(c.phrase)))
+                    .unwrap_or("-".into())
             );
         }
         h.push_str("</table>\n");

@@ -200,25 +200,26 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "| user | auth user | realm | client | server | exchanges | succeeded | failed | last | problem |"
+            "| user | auth user | realm | client | server | exchanges | attempts | succeeded | failed | last | root cause |"
         )?;
-        writeln!(out, "|---|---|---|---|---|---:|---:|---:|---|---|")?;
+        writeln!(out, "|---|---|---|---|---|---:|---:|---:|---:|---|---|")?;
         for row in &rows {
             writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 code(&row.user),
                 code(&row.auth_user),
                 code(&row.realm),
                 md(&row.client),
                 md(&row.server),
                 row.exchanges,
+                row.attempts,
                 row.successes,
                 row.failures,
                 row.last_outcome.as_str(),
                 row.root_cause
                     .as_ref()
-                    .map(|c| format!("`{}`", c.rule))
+                    .map(|c| format!("`{}` {}", c.rule, md(c.phrase)))
                     .unwrap_or("-".into())
             )?;
         }
