@@ -419,18 +419,7 @@ mod tests {
     #[test]
     fn only_sha256_and_no_answer() {
         let ch = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256";
-        let m = [
-            register(1, "a", None),
-            response(401, "Unauthorized", 1, "a", Some(ch)),
-        ];
-        let later = register(1, "x", None)
-            .replace("cid-1", "cid-2")
-            .replace("alice@", "bob@");
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &m[0]),
-            (PBX, PHONE, 0.1, &m[1]),
-            (PHONE, PBX, 100.0, &later),
-        ]);
+        let exs = challenge_unanswered(ch);
         let f = crate::rules::evaluate(&exs, &Default::default());
         let a = f
             .iter()
@@ -438,15 +427,7 @@ mod tests {
             .expect("fires");
         assert!(a.message.contains("only SHA-256"), "{}", a.message);
         // MD5-only challenge never answered: not an algorithm problem.
-        let m = [
-            register(1, "a", None),
-            response(401, "Unauthorized", 1, "a", Some(WWW_QOP)),
-        ];
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &m[0]),
-            (PBX, PHONE, 0.1, &m[1]),
-            (PHONE, PBX, 100.0, &later),
-        ]);
+        let exs = challenge_unanswered(WWW_QOP);
         assert!(!rules_fired(&exs).contains(&"algorithm-mismatch"));
     }
 

@@ -100,18 +100,7 @@ mod tests {
     #[test]
     fn ims_aka_is_reported_not_called_an_algorithm_mismatch() {
         let ch = "WWW-Authenticate: Digest realm=\"ims.example\", nonce=\"bm9uY2U=\", algorithm=AKAv1-MD5, qop=\"auth\"";
-        let m = [
-            register(1, "a", None),
-            response(401, "Unauthorized", 1, "a", Some(ch)),
-        ];
-        let later = register(1, "x", None)
-            .replace("cid-1", "cid-2")
-            .replace("alice@", "bob@");
-        let exs = exchanges(&[
-            (PHONE, PBX, 0.0, &m[0]),
-            (PBX, PHONE, 0.1, &m[1]),
-            (PHONE, PBX, 100.0, &later),
-        ]);
+        let exs = challenge_unanswered(ch);
         let f = crate::rules::evaluate(&exs, &Default::default());
         let u = f
             .iter()

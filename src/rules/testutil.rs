@@ -104,3 +104,19 @@ pub fn rules_fired(exs: &[AuthExchange]) -> Vec<&'static str> {
     v.dedup();
     v
 }
+
+/// REGISTER -> 401 with `challenge`, then nothing from this client while
+/// the capture goes on 100 s (another account registers): the challenge
+/// is never answered.
+pub fn challenge_unanswered(challenge: &str) -> Vec<AuthExchange> {
+    let first = register(1, "a", None);
+    let ch = response(401, "Unauthorized", 1, "a", Some(challenge));
+    let later = register(1, "x", None)
+        .replace("cid-1", "cid-2")
+        .replace("alice@", "bob@");
+    exchanges(&[
+        (PHONE, PBX, 0.0, &first),
+        (PBX, PHONE, 0.1, &ch),
+        (PHONE, PBX, 100.0, &later),
+    ])
+}
