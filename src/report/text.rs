@@ -490,14 +490,30 @@ fn write_verdict(
     let verdict = if a.exchanges.is_empty() {
         "no SIP request was challenged for a password or carried one.".to_string()
     } else if troubled == 0 {
-        format!(
-            "no authentication problem: {} fine; {exchanges}.",
-            plural(
-                views.len(),
-                "account authenticates",
-                "accounts authenticate"
+        // Fine means the latest exchange was accepted; the rest simply
+        // show no answer (capture cut, or requests never answered).
+        let fine = views
+            .iter()
+            .filter(|v| v.row.last_outcome == crate::correlate::Outcome::Succeeded)
+            .count();
+        let unsettled = views.len() - fine;
+        if unsettled == 0 {
+            format!(
+                "no authentication problem: {} fine; {exchanges}.",
+                plural(fine, "account authenticates", "accounts authenticate")
             )
-        )
+        } else if fine == 0 {
+            format!(
+                "no authentication problem found: {} without a final answer in the capture; {exchanges}.",
+                plural(unsettled, "account", "accounts")
+            )
+        } else {
+            format!(
+                "no authentication problem found: {} fine, {} without a final answer in the capture; {exchanges}.",
+                plural(fine, "account authenticates", "accounts authenticate"),
+                plural(unsettled, "account", "accounts")
+            )
+        }
     } else {
         format!(
             "{troubled} of {} with authentication problems; {exchanges}.",
@@ -1315,6 +1331,26 @@ mod tests {
         };
         write(r, &o, &mut buf).unwrap();
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn unanswered_is_not_called_fine() {
+        let exs = exchanges(&[(PHONE, PBX, 0.0, &register(1, "a", None))]);
+        let r = Report::plain(Analysis {
+            inputs: Vec::new(),
+            exchanges: exs,
+            findings: Vec::new(),
+            sip: Default::default(),
+            net: Default::default(),
+            correlate: Default::default(),
+            messages: Vec::new(),
+        });
+        let text = render(&r, false, false);
+        assert!(
+            text.contains("1 account without a final answer in the capture"),
+            "{text}"
+        );
+        assert!(!text.contains("authenticate fine"), "{text}");
     }
 
     #[test]
