@@ -359,64 +359,74 @@ fn next_input(runs: &mut [InputRun]) -> Option<usize> {
     best.map(|(_, _, i)| i)
 }
 
-/// Runs the whole analysis over already opened inputs. Several inputs are
-/// merged by time into one analysis (a k-way merge on
-/// [`CaptureReader::peek`]); frame numbers and summaries stay per input.
+/// Runs the whole analysis over already opened inputs and keeps every
+/// exchange and finding. Several inputs are merged by time into one
+/// analysis (a k-way merge on [`CaptureReader::peek`]); frame numbers and
+/// summaries stay per input.
 pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
-    run(inputs, opts, None)
+    let mut exchanges = Vec::new();
+    let mut findings = Vec::new();
+    let mut a = run(inputs, opts, &mut |ex, mut f| {
+        exchanges.push(ex);
+        findings.append(&mut f);
+    });
+    // Findings about single exchanges first, in exchange order, then those
+    // about the capture as a whole.
+    findings.append(&mut a.findings);
+    a.exchanges = exchanges;
+    a.findings = findings;
+    a
 }
 
-/// Gets each exchange, with its findings, as soon as it finishes.
-pub type ExchangeConsumer<'c> = dyn FnMut(&AuthExchange, &[Finding]) + 'c;
+/// Gets each exchange, with the findings of the per-exchange rules, as
+/// soon as it finishes.
+pub type ExchangeConsumer<'c> = dyn FnMut(AuthExchange, Vec<Finding>) + 'c;
 
-/// Packets between two hand-overs of finished exchanges when streaming.
+/// Packets between two hand-overs of finished exchanges.
 const STREAM_EVERY_PACKETS: u64 = 1024;
 
 /// The analysis in bounded memory: exchanges flow to `consumer` as they
 /// finish (closed, or idle for twice the answer timeout) with the findings
-/// of the per-exchange rules, instead of being collected. The returned
-/// [`Analysis`] has the inputs and counters but no exchanges or findings.
+/// of the per-exchange rules, instead of being collected. Exchange ids
+/// number them in that order. The returned [`Analysis`] has the inputs,
+/// the counters and the findings about the capture as a whole (brute
+/// force, nonce-count reuse, scanners, encrypted signalling; some of them
+/// name exchanges already handed over), but no exchanges.
 pub fn analyze_streaming(
     inputs: Vec<Input>,
     opts: &Options,
     consumer: &mut ExchangeConsumer<'_>,
 ) -> Analysis {
-    run(inputs, opts, Some(consumer))
+    run(inputs, opts, consumer)
 }
 
-/// Rules for exchanges that just finished. Per-exchange rules are pure
-/// functions of one exchange. Cross-exchange rules over exchanges
-/// (brute force, nc-reuse) are not run when streaming: they would plug in
-/// here with their own state fed in finishing order (exchanges finish
-/// within 2 x answer timeout of their last message, so a sliding window
-/// only needs that much slack).
+/// Rules for exchanges that just finished: the per-exchange rules, pure
+/// functions of one exchange, and the capture-wide rules' collectors,
+/// which keep what they need of it for the end of the capture.
 fn hand_over(
     finished: impl Iterator<Item = AuthExchange>,
     opts: &Options,
+    capture: &mut rules::CaptureRules,
     consumer: &mut ExchangeConsumer<'_>,
 ) {
     for ex in finished {
         let mut findings = Vec::new();
         rules::evaluate_exchange(&ex, &opts.rules, &mut findings);
-        consumer(&ex, &findings);
+        capture.add(&ex);
+        consumer(ex, findings);
     }
 }
 
-fn run(
-    inputs: Vec<Input>,
-    opts: &Options,
-    mut consumer: Option<&mut ExchangeConsumer<'_>>,
-) -> Analysis {
+fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
+    let mut capture = rules::CaptureRules::new();
     let mut sip = SipStats::default();
     let mut runs: Vec<InputRun> = inputs.into_iter().map(InputRun::new).collect();
     let mut records = 0u64;
     let mut messages = Vec::new();
     while let Some(at) = next_input(&mut runs) {
-        if let Some(c) = consumer.as_deref_mut() {
-            if records % STREAM_EVERY_PACKETS == 0 {
-                hand_over(correlator.drain_finished(), opts, c);
-            }
+        if records % STREAM_EVERY_PACKETS == 0 {
+            hand_over(correlator.drain_finished(), opts, &mut capture, consumer);
         }
         records += 1;
         let idx = u16::try_from(at).unwrap_or(u16::MAX);
@@ -515,31 +525,13 @@ fn run(
     }
     let agents = correlator.take_agents();
     let (exchanges, correlate) = correlator.finish();
-    let findings = match consumer {
-        Some(c) => {
-            hand_over(exchanges.into_iter(), opts, c);
-            // What can be judged without keeping every exchange: the
-            // network rules and scanners seen by User-Agent.
-            let mut f = rules::evaluate_net(&net_total, &opts.rules);
-            rules::evaluate_agents(&agents, &opts.rules, &mut f);
-            (Vec::new(), f)
-        }
-        None => {
-            let mut f = rules::evaluate_capture(
-                &rules::CaptureView {
-                    exchanges: &exchanges,
-                    agents: &agents,
-                },
-                &opts.rules,
-            );
-            f.extend(rules::evaluate_net(&net_total, &opts.rules));
-            (exchanges, f)
-        }
-    };
-    let (exchanges, findings) = findings;
+    hand_over(exchanges.into_iter(), opts, &mut capture, consumer);
+    let mut findings = Vec::new();
+    capture.finish(&agents, &opts.rules, &mut findings);
+    findings.extend(rules::evaluate_net(&net_total, &opts.rules));
     Analysis {
         inputs: summaries,
-        exchanges,
+        exchanges: Vec::new(),
         findings,
         sip,
         net: net_total,

@@ -523,7 +523,7 @@ pub fn run(args: Args) -> i32 {
         }
         let mut writer = crate::jsonl::JsonlWriter::new(&mut sink);
         let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
-            writer.exchange(ex, findings)
+            writer.exchange(&ex, &findings)
         });
         let worst = writer
             .finish(&analysis)

@@ -14,9 +14,9 @@
 //! - A phone has one account. Many usernames from one address within the
 //!   window is enumeration or credential stuffing.
 
-use super::{CaptureView, Evidence, Finding, RuleConfig, Severity};
+use super::{Evidence, Finding, RuleConfig, Severity};
 use crate::capture::Ts;
-use crate::correlate::{AuthExchange, Outcome, Round, SentCredentials};
+use crate::correlate::{AgentSighting, AuthExchange, Outcome, Round, SentCredentials};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -255,23 +255,34 @@ fn most_passwords(attempts: &[Attempt]) -> (usize, String) {
 
 /// Many failed authentications from one source across accounts or
 /// passwords, or many usernames tried: one finding per source.
-pub fn brute_force(view: &CaptureView<'_>, cfg: &RuleConfig, out: &mut Vec<Finding>) {
-    let mut sources: BTreeMap<IpAddr, Source> = BTreeMap::new();
-    for ex in view.exchanges {
+///
+/// Fed one exchange at a time ([`BruteForce::add`]) so that it also runs
+/// when exchanges stream out and are not kept: per source it keeps the
+/// attempts (time, user, two hashes), not the exchanges.
+#[derive(Default)]
+pub struct BruteForce {
+    sources: BTreeMap<IpAddr, Source>,
+}
+
+impl BruteForce {
+    pub fn add(&mut self, ex: &AuthExchange) {
         // Without an address the attempts cannot be attributed.
-        let Some(client) = ex.client else { continue };
-        collect(ex, sources.entry(client.ip()).or_default());
+        let Some(client) = ex.client else { return };
+        collect(ex, self.sources.entry(client.ip()).or_default());
     }
-    for (ip, mut src) in sources {
-        if src.attempts.is_empty() {
-            continue;
+
+    pub fn finish(self, cfg: &RuleConfig, out: &mut Vec<Finding>) {
+        for (ip, mut src) in self.sources {
+            if src.attempts.is_empty() {
+                continue;
+            }
+            src.attempts.sort_by_key(|a| (a.ts, a.frame));
+            let v = judge(&src.attempts, cfg);
+            if !(v.guessing || v.enumeration) {
+                continue;
+            }
+            out.push(finding(ip, &src, &v, cfg));
         }
-        src.attempts.sort_by_key(|a| (a.ts, a.frame));
-        let v = judge(&src.attempts, cfg);
-        if !(v.guessing || v.enumeration) {
-            continue;
-        }
-        out.push(finding(ip, &src, &v, cfg));
     }
 }
 
@@ -387,62 +398,119 @@ pub fn scanner_name(user_agent: &str) -> Option<&'static str> {
 }
 
 /// A request whose User-Agent names a known scanner tool.
-pub fn scanner_user_agent(view: &CaptureView<'_>, _: &RuleConfig, out: &mut Vec<Finding>) {
-    // (source, user agent, first frame, requests, methods)
-    let mut seen: Vec<(Option<IpAddr>, &str, u64, u64, String)> = Vec::new();
-    if view.agents.is_empty() {
-        // No request summary (e.g. exchanges built elsewhere): the
-        // exchanges' own User-Agents still count.
-        for ex in view.exchanges {
-            let Some(ua) = ex.user_agent.as_deref() else {
-                continue;
-            };
-            let src = ex.client.map(|a| a.ip());
-            if seen.iter().any(|s| s.0 == src && s.1 == ua) {
+///
+/// The sightings come from the correlator's request summary (every
+/// request, challenged or not); the exchanges fed to [`Scanners::add`]
+/// only say which exchanges the finding relates to (and stand in for the
+/// summary when there is none).
+#[derive(Default)]
+pub struct Scanners {
+    /// (source, user agent, first frame, requests, methods, exchanges) of
+    /// exchanges whose User-Agent names a scanner.
+    from_exchanges: Vec<ScannerSighting>,
+}
+
+struct ScannerSighting {
+    source: Option<IpAddr>,
+    user_agent: String,
+    first_frame: u64,
+    requests: u64,
+    methods: String,
+    exchanges: Vec<usize>,
+}
+
+impl Scanners {
+    pub fn add(&mut self, ex: &AuthExchange) {
+        let Some(ua) = ex.user_agent.as_deref() else {
+            return;
+        };
+        if scanner_name(ua).is_none() {
+            return;
+        }
+        let source = ex.client.map(|a| a.ip());
+        match self
+            .from_exchanges
+            .iter_mut()
+            .find(|s| s.source == source && s.user_agent == ua)
+        {
+            Some(s) => s.exchanges.push(ex.id),
+            None => self.from_exchanges.push(ScannerSighting {
+                source,
+                user_agent: ua.to_string(),
+                first_frame: ex.rounds.first().map(|r| r.request.frame).unwrap_or(0),
+                requests: ex.rounds.len() as u64,
+                methods: ex.method.clone(),
+                exchanges: vec![ex.id],
+            }),
+        }
+    }
+
+    pub fn finish(self, agents: &[AgentSighting], _: &RuleConfig, out: &mut Vec<Finding>) {
+        let related = |src: Option<IpAddr>, ua: &str| -> Vec<usize> {
+            self.from_exchanges
+                .iter()
+                .find(|s| s.source == src && s.user_agent == ua)
+                .map(|s| s.exchanges.clone())
+                .unwrap_or_default()
+        };
+        if agents.is_empty() {
+            // No request summary (e.g. exchanges built elsewhere): the
+            // exchanges' own User-Agents still count.
+            for s in &self.from_exchanges {
+                out.push(scanner_finding(
+                    s.source,
+                    &s.user_agent,
+                    s.first_frame,
+                    s.requests,
+                    &s.methods,
+                    s.exchanges.clone(),
+                ));
+            }
+            return;
+        }
+        for a in agents {
+            if scanner_name(&a.user_agent).is_none() {
                 continue;
             }
-            let frame = ex.rounds.first().map(|r| r.request.frame).unwrap_or(0);
-            seen.push((src, ua, frame, ex.rounds.len() as u64, ex.method.clone()));
-        }
-    } else {
-        for a in view.agents {
-            seen.push((
+            out.push(scanner_finding(
                 a.source,
                 &a.user_agent,
                 a.first_frame,
                 a.requests,
-                a.methods.join(", "),
+                &a.methods.join(", "),
+                related(a.source, &a.user_agent),
             ));
         }
     }
-    for (src, ua, frame, requests, methods) in seen {
-        let Some(name) = scanner_name(ua) else {
-            continue;
-        };
-        let who = src.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
-        out.push(Finding {
-            rule: "scanner-user-agent",
-            severity: Severity::Warning,
-            exchange: None,
-            related_exchanges: view
-                .exchanges
-                .iter()
-                .filter(|e| e.client.map(|a| a.ip()) == src && e.user_agent.as_deref() == Some(ua))
-                .map(|e| e.id)
-                .collect(),
-            frames: vec![frame],
-            message: format!(
-                "{who} sent {requests} request(s) ({methods}) with User-Agent '{ua}', the signature of a SIP scanner ({name})"
-            ),
-            evidence: Evidence::new()
-                .add("source", who)
-                .add("user agent", ua)
-                .add("matches", name)
-                .add("requests", requests.to_string())
-                .add("methods", methods)
-                .add("first frame", frame.to_string()),
-            fix: "Someone is probing this server with a scanning tool. Block the source; make sure no account has a weak or default password and that unauthenticated calls are refused. Scanners can change their User-Agent, so look at the brute-force rule's findings too.".into(),
-        });
+}
+
+fn scanner_finding(
+    src: Option<IpAddr>,
+    ua: &str,
+    frame: u64,
+    requests: u64,
+    methods: &str,
+    related_exchanges: Vec<usize>,
+) -> Finding {
+    let name = scanner_name(ua).unwrap_or("scanner");
+    let who = src.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+    Finding {
+        rule: "scanner-user-agent",
+        severity: Severity::Warning,
+        exchange: None,
+        related_exchanges,
+        frames: vec![frame],
+        message: format!(
+            "{who} sent {requests} request(s) ({methods}) with User-Agent '{ua}', the signature of a SIP scanner ({name})"
+        ),
+        evidence: Evidence::new()
+            .add("source", who)
+            .add("user agent", ua)
+            .add("matches", name)
+            .add("requests", requests.to_string())
+            .add("methods", methods)
+            .add("first frame", frame.to_string()),
+        fix: "Someone is probing this server with a scanning tool. Block the source; make sure no account has a weak or default password and that unauthenticated calls are refused. Scanners can change their User-Agent, so look at the brute-force rule's findings too.".into(),
     }
 }
 
@@ -450,6 +518,7 @@ pub fn scanner_user_agent(view: &CaptureView<'_>, _: &RuleConfig, out: &mut Vec<
 mod tests {
     use super::*;
     use crate::rules::testutil::*;
+    use crate::rules::CaptureView;
 
     const SCANNER: &str = "10.9.9.9:5067";
 

@@ -295,8 +295,6 @@ pub struct CaptureView<'a> {
     pub agents: &'a [AgentSighting],
 }
 
-type CaptureRule = fn(&CaptureView<'_>, &RuleConfig, &mut Vec<Finding>);
-
 const EXCHANGE_RULES: &[ExchangeRule] = &[
     outcome::credentials_rejected,
     outcome::auth_loop,
@@ -319,12 +317,6 @@ const EXCHANGE_RULES: &[ExchangeRule] = &[
     parameters::opaque_mismatch,
     malformed::malformed_credentials,
     scheme::unsupported_scheme,
-];
-
-const CAPTURE_RULES: &[CaptureRule] = &[
-    nonce::nc_reuse,
-    attack::brute_force,
-    attack::scanner_user_agent,
 ];
 
 type NetRule = fn(&crate::net::NetStats, &RuleConfig, &mut Vec<Finding>);
@@ -360,32 +352,48 @@ pub fn evaluate_exchange(ex: &AuthExchange, config: &RuleConfig, out: &mut Vec<F
     }
 }
 
+/// The capture-wide rules (nonce-count reuse, brute force, scanners): fed
+/// every exchange once as it finishes, judged at the end of the capture.
+/// They keep compact summaries of what they need (attempts, nonce
+/// events), never the exchanges, so they run on streamed output too.
+#[derive(Default)]
+pub struct CaptureRules {
+    nc_reuse: nonce::NcReuse,
+    brute_force: attack::BruteForce,
+    scanners: attack::Scanners,
+}
+
+impl CaptureRules {
+    pub fn new() -> CaptureRules {
+        CaptureRules::default()
+    }
+
+    pub fn add(&mut self, ex: &AuthExchange) {
+        self.nc_reuse.add(ex);
+        self.brute_force.add(ex);
+        self.scanners.add(ex);
+    }
+
+    /// The findings, with `agents` (every source and User-Agent of every
+    /// request) for the scanner rule.
+    pub fn finish(self, agents: &[AgentSighting], config: &RuleConfig, out: &mut Vec<Finding>) {
+        self.nc_reuse.finish(config, out);
+        self.brute_force.finish(config, out);
+        self.scanners.finish(agents, config, out);
+    }
+}
+
 /// Runs every per-exchange rule over every exchange, then the
 /// capture-wide rules.
 pub fn evaluate_capture(view: &CaptureView<'_>, config: &RuleConfig) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut capture = CaptureRules::new();
     for ex in view.exchanges {
-        for rule in EXCHANGE_RULES {
-            rule(ex, config, &mut out);
-        }
+        evaluate_exchange(ex, config, &mut out);
+        capture.add(ex);
     }
-    for rule in CAPTURE_RULES {
-        rule(view, config, &mut out);
-    }
+    capture.finish(view.agents, config, &mut out);
     out
-}
-
-/// The capture-wide rules that need only the request summary, not the
-/// exchanges (for streaming output, where exchanges are not kept).
-pub fn evaluate_agents(agents: &[AgentSighting], config: &RuleConfig, out: &mut Vec<Finding>) {
-    if agents.is_empty() {
-        return;
-    }
-    let view = CaptureView {
-        exchanges: &[],
-        agents,
-    };
-    attack::scanner_user_agent(&view, config, out);
 }
 
 /// Credentials of a round together with the challenge they answer, for

@@ -1,7 +1,7 @@
 //! Nonces: which one the client answers, whether it was still fresh, and
 //! whether the nonce count moves on.
 
-use super::{answered, q, CaptureView, Evidence, Finding, RuleConfig, Severity};
+use super::{answered, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AuthExchange, ResponseInfo};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
@@ -254,19 +254,20 @@ struct NcUse {
     nc: String,
 }
 
-enum Ev<'a> {
+enum Ev {
     /// A challenge issued this nonce to the client.
-    Issue(&'a str),
-    /// The client answered: nonce, nc, frame, exchange.
-    Use(&'a str, &'a str, u64, usize),
+    Issue,
+    /// The client answered with this nc, at this frame, in this exchange.
+    Use(String, u64, usize),
 }
 
-struct Event<'a> {
+struct Event {
     /// (time, frame, order): a challenge comes before an answer of the
     /// same instant.
     at: (i64, u64, u8),
     client: Option<IpAddr>,
-    ev: Ev<'a>,
+    nonce: String,
+    ev: Ev,
 }
 
 /// Per (client, nonce): challenges issued but not yet answered, and the
@@ -288,112 +289,137 @@ struct Reuse {
 /// The same nonce answered twice with the same nc by one client, without
 /// the server issuing that nonce again in between (a fresh challenge, even
 /// with the same nonce text, rightly restarts nc at 1).
-pub fn nc_reuse(view: &CaptureView<'_>, _: &RuleConfig, out: &mut Vec<Finding>) {
-    let mut events: Vec<Event<'_>> = Vec::new();
-    for ex in view.exchanges {
+///
+/// Fed one exchange at a time ([`NcReuse::add`]) so that it also runs when
+/// exchanges stream out and are not kept: it keeps only the nonce events
+/// (issued, answered with nc), not the exchanges.
+#[derive(Default)]
+pub struct NcReuse {
+    events: Vec<Event>,
+}
+
+impl NcReuse {
+    pub fn add(&mut self, ex: &AuthExchange) {
         let client = ex.client.map(|a| a.ip());
         for r in &ex.rounds {
             for (sc, _) in answered(r) {
                 if let (Some(n), Some(nc)) = (&sc.credentials.nonce, &sc.credentials.nc) {
-                    events.push(Event {
+                    self.events.push(Event {
                         at: (r.request.ts.0, r.request.frame, 1),
                         client,
-                        ev: Ev::Use(n, nc, r.request.frame, ex.id),
+                        nonce: n.clone(),
+                        ev: Ev::Use(nc.clone(), r.request.frame, ex.id),
                     });
                 }
             }
             if let Some(resp) = r.response.as_ref().filter(|x| x.is_challenge()) {
                 for n in issued_nonces(resp) {
-                    events.push(Event {
+                    self.events.push(Event {
                         at: (resp.ts.0, resp.frame, 0),
                         client,
-                        ev: Ev::Issue(n),
+                        nonce: n.to_string(),
+                        ev: Ev::Issue,
                     });
                 }
             }
         }
     }
-    events.sort_by_key(|e| e.at);
-    let mut state: FxHashMap<(Option<IpAddr>, &str), NonceState> = FxHashMap::default();
-    // One entry per client.
-    let mut found: Vec<Reuse> = Vec::new();
-    for Event { client, ev, .. } in events {
-        match ev {
-            Ev::Issue(n) => {
-                state.entry((client, n)).or_default().pending += 1;
-            }
-            Ev::Use(n, nc, frame, exchange) => {
-                let st = state.entry((client, n)).or_default();
-                let this = NcUse {
-                    frame,
-                    exchange,
-                    nc: nc.to_string(),
-                };
-                let same = st
-                    .used
-                    .iter()
-                    .find(|u| {
-                        u.nc == nc || nc_value(&u.nc).is_some() && nc_value(&u.nc) == nc_value(nc)
-                    })
-                    .cloned();
-                if st.pending > 0 {
-                    // The answer to a fresh challenge may start over at 1.
-                    st.pending -= 1;
-                } else if let Some(first) = same {
-                    match found.iter_mut().find(|f| f.client == client) {
-                        Some(f) => f.count += 1,
-                        None => found.push(Reuse {
-                            client,
-                            nonce: n.to_string(),
-                            first,
-                            again: this,
-                            count: 1,
-                        }),
-                    }
-                    continue;
+
+    pub fn finish(mut self, _: &RuleConfig, out: &mut Vec<Finding>) {
+        // Stable: events of one instant keep the order they were added in.
+        self.events.sort_by_key(|e| e.at);
+        let mut state: FxHashMap<(Option<IpAddr>, &str), NonceState> = FxHashMap::default();
+        // One entry per client.
+        let mut found: Vec<Reuse> = Vec::new();
+        for Event {
+            client, nonce, ev, ..
+        } in &self.events
+        {
+            let client = *client;
+            let n = nonce.as_str();
+            match ev {
+                Ev::Issue => {
+                    state.entry((client, n)).or_default().pending += 1;
                 }
-                if st.used.len() < 64 && same.is_none() {
-                    st.used.push(this);
+                Ev::Use(nc, frame, exchange) => {
+                    let st = state.entry((client, n)).or_default();
+                    let this = NcUse {
+                        frame: *frame,
+                        exchange: *exchange,
+                        nc: nc.clone(),
+                    };
+                    let same = st
+                        .used
+                        .iter()
+                        .find(|u| {
+                            u.nc == *nc
+                                || nc_value(&u.nc).is_some() && nc_value(&u.nc) == nc_value(nc)
+                        })
+                        .cloned();
+                    if st.pending > 0 {
+                        // The answer to a fresh challenge may start over at 1.
+                        st.pending -= 1;
+                    } else if let Some(first) = same {
+                        match found.iter_mut().find(|f| f.client == client) {
+                            Some(f) => f.count += 1,
+                            None => found.push(Reuse {
+                                client,
+                                nonce: n.to_string(),
+                                first,
+                                again: this,
+                                count: 1,
+                            }),
+                        }
+                        continue;
+                    }
+                    if st.used.len() < 64 && same.is_none() {
+                        st.used.push(this);
+                    }
                 }
             }
         }
+        for reuse in found {
+            out.push(reuse_finding(reuse));
+        }
     }
-    for Reuse {
+}
+
+fn reuse_finding(
+    Reuse {
         client,
         nonce,
         first,
         again,
         count,
-    } in found
-    {
-        let who = client.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
-        out.push(Finding {
-            rule: "nc-reuse",
-            severity: Severity::Warning,
-            exchange: Some(again.exchange),
-            related_exchanges: Vec::new(),
-            frames: vec![first.frame, again.frame],
-            message: format!(
-                "client {who} answered nonce {} twice with nc={} (frames {} and {}) without a new challenge in between{}",
-                q(&nonce),
-                again.nc,
-                first.frame,
-                again.frame,
-                if count > 1 {
-                    format!("; {count} such reuses in all")
-                } else {
-                    String::new()
-                }
-            ),
-            evidence: Evidence::new()
-                .add("client", who)
-                .add("nonce", nonce)
-                .add("nc", again.nc.clone())
-                .add("first use", format!("frame {} (exchange #{})", first.frame, first.exchange))
-                .add("reuse", format!("frame {} (exchange #{})", again.frame, again.exchange))
-                .add("reuses", count.to_string()),
-            fix: "Each answer to the same nonce must carry the next nonce count (nc=00000001, 00000002, ...; RFC 2617 §3.2.2); servers treat a repeated nc as a replay and refuse it. Update the client, or have it start from a fresh challenge instead of reusing the nonce.".into(),
-        });
+    }: Reuse,
+) -> Finding {
+    let who = client.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
+    Finding {
+        rule: "nc-reuse",
+        severity: Severity::Warning,
+        exchange: Some(again.exchange),
+        related_exchanges: Vec::new(),
+        frames: vec![first.frame, again.frame],
+        message: format!(
+            "client {who} answered nonce {} twice with nc={} (frames {} and {}) without a new challenge in between{}",
+            q(&nonce),
+            again.nc,
+            first.frame,
+            again.frame,
+            if count > 1 {
+                format!("; {count} such reuses in all")
+            } else {
+                String::new()
+            }
+        ),
+        evidence: Evidence::new()
+            .add("client", who)
+            .add("nonce", nonce)
+            .add("nc", again.nc.clone())
+            .add("first use", format!("frame {} (exchange #{})", first.frame, first.exchange))
+            .add("reuse", format!("frame {} (exchange #{})", again.frame, again.exchange))
+            .add("reuses", count.to_string()),
+        fix: "Each answer to the same nonce must carry the next nonce count (nc=00000001, 00000002, ...; RFC 2617 §3.2.2); servers treat a repeated nc as a replay and refuse it. Update the client, or have it start from a fresh challenge instead of reusing the nonce.".into(),
     }
 }
 
