@@ -231,7 +231,8 @@ fn main() {
             };
             let mut sink = std::io::BufWriter::new(std::io::sink());
             let mut w = JsonlWriter::new(&mut sink);
-            let a = analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| w.exchange(ex, f));
+            let a =
+                analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| w.exchange(&ex, &f));
             w.finish(&a).expect("write");
             Seen {
                 messages: a.sip.messages,
