@@ -15,7 +15,8 @@ pub mod text;
 use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 
 /// What a report shows: the analysis, narrowed by the filters and masked
 /// by the redaction, plus what the filters left out.
@@ -160,27 +161,28 @@ pub fn cause_rank(rule: &str) -> (usize, &'static str) {
     }
 }
 
-/// The finding that best explains a set of findings: most severe first,
-/// then the most specific rule. Rules in `harmless` (they also fired on an
-/// exchange of the same client and server that succeeded, so they did not
-/// stop it) are passed over unless nothing else is left.
-pub fn root_cause<'a>(
-    findings: impl Iterator<Item = &'a Finding> + Clone,
+/// The finding that best explains a set of findings, given as (rule,
+/// severity): most severe first, then the most specific rule. Rules in
+/// `harmless` (they also fired on an exchange of the same client and
+/// server that succeeded, so they did not stop it) are passed over unless
+/// nothing else is left.
+pub fn root_cause(
+    findings: impl Iterator<Item = (&'static str, Severity)> + Clone,
     harmless: &[&str],
 ) -> Option<RootCause> {
-    let serious = findings.filter(|f| f.severity >= Severity::Warning);
-    let telling = serious.clone().filter(|f| !harmless.contains(&f.rule));
-    let pool: Vec<&Finding> = if telling.clone().next().is_some() {
+    let serious = findings.filter(|f| f.1 >= Severity::Warning);
+    let telling = serious.clone().filter(|f| !harmless.contains(&f.0));
+    let pool: Vec<(&'static str, Severity)> = if telling.clone().next().is_some() {
         telling.collect()
     } else {
         serious.collect()
     };
     pool.into_iter()
-        .min_by_key(|f| (std::cmp::Reverse(f.severity), cause_rank(f.rule).0))
-        .map(|f| RootCause {
-            rule: f.rule,
-            severity: f.severity,
-            phrase: cause_rank(f.rule).1,
+        .min_by_key(|f| (std::cmp::Reverse(f.1), cause_rank(f.0).0))
+        .map(|(rule, severity)| RootCause {
+            rule,
+            severity,
+            phrase: cause_rank(rule).1,
         })
 }
 
@@ -234,36 +236,59 @@ fn count_attempts(ex: &AuthExchange, row: &mut AccountRow) {
 /// they name it among their related exchanges (frame numbers alone would
 /// not do: they restart in every input).
 pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<AccountRow> {
-    type Key = (String, String, String, String, String);
-    struct Group {
-        row: AccountRow,
-        /// Indexes of the findings about the account.
-        related: Vec<usize>,
-        /// (client, server) of its first exchange.
-        hop: (String, String),
-    }
-    let mut rows: BTreeMap<Key, Group> = BTreeMap::new();
-    let mut by_exchange: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, f) in findings.iter().enumerate() {
-        for e in f.exchange.iter().chain(&f.related_exchanges) {
-            by_exchange.entry(*e).or_default().push(i);
-        }
-    }
-    // Rules that fired on a succeeded exchange, per (client, server).
-    let mut harmless: HashMap<(String, String), Vec<&'static str>> = HashMap::new();
-    for ex in exchanges.iter().filter(|e| e.outcome == Outcome::Succeeded) {
-        let rules = harmless
-            .entry((endpoint(ex.client), endpoint(ex.server)))
-            .or_default();
-        for &i in by_exchange.get(&ex.id).into_iter().flatten() {
-            // Capture-wide findings (an attack that once succeeded) are
-            // never harmless.
-            if findings[i].exchange.is_some() && !rules.contains(&findings[i].rule) {
-                rules.push(findings[i].rule);
-            }
-        }
-    }
+    let mut book = AccountBook::new(true);
     for ex in exchanges {
+        book.exchange(ex);
+    }
+    for f in findings {
+        book.finding(f);
+    }
+    book.rows()
+}
+
+/// The per-account table, built one exchange and one finding at a time so
+/// that a streamed report can keep it without keeping the exchanges: per
+/// account the counters and the distinct (rule, severity) of its findings;
+/// per exchange three numbers.
+pub struct AccountBook {
+    index: HashMap<AccountKey, usize>,
+    groups: Vec<AccountGroup>,
+    /// (client, server) endpoints -> hop number.
+    hops: HashMap<(String, String), usize>,
+    /// Per hop: rules that fired on one of its exchanges that succeeded.
+    harmless: Vec<Vec<&'static str>>,
+    /// Exchange id -> (account, hop, succeeded).
+    exchanges: HashMap<usize, (u32, u32, bool)>,
+    /// Keep each account's exchange ids (the terminal and ticket reports
+    /// look them up; the JSON report does not).
+    keep_ids: bool,
+}
+
+type AccountKey = (String, String, String, String, String);
+
+struct AccountGroup {
+    row: AccountRow,
+    /// Distinct (rule, severity) of the findings about the account.
+    rules: Vec<(&'static str, Severity)>,
+    /// Hop of its first exchange.
+    hop: usize,
+}
+
+impl AccountBook {
+    pub fn new(keep_ids: bool) -> AccountBook {
+        AccountBook {
+            index: HashMap::default(),
+            groups: Vec::new(),
+            hops: HashMap::default(),
+            harmless: Vec::new(),
+            exchanges: HashMap::default(),
+            keep_ids,
+        }
+    }
+
+    /// Counts an exchange for its account. Findings naming it must come
+    /// after it ([`AccountBook::finding`]).
+    pub fn exchange(&mut self, ex: &AuthExchange) {
         let user = ex.user().unwrap_or_else(|| "?".into());
         let auth_user = ex.auth_user().unwrap_or_else(|| "-".into());
         let realm = ex.realm().unwrap_or_else(|| "-".into());
@@ -272,55 +297,97 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
             .map(|a| a.ip().to_string())
             .unwrap_or_else(|| "?".into());
         let server = endpoint(ex.server);
-        let key = (
-            user.clone(),
-            auth_user.clone(),
-            realm.clone(),
-            client.clone(),
-            server.clone(),
-        );
-        let hop = (endpoint(ex.client), endpoint(ex.server));
-        let Group { row, related, .. } = rows.entry(key).or_insert_with(|| Group {
-            row: AccountRow {
-                user,
-                auth_user,
-                realm,
-                client,
-                server,
-                exchanges: 0,
-                attempts: 0,
-                failures: 0,
-                successes: 0,
-                rounds: 0,
-                last_outcome: ex.outcome,
-                root_cause: None,
-                exchange_ids: Vec::new(),
-            },
-            related: Vec::new(),
-            hop,
-        });
+        let hop_key = (endpoint(ex.client), server.clone());
+        let next_hop = self.hops.len();
+        let hop = *self.hops.entry(hop_key).or_insert(next_hop);
+        if hop == self.harmless.len() {
+            self.harmless.push(Vec::new());
+        }
+        let key = (user, auth_user, realm, client, server);
+        let account = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let (user, auth_user, realm, client, server) = key.clone();
+                self.groups.push(AccountGroup {
+                    row: AccountRow {
+                        user,
+                        auth_user,
+                        realm,
+                        client,
+                        server,
+                        exchanges: 0,
+                        attempts: 0,
+                        failures: 0,
+                        successes: 0,
+                        rounds: 0,
+                        last_outcome: ex.outcome,
+                        root_cause: None,
+                        exchange_ids: Vec::new(),
+                    },
+                    rules: Vec::new(),
+                    hop,
+                });
+                self.index.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let row = &mut self.groups[account].row;
         row.exchanges += 1;
-        row.exchange_ids.push(ex.id);
+        if self.keep_ids {
+            row.exchange_ids.push(ex.id);
+        }
         row.rounds += ex.rounds.len();
         count_attempts(ex, row);
         row.last_outcome = ex.outcome;
-        related.extend(by_exchange.get(&ex.id).into_iter().flatten());
+        self.exchanges.insert(
+            ex.id,
+            (account as u32, hop as u32, ex.outcome == Outcome::Succeeded),
+        );
     }
-    rows.into_values()
-        .map(
-            |Group {
-                 mut row,
-                 mut related,
-                 hop,
-             }| {
-                related.sort_unstable();
-                related.dedup();
-                let harmless = harmless.get(&hop).map(Vec::as_slice).unwrap_or(&[]);
-                row.root_cause = root_cause(related.iter().map(|&i| &findings[i]), harmless);
-                row
-            },
-        )
-        .collect()
+
+    /// Counts a finding for the accounts of the exchanges it names.
+    pub fn finding(&mut self, f: &Finding) {
+        for e in f.exchange.iter().chain(&f.related_exchanges) {
+            let Some(&(account, hop, succeeded)) = self.exchanges.get(e) else {
+                continue;
+            };
+            let rules = &mut self.groups[account as usize].rules;
+            if !rules.contains(&(f.rule, f.severity)) {
+                rules.push((f.rule, f.severity));
+            }
+            // Capture-wide findings (an attack that once succeeded) are
+            // never harmless.
+            if succeeded && f.exchange.is_some() {
+                let harmless = &mut self.harmless[hop as usize];
+                if !harmless.contains(&f.rule) {
+                    harmless.push(f.rule);
+                }
+            }
+        }
+    }
+
+    /// The table, ordered by account, with each account's root cause.
+    pub fn rows(self) -> Vec<AccountRow> {
+        let harmless = self.harmless;
+        let mut rows: Vec<AccountRow> = self
+            .groups
+            .into_iter()
+            .map(|mut g| {
+                g.row.root_cause = root_cause(g.rules.iter().copied(), &harmless[g.hop]);
+                g.row
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.user, &a.auth_user, &a.realm, &a.client, &a.server).cmp(&(
+                &b.user,
+                &b.auth_user,
+                &b.realm,
+                &b.client,
+                &b.server,
+            ))
+        });
+        rows
+    }
 }
 
 /// The most severe finding of a set of exchanges (the first one on ties).
