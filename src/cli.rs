@@ -397,6 +397,20 @@ fn load_credentials(option: Option<&Path>) -> Result<Option<Arc<CredentialStore>
     }
 }
 
+/// The exit code of a streamed report: what was written (and the most
+/// severe finding), and whether every input could be read.
+fn exit_status(worst: io::Result<Option<Severity>>, status: i32, args: &Args) -> i32 {
+    match worst {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("sipauth-diag: cannot write the report: {e}");
+            EXIT_USAGE
+        }
+        _ if status != EXIT_CLEAN => status,
+        Ok(Some(w)) if args.fail_on.threshold().is_some_and(|t| w >= t) => EXIT_FINDINGS,
+        _ => EXIT_CLEAN,
+    }
+}
+
 /// Runs the tool; returns the exit code.
 pub fn run(args: Args) -> i32 {
     if args.completions.is_some() || args.man {
@@ -528,15 +542,22 @@ pub fn run(args: Args) -> i32 {
         let worst = writer
             .finish(&analysis)
             .and_then(|w| sink.flush().map(|_| w));
-        return match worst {
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                eprintln!("sipauth-diag: cannot write the report: {e}");
-                EXIT_USAGE
-            }
-            _ if status != EXIT_CLEAN => status,
-            Ok(Some(w)) if args.fail_on.threshold().is_some_and(|t| w >= t) => EXIT_FINDINGS,
-            _ => EXIT_CLEAN,
-        };
+        return exit_status(worst, status, &args);
+    }
+    if args.format == OutputFormat::Json && redaction == redact::Level::None && filter.is_empty() {
+        // The whole report, written from exchanges as they finish: memory
+        // holds counters and accounts, not the exchanges. Filters and
+        // redaction need the whole analysis and take the path below.
+        let mut doc = report::json::JsonDoc::streaming();
+        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            doc.exchange(&ex, &findings)
+        });
+        bar.finish_and_clear();
+        doc.findings(&analysis.findings);
+        let worst = doc
+            .finish(&analysis, None, redaction, &mut sink)
+            .and_then(|w| sink.flush().map(|_| w));
+        return exit_status(worst, status, &args);
     }
     let analysis = analysis::analyze(inputs, &opts);
     bar.finish_and_clear();

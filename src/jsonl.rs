@@ -8,14 +8,13 @@
 //! Exchanges come in the order they finish, not the order they started.
 
 use crate::analysis::Analysis;
-use crate::capture::Transport;
-use crate::correlate::{AuthExchange, Outcome};
+use crate::correlate::AuthExchange;
+use crate::report::json::ExchangeFields;
 use crate::rules::{Finding, Severity};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 /// Schema of the lines; bump on incompatible changes.
 pub const JSONL_SCHEMA_VERSION: u32 = 1;
@@ -30,68 +29,6 @@ pub struct JsonlWriter<'w> {
     /// The first write error; later lines are not attempted.
     error: Option<io::Error>,
     scratch: Vec<u8>,
-}
-
-/// An address as the reports print it, serialised without an
-/// intermediate String.
-struct Endpoint(Option<SocketAddr>);
-
-impl Serialize for Endpoint {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(a) => s.collect_str(&a),
-            None => s.serialize_str("?"),
-        }
-    }
-}
-
-/// An exchange line: the fields of an exchange in the JSON report.
-#[derive(Serialize)]
-struct ExchangeLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: usize,
-    input: u16,
-    method: &'a str,
-    call_ids: &'a [String],
-    client: Endpoint,
-    server: Endpoint,
-    transport: Transport,
-    user: Option<String>,
-    auth_user: Option<String>,
-    realm: Option<String>,
-    user_agent: &'a Option<String>,
-    rounds: usize,
-    outcome: Outcome,
-    final_status: Option<u16>,
-    failure: &'a Option<String>,
-    start: String,
-    frames: &'a [u64],
-}
-
-impl<'a> ExchangeLine<'a> {
-    fn new(ex: &'a AuthExchange) -> ExchangeLine<'a> {
-        ExchangeLine {
-            kind: "exchange",
-            id: ex.id,
-            input: ex.input,
-            method: &ex.method,
-            call_ids: &ex.call_ids,
-            client: Endpoint(ex.client),
-            server: Endpoint(ex.server),
-            transport: ex.transport,
-            user: ex.user(),
-            auth_user: ex.auth_user(),
-            realm: ex.realm(),
-            user_agent: &ex.user_agent,
-            rounds: ex.rounds.len(),
-            outcome: ex.outcome,
-            final_status: ex.final_status,
-            failure: &ex.failure,
-            start: ex.first_ts.rfc3339(),
-            frames: &ex.frames,
-        }
-    }
 }
 
 impl<'w> JsonlWriter<'w> {
@@ -130,7 +67,7 @@ impl<'w> JsonlWriter<'w> {
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         self.exchanges += 1;
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
-        self.line(&ExchangeLine::new(ex));
+        self.line(&ExchangeFields::new(ex, Some("exchange")));
         for f in findings {
             *self.by_rule.entry(f.rule).or_insert(0) += 1;
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;

@@ -660,3 +660,78 @@ fn completions_and_man_page_are_generated() {
         assert!(help.contains(job), "--help lacks an example with {job}");
     }
 }
+
+/// Every capture file under `dir` (recursively) that the tool can open.
+fn readable_captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            readable_captures(&p, out);
+        } else if p.extension().is_none_or(|e| e != "expect" && e != "md") {
+            out.push(p);
+        }
+    }
+}
+
+fn open_input(p: &Path) -> Option<sipauth_diag::analysis::Input> {
+    let f = std::fs::File::open(p).ok()?;
+    let reader = sipauth_diag::capture::open_reader(Box::new(std::io::BufReader::new(f))).ok()?;
+    Some(sipauth_diag::analysis::Input {
+        name: p.display().to_string(),
+        reader,
+    })
+}
+
+/// The JSON report written as exchanges finish (what `--format json`
+/// does) is byte for byte the report of the kept analysis, on every
+/// capture: same exchanges, findings, accounts and summary.
+#[test]
+fn streamed_json_report_equals_the_kept_one() {
+    use sipauth_diag::analysis::{analyze, analyze_streaming, Options};
+    use sipauth_diag::report::{json, Report};
+    let mut files = Vec::new();
+    readable_captures(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+        &mut files,
+    );
+    if shared().exists() {
+        readable_captures(&shared().join("captures"), &mut files);
+        readable_captures(&shared().join("public"), &mut files);
+    } else {
+        eprintln!("skipping the shared captures: ../shared not found");
+    }
+    let opts = Options::default();
+    let mut compared = 0;
+    let mut with_findings = 0;
+    for p in &files {
+        let (Some(a), Some(b)) = (open_input(p), open_input(p)) else {
+            continue;
+        };
+        let kept = analyze(vec![a], &opts);
+        let mut expected = Vec::new();
+        json::write(&Report::plain(kept), &mut expected).unwrap();
+        let mut doc = json::JsonDoc::streaming();
+        let streamed = analyze_streaming(vec![b], &opts, &mut |ex, f| doc.exchange(&ex, &f));
+        doc.findings(&streamed.findings);
+        let mut got = Vec::new();
+        doc.finish(&streamed, None, Default::default(), &mut got)
+            .unwrap();
+        assert!(
+            expected == got,
+            "{}: streamed JSON report differs from the kept one",
+            p.display()
+        );
+        let v: serde_json::Value = serde_json::from_slice(&got).expect("valid JSON");
+        compared += 1;
+        if v["findings"].as_array().is_some_and(|f| !f.is_empty()) {
+            with_findings += 1;
+        }
+    }
+    assert!(compared >= 1, "testdata has at least one capture");
+    assert!(with_findings >= 1 || !shared().exists());
+    println!("{compared} captures compared, {with_findings} with findings");
+}

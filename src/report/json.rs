@@ -1,57 +1,377 @@
 //! The JSON report: a contract for scripts (docs/report-schema.md).
 //! Bump `SCHEMA_VERSION` on any incompatible change.
 
-use super::{accounts, endpoint, summary, Report};
-use serde_json::{json, Value};
+use super::{filter::Scope, redact, AccountBook, Report};
+use crate::analysis::{Analysis, InputSummary};
+use crate::capture::Transport;
+use crate::correlate::{AuthExchange, Outcome};
+use crate::rules::{Finding, Severity};
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Seek, Write};
+use std::net::SocketAddr;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub fn to_value(r: &Report) -> Value {
+/// The report as a JSON value (tests and embedding; scripts read
+/// [`write`]'s output, which is the same document).
+pub fn to_value(r: &Report) -> serde_json::Value {
+    let mut buf = Vec::new();
+    write(r, &mut buf).expect("writing to memory");
+    serde_json::from_slice(&buf).expect("the report is valid JSON")
+}
+
+/// Writes a report that is already in memory (filtered, redacted).
+pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.analysis;
-    let s = summary(a);
-    let exchanges: Vec<Value> = a
-        .exchanges
-        .iter()
-        .map(|ex| {
-            json!({
-                "id": ex.id,
-                "input": ex.input,
-                "method": ex.method,
-                "call_ids": ex.call_ids,
-                "client": endpoint(ex.client),
-                "server": endpoint(ex.server),
-                "transport": ex.transport,
-                "user": ex.user(),
-                "auth_user": ex.auth_user(),
-                "realm": ex.realm(),
-                "user_agent": ex.user_agent,
-                "rounds": ex.rounds.len(),
-                "outcome": ex.outcome,
-                "final_status": ex.final_status,
-                "failure": ex.failure,
-                "start": ex.first_ts.rfc3339(),
-                "frames": ex.frames,
-            })
-        })
-        .collect();
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
-        "inputs": a.inputs,
-        "filter": r.scope,
-        "redaction": r.redaction,
-        "summary": {
-            "sip_messages": a.sip.messages,
-            "broken_sip_messages": a.sip.broken,
-            "exchanges": a.exchanges.len(),
-            "by_outcome": s.by_outcome,
-            "findings_by_rule": s.by_rule,
-            "findings_by_severity": s.by_severity,
-        },
-        "accounts": accounts(&a.exchanges, &a.findings),
-        "exchanges": exchanges,
-        "findings": a.findings,
-    })
+    let mut doc = JsonDoc::in_memory();
+    for ex in &a.exchanges {
+        doc.exchange(ex, &[]);
+    }
+    doc.findings(&a.findings);
+    doc.finish(a, r.scope.as_ref(), r.redaction, out)
+        .map(|_| ())
+}
+
+/// An address as the reports print it, serialised without an
+/// intermediate String.
+pub(crate) struct Endpoint(pub Option<SocketAddr>);
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(a) => s.collect_str(&a),
+            None => s.serialize_str("?"),
+        }
+    }
+}
+
+/// An exchange as the JSON report and the JSON lines show it; `kind` is
+/// the `type` field of a line and absent in the report.
+#[derive(Serialize)]
+pub(crate) struct ExchangeFields<'a> {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    id: usize,
+    input: u16,
+    method: &'a str,
+    call_ids: &'a [String],
+    client: Endpoint,
+    server: Endpoint,
+    transport: Transport,
+    user: Option<String>,
+    auth_user: Option<String>,
+    realm: Option<String>,
+    user_agent: &'a Option<String>,
+    rounds: usize,
+    outcome: Outcome,
+    final_status: Option<u16>,
+    failure: &'a Option<String>,
+    start: String,
+    frames: &'a [u64],
+}
+
+impl<'a> ExchangeFields<'a> {
+    pub fn new(ex: &'a AuthExchange, kind: Option<&'static str>) -> ExchangeFields<'a> {
+        ExchangeFields {
+            kind,
+            id: ex.id,
+            input: ex.input,
+            method: &ex.method,
+            call_ids: &ex.call_ids,
+            client: Endpoint(ex.client),
+            server: Endpoint(ex.server),
+            transport: ex.transport,
+            user: ex.user(),
+            auth_user: ex.auth_user(),
+            realm: ex.realm(),
+            user_agent: &ex.user_agent,
+            rounds: ex.rounds.len(),
+            outcome: ex.outcome,
+            final_status: ex.final_status,
+            failure: &ex.failure,
+            start: ex.first_ts.rfc3339(),
+            frames: &ex.frames,
+        }
+    }
+}
+
+/// Where the elements of a long array wait until the document's head is
+/// known: an unnamed temporary file (deleted by the system when closed),
+/// or memory when no temporary file can be made or the report is small.
+enum Spill {
+    File(io::BufWriter<std::fs::File>),
+    Memory(Vec<u8>),
+}
+
+impl Spill {
+    fn new(to_disk: bool) -> Spill {
+        if to_disk {
+            if let Ok(f) = tempfile::tempfile() {
+                return Spill::File(io::BufWriter::with_capacity(1 << 16, f));
+            }
+        }
+        Spill::Memory(Vec::new())
+    }
+
+    fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Spill::File(f) => {
+                let mut f = f.into_inner().map_err(|e| e.into_error())?;
+                f.rewind()?;
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    out.write_all(&buf[..n])?;
+                }
+            }
+            Spill::Memory(v) => out.write_all(&v),
+        }
+    }
+}
+
+impl Write for Spill {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Spill::File(f) => f.write(b),
+            Spill::Memory(v) => v.write(b),
+        }
+    }
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Spill::File(f) => f.write_all(b),
+            Spill::Memory(v) => v.write_all(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Spill::File(f) => f.flush(),
+            Spill::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// One array of the document: elements pretty-printed at depth 2.
+struct Array {
+    spill: Spill,
+    len: usize,
+}
+
+impl Array {
+    fn push(&mut self, element: &[u8]) -> io::Result<()> {
+        self.spill
+            .write_all(if self.len == 0 { b"\n    " } else { b",\n    " })?;
+        self.len += 1;
+        indent_into(element, 2, &mut self.spill)
+    }
+
+    /// `[]`, or the elements one per indented block, as serde_json's
+    /// pretty printer writes them.
+    fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
+        if self.len == 0 {
+            return out.write_all(b"[]");
+        }
+        out.write_all(b"[")?;
+        self.spill.copy_to(out)?;
+        out.write_all(b"\n  ]")
+    }
+}
+
+/// Writes pretty JSON `v`, indented as a value at `depth` (two spaces a
+/// level): every line after the first moves right. JSON strings hold no
+/// raw line breaks, so every `\n` is a line of the layout.
+fn indent_into(v: &[u8], depth: usize, out: &mut impl Write) -> io::Result<()> {
+    let pad = &b"        "[..(2 * depth).min(8)];
+    let mut rest = v;
+    while let Some(i) = memchr::memchr(b'\n', rest) {
+        out.write_all(&rest[..=i])?;
+        out.write_all(pad)?;
+        rest = &rest[i + 1..];
+    }
+    out.write_all(rest)
+}
+
+/// The JSON report, written as exchanges and findings arrive: exchanges
+/// and findings wait in temporary files, the summary and the accounts
+/// table are counted as they pass, and [`JsonDoc::finish`] writes the
+/// document. Memory holds the counters and one row per account, not the
+/// exchanges, so `--format json` runs on captures of any length.
+pub struct JsonDoc {
+    exchanges: Array,
+    findings: Array,
+    by_outcome: BTreeMap<&'static str, usize>,
+    by_rule: BTreeMap<&'static str, usize>,
+    by_severity: BTreeMap<&'static str, usize>,
+    worst: Option<Severity>,
+    accounts: AccountBook,
+    scratch: Vec<u8>,
+    /// The first write error; later elements are not attempted.
+    error: Option<io::Error>,
+}
+
+impl JsonDoc {
+    /// Elements wait in temporary files (memory if none can be made).
+    pub fn streaming() -> JsonDoc {
+        JsonDoc::new(true)
+    }
+
+    /// Elements wait in memory (a report already in memory).
+    pub fn in_memory() -> JsonDoc {
+        JsonDoc::new(false)
+    }
+
+    fn new(to_disk: bool) -> JsonDoc {
+        JsonDoc {
+            exchanges: Array {
+                spill: Spill::new(to_disk),
+                len: 0,
+            },
+            findings: Array {
+                spill: Spill::new(to_disk),
+                len: 0,
+            },
+            by_outcome: BTreeMap::new(),
+            by_rule: BTreeMap::new(),
+            by_severity: BTreeMap::new(),
+            worst: None,
+            accounts: AccountBook::new(false),
+            scratch: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn pretty(&mut self, v: &impl Serialize) -> bool {
+        self.scratch.clear();
+        let mut ser = serde_json::Serializer::with_formatter(
+            &mut self.scratch,
+            SafeFormatter(serde_json::ser::PrettyFormatter::new()),
+        );
+        match v.serialize(&mut ser) {
+            Ok(()) => true,
+            Err(e) => {
+                self.error.get_or_insert(e.into());
+                false
+            }
+        }
+    }
+
+    /// A finished exchange with the findings about it.
+    pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
+        *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
+        self.accounts.exchange(ex);
+        if self.error.is_none() && self.pretty(&ExchangeFields::new(ex, None)) {
+            if let Err(e) = self.exchanges.push(&self.scratch) {
+                self.error = Some(e);
+            }
+        }
+        self.findings(findings);
+    }
+
+    /// Findings, after the exchanges they name.
+    pub fn findings(&mut self, findings: &[Finding]) {
+        for f in findings {
+            *self.by_rule.entry(f.rule).or_insert(0) += 1;
+            *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
+            self.worst = self.worst.max(Some(f.severity));
+            self.accounts.finding(f);
+            if self.error.is_none() && self.pretty(f) {
+                if let Err(e) = self.findings.push(&self.scratch) {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Writes the document: the head (inputs, summary, filter, accounts)
+    /// then the waiting arrays. Returns the most severe finding.
+    pub fn finish(
+        mut self,
+        a: &Analysis,
+        scope: Option<&Scope>,
+        redaction: redact::Level,
+        out: &mut dyn Write,
+    ) -> io::Result<Option<Severity>> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        #[derive(Serialize)]
+        struct Tool {
+            name: &'static str,
+            version: &'static str,
+        }
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            sip_messages: u64,
+            broken_sip_messages: u64,
+            exchanges: usize,
+            by_outcome: &'a BTreeMap<&'static str, usize>,
+            findings_by_rule: &'a BTreeMap<&'static str, usize>,
+            findings_by_severity: &'a BTreeMap<&'static str, usize>,
+        }
+        let summary = Summary {
+            sip_messages: a.sip.messages,
+            broken_sip_messages: a.sip.broken,
+            exchanges: self.exchanges.len,
+            by_outcome: &self.by_outcome,
+            findings_by_rule: &self.by_rule,
+            findings_by_severity: &self.by_severity,
+        };
+        let mut head = Vec::new();
+        head.extend_from_slice(b"{");
+        let mut field = |name: &str, v: &dyn erased::Value| -> io::Result<()> {
+            head.extend_from_slice(if head.len() == 1 {
+                b"\n  \""
+            } else {
+                b",\n  \""
+            });
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b"\": ");
+            let mut buf = Vec::new();
+            v.pretty(&mut buf)?;
+            indent_into(&buf, 1, &mut head)
+        };
+        field("schema_version", &SCHEMA_VERSION)?;
+        field(
+            "tool",
+            &Tool {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+        )?;
+        field("inputs", &a.inputs as &Vec<InputSummary>)?;
+        field("summary", &summary)?;
+        field("filter", &scope)?;
+        field("redaction", &redaction)?;
+        let accounts = self.accounts.rows();
+        field("accounts", &accounts)?;
+        out.write_all(&head)?;
+        out.write_all(b",\n  \"exchanges\": ")?;
+        self.exchanges.copy_to(out)?;
+        out.write_all(b",\n  \"findings\": ")?;
+        self.findings.copy_to(out)?;
+        out.write_all(b"\n}\n")?;
+        Ok(self.worst)
+    }
+}
+
+/// Pretty-printing values of different types through one closure.
+mod erased {
+    pub trait Value {
+        fn pretty(&self, out: &mut Vec<u8>) -> std::io::Result<()>;
+    }
+
+    impl<T: serde::Serialize> Value for T {
+        fn pretty(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+            let mut ser = serde_json::Serializer::with_formatter(
+                out,
+                super::SafeFormatter(serde_json::ser::PrettyFormatter::new()),
+            );
+            self.serialize(&mut ser).map_err(Into::into)
+        }
+    }
 }
 
 /// Pretty JSON that also escapes C1 controls and bidi overrides as
@@ -112,16 +432,6 @@ impl serde_json::ser::Formatter for SafeFormatter {
     }
 }
 
-pub fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    use serde::Serialize;
-    let mut ser = serde_json::Serializer::with_formatter(
-        &mut *out,
-        SafeFormatter(serde_json::ser::PrettyFormatter::new()),
-    );
-    to_value(r).serialize(&mut ser)?;
-    out.write_all(b"\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,7 +443,7 @@ mod tests {
             &mut buf,
             SafeFormatter(serde_json::ser::PrettyFormatter::new()),
         );
-        serde::Serialize::serialize(&json!(["a\u{9b}b\u{202e}c\x1bé"]), &mut ser).unwrap();
+        serde::Serialize::serialize(&["a\u{9b}b\u{202e}c\x1bé"], &mut ser).unwrap();
         let s = String::from_utf8(buf).unwrap();
         assert!(s.contains(r#""a\u009bb\u202ec\u001bé""#), "{s}");
         let back: Vec<String> = serde_json::from_str(&s).unwrap();
