@@ -31,6 +31,16 @@ pub struct JsonlWriter<'w> {
     scratch: Vec<u8>,
 }
 
+/// Compact JSON that also escapes C1 controls and bidi overrides, like the
+/// JSON report, so the stream is safe to print to a terminal.
+fn safe_compact(out: &mut Vec<u8>, v: &impl Serialize) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(
+        out,
+        crate::report::json::SafeFormatter(serde_json::ser::CompactFormatter),
+    );
+    v.serialize(&mut ser).map_err(io::Error::from)
+}
+
 impl<'w> JsonlWriter<'w> {
     pub fn new(out: &'w mut dyn Write) -> JsonlWriter<'w> {
         JsonlWriter {
@@ -53,8 +63,8 @@ impl<'w> JsonlWriter<'w> {
             return;
         }
         self.scratch.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.scratch, v) {
-            self.error = Some(e.into());
+        if let Err(e) = safe_compact(&mut self.scratch, v) {
+            self.error = Some(e);
             return;
         }
         self.scratch.push(b'\n');
@@ -83,8 +93,8 @@ impl<'w> JsonlWriter<'w> {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(b"{\"type\":\"finding\",");
-        if let Err(e) = serde_json::to_writer(&mut self.scratch, f) {
-            self.error = Some(e.into());
+        if let Err(e) = safe_compact(&mut self.scratch, f) {
+            self.error = Some(e);
             return;
         }
         // Drop the finding's own opening brace, after the type field.

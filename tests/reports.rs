@@ -566,6 +566,8 @@ fn escape_sequences_from_the_capture_never_reach_the_output() {
         &["--format", "markdown"],
         &["--format", "html"],
         &["--format", "json"],
+        &["--format", "json", "--redact"],
+        &["--format", "jsonl"],
     ];
     for args in runs {
         let o = run_on(&file, args);
@@ -583,7 +585,8 @@ fn escape_sequences_from_the_capture_never_reach_the_output() {
             assert!(out.contains("\x1b[1m"), "--color always printed no colour");
         }
         // The values did get through, made visible.
-        let shown = if args.contains(&"json") {
+        let json = args.contains(&"json") || args.contains(&"jsonl");
+        let shown = if json {
             "\\u001b]0;owned"
         } else {
             "\\x1b]0;owned"
@@ -592,7 +595,7 @@ fn escape_sequences_from_the_capture_never_reach_the_output() {
             out.contains(shown),
             "{args:?}: sanitised header missing:\n{out}"
         );
-        if args.contains(&"json") {
+        if json {
             assert!(out.contains("Evil\\u001b]0;owned"), "User-Agent missing");
         }
         assert!(

@@ -377,17 +377,21 @@ mod erased {
 /// Pretty JSON that also escapes C1 controls and bidi overrides as
 /// `\uXXXX` (serde_json escapes only C0), so the report is safe to `cat`
 /// to a terminal.
-struct SafeFormatter(serde_json::ser::PrettyFormatter<'static>);
+pub(crate) struct SafeFormatter<F>(pub F);
 
-impl serde_json::ser::Formatter for SafeFormatter {
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter<F> {
     fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // Printable ASCII (almost every string) passes as is.
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
-            if super::sanitize::term(c.encode_utf8(&mut [0; 4])) != c.to_string() {
+            if super::sanitize::is_dangerous(c) {
                 w.write_all(&fragment.as_bytes()[start..i])?;
                 write!(w, "\\u{:04x}", c as u32)?;
                 start = i + c.len_utf8();

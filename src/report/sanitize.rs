@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-fn is_dangerous(c: char) -> bool {
+pub(crate) fn is_dangerous(c: char) -> bool {
     c.is_control() // C0, DEL, C1 (U+0080-U+009F)
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
