@@ -257,14 +257,19 @@ pub struct AccountBook {
     hops: HashMap<(String, String), usize>,
     /// Per hop: rules that fired on one of its exchanges that succeeded.
     harmless: Vec<Vec<&'static str>>,
-    /// Exchange id -> (account, hop, succeeded).
-    exchanges: HashMap<usize, (u32, u32, bool)>,
+    /// By exchange id: (account + 1, hop with [`SUCCEEDED`] set when the
+    /// exchange succeeded); (0, 0) for ids not seen. Eight bytes an
+    /// exchange: ids are dense (1, 2, 3, ... in the order exchanges finish).
+    exchanges: Vec<(u32, u32)>,
     /// Keep each account's exchange ids (the terminal and ticket reports
     /// look them up; the JSON report does not).
     keep_ids: bool,
 }
 
 type AccountKey = (String, String, String, String, String);
+
+/// Marks a succeeded exchange in [`AccountBook`]'s hop numbers.
+const SUCCEEDED: u32 = 1 << 31;
 
 struct AccountGroup {
     row: AccountRow,
@@ -281,7 +286,7 @@ impl AccountBook {
             groups: Vec::new(),
             hops: HashMap::default(),
             harmless: Vec::new(),
-            exchanges: HashMap::default(),
+            exchanges: Vec::new(),
             keep_ids,
         }
     }
@@ -339,19 +344,28 @@ impl AccountBook {
         row.rounds += ex.rounds.len();
         count_attempts(ex, row);
         row.last_outcome = ex.outcome;
-        self.exchanges.insert(
-            ex.id,
-            (account as u32, hop as u32, ex.outcome == Outcome::Succeeded),
-        );
+        if let Some(slot) = ex.id.checked_add(1) {
+            if self.exchanges.len() < slot {
+                self.exchanges.resize(slot, (0, 0));
+            }
+            let succeeded = if ex.outcome == Outcome::Succeeded {
+                SUCCEEDED
+            } else {
+                0
+            };
+            self.exchanges[ex.id] = (account as u32 + 1, hop as u32 | succeeded);
+        }
     }
 
     /// Counts a finding for the accounts of the exchanges it names.
     pub fn finding(&mut self, f: &Finding) {
         for e in f.exchange.iter().chain(&f.related_exchanges) {
-            let Some(&(account, hop, succeeded)) = self.exchanges.get(e) else {
+            let Some(&(account, hop)) = self.exchanges.get(*e).filter(|x| x.0 > 0) else {
                 continue;
             };
-            let rules = &mut self.groups[account as usize].rules;
+            let succeeded = hop & SUCCEEDED != 0;
+            let hop = hop & !SUCCEEDED;
+            let rules = &mut self.groups[account as usize - 1].rules;
             if !rules.contains(&(f.rule, f.severity)) {
                 rules.push((f.rule, f.severity));
             }

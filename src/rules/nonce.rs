@@ -251,23 +251,48 @@ fn nc_value(nc: &str) -> Option<u32> {
 struct NcUse {
     frame: u64,
     exchange: usize,
-    nc: String,
+    nc: Box<str>,
 }
 
 enum Ev {
     /// A challenge issued this nonce to the client.
     Issue,
-    /// The client answered with this nc, at this frame, in this exchange.
-    Use(String, u64, usize),
+    /// The client answered it: nonce text, nc, frame, exchange.
+    Use(Box<str>, NcUse),
 }
 
 struct Event {
     /// (time, frame, order): a challenge comes before an answer of the
     /// same instant.
     at: (i64, u64, u8),
+    /// Arrival order, for events of the same instant.
+    seq: u64,
     client: Option<IpAddr>,
-    nonce: String,
+    nonce: u64,
     ev: Ev,
+}
+
+impl Event {
+    fn key(&self) -> ((i64, u64, u8), u64) {
+        (self.at, self.seq)
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Event {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&o.key())
+    }
 }
 
 /// Per (client, nonce): challenges issued but not yet answered, and the
@@ -276,14 +301,31 @@ struct Event {
 struct NonceState {
     pending: usize,
     used: Vec<NcUse>,
+    /// Time of its latest event (ns), to forget idle nonces.
+    last: i64,
 }
 
 struct Reuse {
     client: Option<IpAddr>,
-    nonce: String,
+    nonce: Box<str>,
     first: NcUse,
     again: NcUse,
     count: usize,
+}
+
+/// Events are applied in time order once they are this much older than
+/// the newest exchange seen: exchanges finish (and arrive here) in the
+/// order they end, at most a few answer timeouts after their last message.
+const REORDER_NS: i64 = 300 * 1_000_000_000;
+/// A nonce without events for this long is forgotten: servers expire
+/// nonces within minutes (Kamailio 300 s, FreeSWITCH 60 s).
+const NONCE_IDLE_NS: i64 = 3600 * 1_000_000_000;
+
+fn nonce_hash(n: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    n.hash(&mut h);
+    h.finish()
 }
 
 /// The same nonce answered twice with the same nc by one client, without
@@ -291,94 +333,119 @@ struct Reuse {
 /// with the same nonce text, rightly restarts nc at 1).
 ///
 /// Fed one exchange at a time ([`NcReuse::add`]) so that it also runs when
-/// exchanges stream out and are not kept: it keeps only the nonce events
-/// (issued, answered with nc), not the exchanges.
+/// exchanges stream out and are not kept, in bounded memory: nonce events
+/// wait in a time-ordered buffer for [`REORDER_NS`], then update a state per
+/// (client, nonce) that is forgotten after [`NONCE_IDLE_NS`] without use.
 #[derive(Default)]
 pub struct NcReuse {
-    events: Vec<Event>,
+    waiting: std::collections::BinaryHeap<std::cmp::Reverse<Event>>,
+    seq: u64,
+    /// Latest time of any exchange seen (ns).
+    newest: i64,
+    state: FxHashMap<(Option<IpAddr>, u64), NonceState>,
+    last_prune: i64,
+    /// One entry per client.
+    found: Vec<Reuse>,
 }
 
 impl NcReuse {
+    fn push(&mut self, at: (i64, u64, u8), client: Option<IpAddr>, nonce: &str, ev: Ev) {
+        self.seq += 1;
+        self.waiting.push(std::cmp::Reverse(Event {
+            at,
+            seq: self.seq,
+            client,
+            nonce: nonce_hash(nonce),
+            ev,
+        }));
+    }
+
     pub fn add(&mut self, ex: &AuthExchange) {
         let client = ex.client.map(|a| a.ip());
         for r in &ex.rounds {
             for (sc, _) in answered(r) {
                 if let (Some(n), Some(nc)) = (&sc.credentials.nonce, &sc.credentials.nc) {
-                    self.events.push(Event {
-                        at: (r.request.ts.0, r.request.frame, 1),
-                        client,
-                        nonce: n.clone(),
-                        ev: Ev::Use(nc.clone(), r.request.frame, ex.id),
-                    });
+                    let used = NcUse {
+                        frame: r.request.frame,
+                        exchange: ex.id,
+                        nc: nc.as_str().into(),
+                    };
+                    let at = (r.request.ts.0, r.request.frame, 1);
+                    self.push(at, client, n, Ev::Use(n.as_str().into(), used));
                 }
             }
             if let Some(resp) = r.response.as_ref().filter(|x| x.is_challenge()) {
                 for n in issued_nonces(resp) {
-                    self.events.push(Event {
-                        at: (resp.ts.0, resp.frame, 0),
-                        client,
-                        nonce: n.to_string(),
-                        ev: Ev::Issue,
-                    });
+                    self.push((resp.ts.0, resp.frame, 0), client, n, Ev::Issue);
+                }
+            }
+        }
+        self.newest = self.newest.max(ex.last_ts.0);
+        self.apply_older_than(self.newest.saturating_sub(REORDER_NS));
+        if self.newest.saturating_sub(self.last_prune) > NONCE_IDLE_NS / 4 {
+            self.last_prune = self.newest;
+            let horizon = self.newest.saturating_sub(NONCE_IDLE_NS);
+            self.state.retain(|_, st| st.last >= horizon);
+        }
+    }
+
+    fn apply_older_than(&mut self, t: i64) {
+        while self.waiting.peek().is_some_and(|e| e.0.at.0 < t) {
+            if let Some(std::cmp::Reverse(e)) = self.waiting.pop() {
+                self.apply(e);
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        Event {
+            at,
+            client,
+            nonce,
+            ev,
+            ..
+        }: Event,
+    ) {
+        let st = self.state.entry((client, nonce)).or_default();
+        st.last = st.last.max(at.0);
+        match ev {
+            Ev::Issue => st.pending += 1,
+            Ev::Use(text, this) => {
+                let same = st
+                    .used
+                    .iter()
+                    .find(|u| {
+                        u.nc == this.nc
+                            || nc_value(&u.nc).is_some() && nc_value(&u.nc) == nc_value(&this.nc)
+                    })
+                    .cloned();
+                if st.pending > 0 {
+                    // The answer to a fresh challenge may start over at 1.
+                    st.pending -= 1;
+                } else if let Some(first) = same {
+                    match self.found.iter_mut().find(|f| f.client == client) {
+                        Some(f) => f.count += 1,
+                        None => self.found.push(Reuse {
+                            client,
+                            nonce: text,
+                            first,
+                            again: this,
+                            count: 1,
+                        }),
+                    }
+                    return;
+                }
+                if st.used.len() < 64 && same.is_none() {
+                    st.used.push(this);
                 }
             }
         }
     }
 
     pub fn finish(mut self, _: &RuleConfig, out: &mut Vec<Finding>) {
-        // Stable: events of one instant keep the order they were added in.
-        self.events.sort_by_key(|e| e.at);
-        let mut state: FxHashMap<(Option<IpAddr>, &str), NonceState> = FxHashMap::default();
-        // One entry per client.
-        let mut found: Vec<Reuse> = Vec::new();
-        for Event {
-            client, nonce, ev, ..
-        } in &self.events
-        {
-            let client = *client;
-            let n = nonce.as_str();
-            match ev {
-                Ev::Issue => {
-                    state.entry((client, n)).or_default().pending += 1;
-                }
-                Ev::Use(nc, frame, exchange) => {
-                    let st = state.entry((client, n)).or_default();
-                    let this = NcUse {
-                        frame: *frame,
-                        exchange: *exchange,
-                        nc: nc.clone(),
-                    };
-                    let same = st
-                        .used
-                        .iter()
-                        .find(|u| {
-                            u.nc == *nc
-                                || nc_value(&u.nc).is_some() && nc_value(&u.nc) == nc_value(nc)
-                        })
-                        .cloned();
-                    if st.pending > 0 {
-                        // The answer to a fresh challenge may start over at 1.
-                        st.pending -= 1;
-                    } else if let Some(first) = same {
-                        match found.iter_mut().find(|f| f.client == client) {
-                            Some(f) => f.count += 1,
-                            None => found.push(Reuse {
-                                client,
-                                nonce: n.to_string(),
-                                first,
-                                again: this,
-                                count: 1,
-                            }),
-                        }
-                        continue;
-                    }
-                    if st.used.len() < 64 && same.is_none() {
-                        st.used.push(this);
-                    }
-                }
-            }
-        }
-        for reuse in found {
+        self.apply_older_than(i64::MAX);
+        for reuse in std::mem::take(&mut self.found) {
             out.push(reuse_finding(reuse));
         }
     }
@@ -414,8 +481,8 @@ fn reuse_finding(
         ),
         evidence: Evidence::new()
             .add("client", who)
-            .add("nonce", nonce)
-            .add("nc", again.nc.clone())
+            .add("nonce", nonce.to_string())
+            .add("nc", again.nc.to_string())
             .add("first use", format!("frame {} (exchange #{})", first.frame, first.exchange))
             .add("reuse", format!("frame {} (exchange #{})", again.frame, again.exchange))
             .add("reuses", count.to_string()),
