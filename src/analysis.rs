@@ -419,7 +419,7 @@ fn hand_over(
 
 fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) -> Analysis {
     let mut correlator = Correlator::new(opts.correlate);
-    let mut capture = rules::CaptureRules::new();
+    let mut capture = rules::CaptureRules::new(&opts.rules);
     let mut sip = SipStats::default();
     let mut runs: Vec<InputRun> = inputs.into_iter().map(InputRun::new).collect();
     let mut records = 0u64;

@@ -18,7 +18,8 @@ use super::{Evidence, Finding, RuleConfig, Severity};
 use crate::capture::Ts;
 use crate::correlate::{AgentSighting, AuthExchange, Outcome, Round, SentCredentials};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -56,7 +57,7 @@ struct Attempt {
     ts: Ts,
     frame: u64,
     kind: Kind,
-    user: String,
+    user: Box<str>,
     /// Hash of every digest input except the password (failures only).
     inputs: u64,
     response: u64,
@@ -64,12 +65,308 @@ struct Attempt {
     exchange: usize,
 }
 
+/// An attempt waiting for its turn in time order.
+struct Waiting {
+    /// (time, frame, arrival): attempts are judged in capture order.
+    key: (Ts, u64, u64),
+    source: IpAddr,
+    attempt: Attempt,
+}
+
+impl PartialEq for Waiting {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Waiting {}
+impl PartialOrd for Waiting {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Waiting {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+/// Attempts are judged in time order once they are this much older than
+/// the newest exchange seen: exchanges arrive in the order they finish, at
+/// most a few answer timeouts after their last message.
+const REORDER_NS: i64 = 300 * 1_000_000_000;
+/// Frames and exchanges listed in one finding; the counts cover the rest.
+const MAX_LISTED: usize = 10_000;
+
+/// What the sliding window of one source holds.
+#[derive(Default)]
+struct Window {
+    attempts: VecDeque<WindowAttempt>,
+    failures: usize,
+    /// User hash -> attempts.
+    users: FxHashMap<u64, usize>,
+    /// Digest inputs -> response -> count, failures only.
+    groups: FxHashMap<u64, FxHashMap<u64, usize>>,
+    /// Inputs answered with two or more different responses.
+    multi: usize,
+}
+
+struct WindowAttempt {
+    ts: Ts,
+    frame: u64,
+    failed: bool,
+    user: u64,
+    inputs: u64,
+    response: u64,
+    exchange: usize,
+}
+
+impl Window {
+    fn add(&mut self, a: WindowAttempt) {
+        *self.users.entry(a.user).or_insert(0) += 1;
+        if a.failed {
+            self.failures += 1;
+            let g = self.groups.entry(a.inputs).or_default();
+            let before = g.len();
+            *g.entry(a.response).or_insert(0) += 1;
+            if before == 1 && g.len() == 2 {
+                self.multi += 1;
+            }
+        }
+        self.attempts.push_back(a);
+    }
+
+    /// Drops the attempts older than `from`.
+    fn expire(&mut self, from: i64) {
+        while let Some(a) = self.attempts.front().filter(|a| a.ts.0 < from) {
+            let (user, failed, inputs, response) = (a.user, a.failed, a.inputs, a.response);
+            self.attempts.pop_front();
+            if let Some(n) = self.users.get_mut(&user) {
+                *n -= 1;
+                if *n == 0 {
+                    self.users.remove(&user);
+                }
+            }
+            if !failed {
+                continue;
+            }
+            self.failures -= 1;
+            if let Some(g) = self.groups.get_mut(&inputs) {
+                let before = g.len();
+                if let Some(n) = g.get_mut(&response) {
+                    *n -= 1;
+                    if *n == 0 {
+                        g.remove(&response);
+                    }
+                }
+                if before == 2 && g.len() == 1 {
+                    self.multi -= 1;
+                }
+                if g.is_empty() {
+                    self.groups.remove(&inputs);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Verdict {
+    guessing: bool,
+    enumeration: bool,
+    peak_failures: usize,
+    peak_users: usize,
+}
+
+/// Digest inputs answered by one source: the responses seen and whose
+/// account it was. Inputs answered only once are forgotten when they
+/// leave the window; a phone never answers the same inputs twice.
+struct InputsGroup {
+    responses: FxHashSet<u64>,
+    user: Box<str>,
+    last: Ts,
+}
+
+/// Everything kept about one source address.
 #[derive(Default)]
 struct Source {
-    attempts: Vec<Attempt>,
-    /// (user, frame, exchange) of accepted credentials.
-    successes: Vec<(String, u64, usize)>,
+    window: Window,
+    verdict: Verdict,
+    failures: usize,
+    probes: usize,
+    /// Usernames in the order first tried (the first few are named).
+    listed_users: Vec<Box<str>>,
+    users: FxHashSet<u64>,
+    ports: FxHashSet<u16>,
+    first: Option<Ts>,
+    last: Ts,
+    groups: FxHashMap<u64, InputsGroup>,
+    /// Frames and exchanges of its attempts: those in the window until it
+    /// is judged an attack, then every one (at most [`MAX_LISTED`]).
+    frames: Vec<u64>,
+    exchanges: Vec<usize>,
+    /// (user, frame, exchange) of the first accepted credentials, and how
+    /// many were accepted in all.
+    first_success: Option<(Box<str>, u64, usize)>,
+    successes: usize,
     user_agents: Vec<String>,
+}
+
+impl Source {
+    fn flagged(&self) -> bool {
+        self.verdict.guessing || self.verdict.enumeration
+    }
+
+    /// One attempt, in time order.
+    fn apply(&mut self, a: Attempt, cfg: &RuleConfig) {
+        let span = (cfg.window.max(0.0) * 1e9).min(i64::MAX as f64) as i64;
+        let user = hash_of(&*a.user);
+        let failed = a.kind == Kind::Failed;
+        if failed {
+            self.failures += 1;
+            let g = self.groups.entry(a.inputs).or_insert_with(|| InputsGroup {
+                responses: FxHashSet::default(),
+                user: a.user.clone(),
+                last: a.ts,
+            });
+            g.responses.insert(a.response);
+            g.last = a.ts;
+        } else {
+            self.probes += 1;
+        }
+        if self.users.insert(user) && self.listed_users.len() < MAX_LISTED_USERS {
+            self.listed_users.push(a.user.clone());
+        }
+        if let Some(p) = a.port {
+            self.ports.insert(p);
+        }
+        self.first.get_or_insert(a.ts);
+        self.last = self.last.max(a.ts);
+        let was_flagged = self.flagged();
+        self.window.add(WindowAttempt {
+            ts: a.ts,
+            frame: a.frame,
+            failed,
+            user,
+            inputs: a.inputs,
+            response: a.response,
+            exchange: a.exchange,
+        });
+        self.window.expire(a.ts.0.saturating_sub(span));
+        let (w, v) = (&self.window, &mut self.verdict);
+        v.peak_failures = v.peak_failures.max(w.failures);
+        v.peak_users = v.peak_users.max(w.users.len());
+        v.guessing |= w.failures >= cfg.max_failures && w.multi > 0;
+        v.enumeration |= w.users.len() >= cfg.max_usernames;
+        if was_flagged {
+            if self.frames.len() < MAX_LISTED {
+                self.frames.push(a.frame);
+                self.exchanges.push(a.exchange);
+            }
+        } else if self.flagged() {
+            // Judged an attack now: list what the window holds.
+            for x in self.window.attempts.iter().take(MAX_LISTED) {
+                self.frames.push(x.frame);
+                self.exchanges.push(x.exchange);
+            }
+        }
+        // Inputs answered once, out of the window, can no longer show
+        // two passwords within it; keep those that did.
+        if self.groups.len() > 2 * self.window.groups.len() + 64 {
+            let from = a.ts.0.saturating_sub(span);
+            self.groups
+                .retain(|_, g| g.responses.len() > 1 || g.last.0 >= from);
+        }
+    }
+
+    /// The most different responses seen for identical digest inputs, and
+    /// whose account that was.
+    fn most_passwords(&self) -> (usize, String) {
+        self.groups
+            .values()
+            .map(|g| (g.responses.len(), g.user.to_string()))
+            .max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)))
+            .unwrap_or((0, String::new()))
+    }
+}
+
+/// Many failed authentications from one source across accounts or
+/// passwords, or many usernames tried: one finding per source.
+///
+/// Fed one exchange at a time ([`BruteForce::add`]) so that it also runs
+/// when exchanges stream out and are not kept, in bounded memory: attempts
+/// wait in a time-ordered buffer for [`REORDER_NS`], then move a sliding
+/// window per source; what is kept per source is counters, the window,
+/// and (once it is judged an attack) the frames of its attempts.
+#[derive(Default)]
+pub struct BruteForce {
+    waiting: BinaryHeap<Reverse<Waiting>>,
+    seq: u64,
+    newest: Ts,
+    sources: BTreeMap<IpAddr, Source>,
+    config: Option<RuleConfig>,
+}
+
+impl BruteForce {
+    pub fn new(cfg: &RuleConfig) -> BruteForce {
+        BruteForce {
+            config: Some(cfg.clone()),
+            ..BruteForce::default()
+        }
+    }
+
+    pub fn add(&mut self, ex: &AuthExchange) {
+        // Without an address the attempts cannot be attributed.
+        let Some(client) = ex.client else { return };
+        let ip = client.ip();
+        let src = self.sources.entry(ip).or_default();
+        if let Some(ua) = &ex.user_agent {
+            if src.user_agents.len() < 5 && !src.user_agents.contains(ua) {
+                src.user_agents.push(ua.clone());
+            }
+        }
+        let mut attempts = Vec::new();
+        collect(ex, &mut attempts, &mut |user, frame, id| {
+            if src.first_success.is_none() {
+                src.first_success = Some((user.into(), frame, id));
+            }
+            src.successes += 1;
+            if src.flagged() && src.exchanges.len() < MAX_LISTED {
+                src.exchanges.push(id);
+            }
+        });
+        for attempt in attempts {
+            self.seq += 1;
+            self.waiting.push(Reverse(Waiting {
+                key: (attempt.ts, attempt.frame, self.seq),
+                source: ip,
+                attempt,
+            }));
+        }
+        self.newest = self.newest.max(ex.last_ts);
+        self.judge_older_than(self.newest.0.saturating_sub(REORDER_NS));
+    }
+
+    fn judge_older_than(&mut self, t: i64) {
+        let cfg = self.config.take().unwrap_or_default();
+        while self.waiting.peek().is_some_and(|w| w.0.key.0 .0 < t) {
+            if let Some(Reverse(w)) = self.waiting.pop() {
+                if let Some(src) = self.sources.get_mut(&w.source) {
+                    src.apply(w.attempt, &cfg);
+                }
+            }
+        }
+        self.config = Some(cfg);
+    }
+
+    pub fn finish(mut self, cfg: &RuleConfig, out: &mut Vec<Finding>) {
+        self.config = Some(cfg.clone());
+        self.judge_older_than(i64::MAX);
+        for (ip, src) in &self.sources {
+            if src.flagged() {
+                out.push(finding(*ip, src, cfg));
+            }
+        }
+    }
 }
 
 fn own_credentials(r: &Round) -> Option<&SentCredentials> {
@@ -86,21 +383,18 @@ fn refused(r: &Round) -> bool {
     })
 }
 
-fn collect(ex: &AuthExchange, src: &mut Source) {
-    if let Some(ua) = &ex.user_agent {
-        if src.user_agents.len() < 5 && !src.user_agents.contains(ua) {
-            src.user_agents.push(ua.clone());
-        }
-    }
+/// The attempts of one exchange; accepted credentials go to `success`
+/// as (user, frame, exchange).
+fn collect(ex: &AuthExchange, out: &mut Vec<Attempt>, success: &mut dyn FnMut(&str, u64, usize)) {
     let port = ex.client.map(|a| a.port());
     let method = ex.method.to_ascii_uppercase();
     for (i, r) in ex.rounds.iter().enumerate() {
         match own_credentials(r) {
             Some(sc) => {
                 let c = &sc.credentials;
-                let user = c.user_part().unwrap_or("").to_string();
+                let user = c.user_part().unwrap_or("");
                 if r.status().is_some_and(|s| (200..300).contains(&s)) {
-                    src.successes.push((user, r.request.frame, ex.id));
+                    success(user, r.request.frame, ex.id);
                     continue;
                 }
                 if !refused(r) {
@@ -117,11 +411,11 @@ fn collect(ex: &AuthExchange, src: &mut Source) {
                     &c.nc,
                     &c.cnonce,
                 ));
-                src.attempts.push(Attempt {
+                out.push(Attempt {
                     ts: r.request.ts,
                     frame: r.request.frame,
                     kind: Kind::Failed,
-                    user,
+                    user: user.into(),
                     inputs,
                     response: hash_of(&c.response),
                     port,
@@ -136,11 +430,11 @@ fn collect(ex: &AuthExchange, src: &mut Source) {
                 let never_answered = last && r.challenged() && ex.outcome == Outcome::Failed;
                 let rejected = matches!(r.status(), Some(403 | 404));
                 if never_answered || rejected {
-                    src.attempts.push(Attempt {
+                    out.push(Attempt {
                         ts: r.request.ts,
                         frame: r.request.frame,
                         kind: Kind::Probe,
-                        user: ex.to_user().unwrap_or_default(),
+                        user: ex.to_user().unwrap_or_default().into(),
                         inputs: 0,
                         response: 0,
                         port,
@@ -152,170 +446,19 @@ fn collect(ex: &AuthExchange, src: &mut Source) {
     }
 }
 
-/// What a window of attempts holds.
-#[derive(Default)]
-struct Window<'a> {
-    failures: usize,
-    users: FxHashMap<&'a str, usize>,
-    /// Digest inputs -> response -> count, failures only.
-    groups: FxHashMap<u64, FxHashMap<u64, usize>>,
-    /// Inputs answered with two or more different responses.
-    multi: usize,
-}
-
-impl<'a> Window<'a> {
-    fn add(&mut self, a: &'a Attempt) {
-        *self.users.entry(a.user.as_str()).or_insert(0) += 1;
-        if a.kind == Kind::Failed {
-            self.failures += 1;
-            let g = self.groups.entry(a.inputs).or_default();
-            let before = g.len();
-            *g.entry(a.response).or_insert(0) += 1;
-            if before == 1 && g.len() == 2 {
-                self.multi += 1;
-            }
-        }
-    }
-
-    fn remove(&mut self, a: &'a Attempt) {
-        if let Some(n) = self.users.get_mut(a.user.as_str()) {
-            *n -= 1;
-            if *n == 0 {
-                self.users.remove(a.user.as_str());
-            }
-        }
-        if a.kind == Kind::Failed {
-            self.failures -= 1;
-            if let Some(g) = self.groups.get_mut(&a.inputs) {
-                let before = g.len();
-                if let Some(n) = g.get_mut(&a.response) {
-                    *n -= 1;
-                    if *n == 0 {
-                        g.remove(&a.response);
-                    }
-                }
-                if before == 2 && g.len() == 1 {
-                    self.multi -= 1;
-                }
-                if g.is_empty() {
-                    self.groups.remove(&a.inputs);
-                }
-            }
-        }
-    }
-}
-
-struct Verdict {
-    guessing: bool,
-    enumeration: bool,
-    peak_failures: usize,
-    peak_users: usize,
-}
-
-fn judge(attempts: &[Attempt], cfg: &RuleConfig) -> Verdict {
-    let span = (cfg.window.max(0.0) * 1e9).min(i64::MAX as f64) as i64;
-    let mut w = Window::default();
-    let mut lo = 0;
-    let mut v = Verdict {
-        guessing: false,
-        enumeration: false,
-        peak_failures: 0,
-        peak_users: 0,
-    };
-    for a in attempts {
-        w.add(a);
-        while attempts[lo].ts.0 < a.ts.0.saturating_sub(span) {
-            w.remove(&attempts[lo]);
-            lo += 1;
-        }
-        v.peak_failures = v.peak_failures.max(w.failures);
-        v.peak_users = v.peak_users.max(w.users.len());
-        v.guessing |= w.failures >= cfg.max_failures && w.multi > 0;
-        v.enumeration |= w.users.len() >= cfg.max_usernames;
-    }
-    v
-}
-
-/// The most different responses seen for identical digest inputs, and
-/// whose account that was.
-fn most_passwords(attempts: &[Attempt]) -> (usize, String) {
-    let mut groups: FxHashMap<u64, (FxHashSet<u64>, &str)> = FxHashMap::default();
-    for a in attempts.iter().filter(|a| a.kind == Kind::Failed) {
-        let g = groups
-            .entry(a.inputs)
-            .or_insert_with(|| (FxHashSet::default(), a.user.as_str()));
-        g.0.insert(a.response);
-    }
-    groups
-        .values()
-        .map(|(r, u)| (r.len(), u.to_string()))
-        .max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)))
-        .unwrap_or((0, String::new()))
-}
-
-/// Many failed authentications from one source across accounts or
-/// passwords, or many usernames tried: one finding per source.
-///
-/// Fed one exchange at a time ([`BruteForce::add`]) so that it also runs
-/// when exchanges stream out and are not kept: per source it keeps the
-/// attempts (time, user, two hashes), not the exchanges.
-#[derive(Default)]
-pub struct BruteForce {
-    sources: BTreeMap<IpAddr, Source>,
-}
-
-impl BruteForce {
-    pub fn add(&mut self, ex: &AuthExchange) {
-        // Without an address the attempts cannot be attributed.
-        let Some(client) = ex.client else { return };
-        collect(ex, self.sources.entry(client.ip()).or_default());
-    }
-
-    pub fn finish(self, cfg: &RuleConfig, out: &mut Vec<Finding>) {
-        for (ip, mut src) in self.sources {
-            if src.attempts.is_empty() {
-                continue;
-            }
-            src.attempts.sort_by_key(|a| (a.ts, a.frame));
-            let v = judge(&src.attempts, cfg);
-            if !(v.guessing || v.enumeration) {
-                continue;
-            }
-            out.push(finding(ip, &src, &v, cfg));
-        }
-    }
-}
-
-fn finding(ip: IpAddr, src: &Source, v: &Verdict, cfg: &RuleConfig) -> Finding {
-    let a = &src.attempts;
-    let failures = a.iter().filter(|x| x.kind == Kind::Failed).count();
-    let probes = a.len() - failures;
-    let mut users: Vec<&str> = Vec::new();
-    for x in a {
-        if !users.contains(&x.user.as_str()) {
-            users.push(&x.user);
-        }
-    }
-    let listed: Vec<String> = users
-        .iter()
-        .take(MAX_LISTED_USERS)
-        .map(|u| format!("'{u}'"))
-        .collect();
-    let users_text = if users.len() > MAX_LISTED_USERS {
-        format!(
-            "{} and {} more",
-            listed.join(", "),
-            users.len() - MAX_LISTED_USERS
-        )
+fn finding(ip: IpAddr, src: &Source, cfg: &RuleConfig) -> Finding {
+    let v = &src.verdict;
+    let (failures, probes) = (src.failures, src.probes);
+    let users = src.users.len();
+    let listed: Vec<String> = src.listed_users.iter().map(|u| format!("'{u}'")).collect();
+    let users_text = if users > listed.len() {
+        format!("{} and {} more", listed.join(", "), users - listed.len())
     } else {
         listed.join(", ")
     };
-    let mut ports: Vec<u16> = a.iter().filter_map(|x| x.port).collect();
-    ports.sort_unstable();
-    ports.dedup();
-    let (passwords, pw_user) = most_passwords(a);
-    let first = a.first().map(|x| x.ts).unwrap_or_default();
-    let last = a.last().map(|x| x.ts).unwrap_or_default();
+    let (passwords, pw_user) = src.most_passwords();
+    let first = src.first.unwrap_or_default();
+    let last = src.last;
     let mut why = Vec::new();
     if v.guessing {
         why.push(format!(
@@ -328,11 +471,11 @@ fn finding(ip: IpAddr, src: &Source, v: &Verdict, cfg: &RuleConfig) -> Finding {
             v.peak_users, cfg.window
         ));
     }
-    let succeeded = match src.successes.first() {
+    let succeeded = match &src.first_success {
         Some((u, f, e)) => format!(
             "yes: '{u}' was accepted at frame {f} (exchange #{e}){}",
-            if src.successes.len() > 1 {
-                format!(", {} accepted attempts in all", src.successes.len())
+            if src.successes > 1 {
+                format!(", {} accepted attempts in all", src.successes)
             } else {
                 String::new()
             }
@@ -357,31 +500,30 @@ fn finding(ip: IpAddr, src: &Source, v: &Verdict, cfg: &RuleConfig) -> Finding {
         .add("most passwords for one account", passwords.to_string())
         .add("first attempt", first.rfc3339())
         .add("last attempt", last.rfc3339())
-        .add("source ports", ports.len().to_string())
+        .add("source ports", src.ports.len().to_string())
         .add("any attempt succeeded", succeeded.clone());
     if !src.user_agents.is_empty() {
         evidence = evidence.add("user agents", src.user_agents.join(" | "));
     }
     let mut fix = "Block this source (firewall, fail2ban on the server's failed-auth log), enforce a retry limit per account and per address (e.g. VOS3000 SS_AUTHENTICATION_MAX_RETRY / SS_AUTHENTICATION_FAILED_SUSPEND), use long random SIP passwords, and do not expose the SIP port to the whole Internet.".to_string();
-    if !src.successes.is_empty() {
+    if src.first_success.is_some() {
         fix.push_str(" An attempt from this source SUCCEEDED: change that account's password now and check it for fraudulent calls.");
     }
+    let mut related = src.exchanges.clone();
+    if let Some((_, _, e)) = &src.first_success {
+        related.push(*e);
+    }
+    related.sort_unstable();
+    related.dedup();
     Finding {
         rule: "brute-force",
         severity: Severity::Critical,
         exchange: None,
-        related_exchanges: {
-            let mut ids: Vec<usize> = a.iter().map(|x| x.exchange).collect();
-            ids.extend(src.successes.iter().map(|s| s.2));
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        },
-        frames: a.iter().map(|x| x.frame).collect(),
+        related_exchanges: related,
+        frames: src.frames.clone(),
         message: format!(
-            "{ip} made {failures} failed authentication attempts{} against {} account(s) ({users_text}) from {} to {}: {}",
+            "{ip} made {failures} failed authentication attempts{} against {users} account(s) ({users_text}) from {} to {}: {}",
             if probes > 0 { format!(" and {probes} username probes") } else { String::new() },
-            users.len(),
             first.rfc3339(),
             last.rfc3339(),
             why.join("; ")

@@ -364,8 +364,11 @@ pub struct CaptureRules {
 }
 
 impl CaptureRules {
-    pub fn new() -> CaptureRules {
-        CaptureRules::default()
+    pub fn new(config: &RuleConfig) -> CaptureRules {
+        CaptureRules {
+            brute_force: attack::BruteForce::new(config),
+            ..CaptureRules::default()
+        }
     }
 
     pub fn add(&mut self, ex: &AuthExchange) {
@@ -387,7 +390,7 @@ impl CaptureRules {
 /// capture-wide rules.
 pub fn evaluate_capture(view: &CaptureView<'_>, config: &RuleConfig) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut capture = CaptureRules::new();
+    let mut capture = CaptureRules::new(config);
     for ex in view.exchanges {
         evaluate_exchange(ex, config, &mut out);
         capture.add(ex);

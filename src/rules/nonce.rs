@@ -299,7 +299,7 @@ impl Ord for Event {
 /// nc values used since.
 #[derive(Default)]
 struct NonceState {
-    pending: usize,
+    pending: u32,
     used: Vec<NcUse>,
     /// Time of its latest event (ns), to forget idle nonces.
     last: i64,
@@ -318,8 +318,9 @@ struct Reuse {
 /// order they end, at most a few answer timeouts after their last message.
 const REORDER_NS: i64 = 300 * 1_000_000_000;
 /// A nonce without events for this long is forgotten: servers expire
-/// nonces within minutes (Kamailio 300 s, FreeSWITCH 60 s).
-const NONCE_IDLE_NS: i64 = 3600 * 1_000_000_000;
+/// nonces within minutes (Kamailio 300 s, FreeSWITCH 60 s), so an answer
+/// after that is refused as stale whatever its nc.
+const NONCE_IDLE_NS: i64 = 600 * 1_000_000_000;
 
 fn nonce_hash(n: &str) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -631,6 +632,50 @@ mod tests {
         let r: Vec<_> = f.iter().filter(|f| f.rule == "nc-reuse").collect();
         assert_eq!(r.len(), 1, "{f:?}");
         assert_eq!(r[0].frames, vec![3, 5]);
+    }
+
+    #[test]
+    fn nc_reuse_state_stays_bounded_on_long_captures() {
+        // A registration every 100 s for 20 000 s, each with a new nonce:
+        // the buffer holds about REORDER_NS worth of events and the state
+        // forgets nonces idle for NONCE_IDLE_NS.
+        let mut texts = Vec::new();
+        for i in 0..200u32 {
+            let n = format!("n{i}");
+            texts.push([
+                register(1, &format!("a{i}"), None).replace("Call-ID: ", &format!("Call-ID: c{i}-")),
+                response(401, "Unauthorized", 1, &format!("a{i}"), Some(&www(&n, "")))
+                    .replace("Call-ID: ", &format!("Call-ID: c{i}-")),
+                register(2, &format!("b{i}"), Some(&auth(&n, "00000001", "c1")))
+                    .replace("Call-ID: ", &format!("Call-ID: c{i}-")),
+                response(200, "OK", 2, &format!("b{i}"), None)
+                    .replace("Call-ID: ", &format!("Call-ID: c{i}-")),
+            ]);
+        }
+        let mut msgs = Vec::new();
+        for (i, m) in texts.iter().enumerate() {
+            let t = i as f64 * 100.0;
+            msgs.push((PHONE, PBX, t, m[0].as_str()));
+            msgs.push((PBX, PHONE, t + 0.1, m[1].as_str()));
+            msgs.push((PHONE, PBX, t + 0.2, m[2].as_str()));
+            msgs.push((PBX, PHONE, t + 0.3, m[3].as_str()));
+        }
+        let exs = exchanges(&msgs);
+        assert_eq!(exs.len(), 200);
+        let mut c = super::NcReuse::default();
+        let (mut most_waiting, mut most_state) = (0, 0);
+        for ex in &exs {
+            c.add(ex);
+            most_waiting = most_waiting.max(c.waiting.len());
+            most_state = most_state.max(c.state.len());
+        }
+        // 300 s of events (2 per exchange, one exchange per 100 s), and
+        // at most 600 s (+ a quarter between prunings) of nonces.
+        assert!(most_waiting <= 10, "{most_waiting} events waiting");
+        assert!(most_state <= 9, "{most_state} nonces kept");
+        let mut out = Vec::new();
+        c.finish(&Default::default(), &mut out);
+        assert!(out.is_empty(), "a fresh nonce each time is no reuse");
     }
 
     #[test]
