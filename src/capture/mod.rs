@@ -8,6 +8,7 @@
 pub mod pcap;
 pub mod synth;
 pub mod text;
+pub mod threaded;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -273,10 +274,11 @@ pub fn open_reader_with(
     if head.starts_with(&[0x1f, 0x8b]) {
         let inner = io::Cursor::new(head).chain(source);
         let decoder = flate2::read::MultiGzDecoder::new(inner);
-        return open_reader_with(
-            Box::new(io::BufReader::with_capacity(256 * 1024, decoder)),
-            opts,
-        );
+        // Decompression on its own core, ahead of the analysis.
+        return match threaded::ThreadedRead::spawn(Box::new(decoder)) {
+            Ok(r) => open_reader_with(Box::new(r), opts),
+            Err(e) => Err(e.into()),
+        };
     }
     if let Some(r) = pcap::PcapReader::detect(&head) {
         let reader = r.with_source(head, source);

@@ -643,7 +643,8 @@ mod tests {
         for i in 0..200u32 {
             let n = format!("n{i}");
             texts.push([
-                register(1, &format!("a{i}"), None).replace("Call-ID: ", &format!("Call-ID: c{i}-")),
+                register(1, &format!("a{i}"), None)
+                    .replace("Call-ID: ", &format!("Call-ID: c{i}-")),
                 response(401, "Unauthorized", 1, &format!("a{i}"), Some(&www(&n, "")))
                     .replace("Call-ID: ", &format!("Call-ID: c{i}-")),
                 register(2, &format!("b{i}"), Some(&auth(&n, "00000001", "c1")))
