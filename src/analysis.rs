@@ -380,7 +380,8 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
 
 /// Gets each exchange, with the findings of the per-exchange rules, as
 /// soon as it finishes.
-pub type ExchangeConsumer<'c> = dyn FnMut(AuthExchange, Vec<Finding>) + 'c;
+/// It runs on a thread of its own, beside the reading and correlating.
+pub type ExchangeConsumer<'c> = dyn FnMut(AuthExchange, Vec<Finding>) + Send + 'c;
 
 /// Packets between two hand-overs of finished exchanges.
 const STREAM_EVERY_PACKETS: u64 = 1024;
@@ -417,16 +418,63 @@ fn hand_over(
     }
 }
 
+/// Batches of finished exchanges in flight to the rules thread, and the
+/// most exchanges in one batch: together they bound what waits between
+/// the two threads (a sweep may finish thousands at once).
+const RULES_QUEUE: usize = 4;
+const RULES_BATCH: usize = 256;
+
+/// Reads, decodes, frames and correlates on the calling thread; the rules
+/// and the consumer run on a second one, fed finished exchanges in order
+/// through a bounded queue, so the two halves use two cores.
 fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) -> Analysis {
+    std::thread::scope(|scope| {
+        let (batches, inbox) = std::sync::mpsc::sync_channel::<Vec<AuthExchange>>(RULES_QUEUE);
+        let rules_thread = std::thread::Builder::new()
+            .name("sipauth-rules".into())
+            .spawn_scoped(scope, move || {
+                let mut capture = rules::CaptureRules::new(&opts.rules);
+                for batch in inbox {
+                    hand_over(batch.into_iter(), opts, &mut capture, consumer);
+                }
+                capture
+            })
+            .expect("a thread for the rules");
+        let mut hand = |finished: &mut dyn Iterator<Item = AuthExchange>| loop {
+            let batch: Vec<AuthExchange> = finished.take(RULES_BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            // The rules thread ends only after the queue closes.
+            let _ = batches.send(batch);
+        };
+        let (mut a, agents) = read_and_correlate(inputs, opts, &mut hand);
+        drop(batches);
+        let capture = match rules_thread.join() {
+            Ok(c) => c,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        capture.finish(&agents, &opts.rules, &mut a.findings);
+        a.findings.extend(rules::evaluate_net(&a.net, &opts.rules));
+        a
+    })
+}
+
+/// Everything up to finished exchanges, which go to `hand` in batches;
+/// returns the analysis without findings, and the request summary.
+fn read_and_correlate(
+    inputs: Vec<Input>,
+    opts: &Options,
+    hand: &mut dyn FnMut(&mut dyn Iterator<Item = AuthExchange>),
+) -> (Analysis, Vec<crate::correlate::AgentSighting>) {
     let mut correlator = Correlator::new(opts.correlate);
-    let mut capture = rules::CaptureRules::new(&opts.rules);
     let mut sip = SipStats::default();
     let mut runs: Vec<InputRun> = inputs.into_iter().map(InputRun::new).collect();
     let mut records = 0u64;
     let mut messages = Vec::new();
     while let Some(at) = next_input(&mut runs) {
         if records % STREAM_EVERY_PACKETS == 0 {
-            hand_over(correlator.drain_finished(), opts, &mut capture, consumer);
+            hand(&mut correlator.drain_finished());
         }
         records += 1;
         let idx = u16::try_from(at).unwrap_or(u16::MAX);
@@ -525,19 +573,17 @@ fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) 
     }
     let agents = correlator.take_agents();
     let (exchanges, correlate) = correlator.finish();
-    hand_over(exchanges.into_iter(), opts, &mut capture, consumer);
-    let mut findings = Vec::new();
-    capture.finish(&agents, &opts.rules, &mut findings);
-    findings.extend(rules::evaluate_net(&net_total, &opts.rules));
-    Analysis {
+    hand(&mut exchanges.into_iter());
+    let a = Analysis {
         inputs: summaries,
         exchanges: Vec::new(),
-        findings,
+        findings: Vec::new(),
         sip,
         net: net_total,
         correlate,
         messages,
-    }
+    };
+    (a, agents)
 }
 
 #[cfg(test)]

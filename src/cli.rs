@@ -518,15 +518,18 @@ pub fn run(args: Args) -> i32 {
         },
         ..Options::default()
     };
-    let mut sink: Box<dyn Write> = match &args.output {
+    // Send: streamed reports are written from the rules thread.
+    let mut sink: Box<dyn Write + Send> = match &args.output {
         Some(path) => match File::create(path) {
-            Ok(f) => Box::new(io::BufWriter::new(f)),
+            Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 16, f)),
             Err(e) => {
                 eprintln!("sipauth-diag: cannot write {}: {e}", path.display());
                 return EXIT_USAGE;
             }
         },
-        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+        // Not locked: a lock is not Send. BufWriter makes the locking
+        // once per 64 KiB.
+        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
     };
     if args.format == OutputFormat::Jsonl {
         // The stream is written as exchanges finish, before any report

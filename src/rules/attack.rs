@@ -182,8 +182,30 @@ struct Verdict {
 /// leave the window; a phone never answers the same inputs twice.
 struct InputsGroup {
     responses: FxHashSet<u64>,
+    /// Responses beyond [`MAX_RESPONSES`], counted, not kept.
+    more: usize,
     user: Box<str>,
     last: Ts,
+}
+
+impl InputsGroup {
+    fn passwords(&self) -> usize {
+        self.responses.len() + self.more
+    }
+}
+
+/// Different responses kept for one set of digest inputs; past it they
+/// are only counted (a guesser does not repeat a word).
+const MAX_RESPONSES: usize = 1 << 16;
+
+/// The larger of two (passwords, account) pairs; on equal counts the
+/// account that sorts first.
+fn more_passwords(a: (usize, Box<str>), b: (usize, Box<str>)) -> (usize, Box<str>) {
+    if b.0 > a.0 || b.0 == a.0 && b.1 < a.1 {
+        b
+    } else {
+        a
+    }
 }
 
 /// Everything kept about one source address.
@@ -200,6 +222,9 @@ struct Source {
     first: Option<Ts>,
     last: Ts,
     groups: FxHashMap<u64, InputsGroup>,
+    /// The most passwords proven for one account by inputs no longer in
+    /// `groups`.
+    best_gone: (usize, Box<str>),
     /// Frames and exchanges of its attempts: those in the window until it
     /// is judged an attack, then every one (at most [`MAX_LISTED`]).
     frames: Vec<u64>,
@@ -225,10 +250,15 @@ impl Source {
             self.failures += 1;
             let g = self.groups.entry(a.inputs).or_insert_with(|| InputsGroup {
                 responses: FxHashSet::default(),
+                more: 0,
                 user: a.user.clone(),
                 last: a.ts,
             });
-            g.responses.insert(a.response);
+            if g.responses.len() < MAX_RESPONSES {
+                g.responses.insert(a.response);
+            } else if !g.responses.contains(&a.response) {
+                g.more += 1;
+            }
             g.last = a.ts;
         } else {
             self.probes += 1;
@@ -269,23 +299,34 @@ impl Source {
                 self.exchanges.push(x.exchange);
             }
         }
-        // Inputs answered once, out of the window, can no longer show
-        // two passwords within it; keep those that did.
+        // Inputs out of the window: only their count matters now (the
+        // most passwords for one account), not their responses.
         if self.groups.len() > 2 * self.window.groups.len() + 64 {
             let from = a.ts.0.saturating_sub(span);
-            self.groups
-                .retain(|_, g| g.responses.len() > 1 || g.last.0 >= from);
+            let mut best = std::mem::take(&mut self.best_gone);
+            self.groups.retain(|_, g| {
+                if g.last.0 >= from {
+                    return true;
+                }
+                best = more_passwords(
+                    std::mem::take(&mut best),
+                    (g.passwords(), std::mem::take(&mut g.user)),
+                );
+                false
+            });
+            self.best_gone = best;
         }
     }
 
     /// The most different responses seen for identical digest inputs, and
     /// whose account that was.
     fn most_passwords(&self) -> (usize, String) {
-        self.groups
+        let best = self
+            .groups
             .values()
-            .map(|g| (g.responses.len(), g.user.to_string()))
-            .max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)))
-            .unwrap_or((0, String::new()))
+            .map(|g| (g.passwords(), g.user.clone()))
+            .fold(self.best_gone.clone(), more_passwords);
+        (best.0, best.1.into())
     }
 }
 
