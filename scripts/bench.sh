@@ -56,7 +56,7 @@ echo "$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free 
 echo "$(rustc --version)"
 echo
 
-echo "== stages, ${SIZE_MB} MB, in-process, one thread"
+echo "== stages, ${SIZE_MB} MB, in-process, CPU seconds of all threads"
 f=$(capture "$SIZE_MB")
 cargo bench --quiet --bench stages -- "$f" --runs "$RUNS" 2>/dev/null | grep -v '^$'
 echo
