@@ -255,9 +255,8 @@ fn main() {
                 reader: open(&file),
             };
             let mut doc = report::json::JsonDoc::streaming();
-            let a = analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| {
-                doc.exchange(&ex, &f)
-            });
+            let a =
+                analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| doc.exchange(&ex, &f));
             doc.findings(&a.findings);
             let mut sink = std::io::BufWriter::new(std::io::sink());
             doc.finish(&a, None, Default::default(), &mut sink)

@@ -251,7 +251,10 @@ pub fn accounts(exchanges: &[AuthExchange], findings: &[Finding]) -> Vec<Account
 /// account the counters and the distinct (rule, severity) of its findings;
 /// per exchange three numbers.
 pub struct AccountBook {
-    index: HashMap<AccountKey, usize>,
+    /// Hash of an account's key -> its group; keys whose hash another
+    /// account already has are found in `collided` (rare).
+    index: HashMap<u64, usize>,
+    collided: Vec<usize>,
     groups: Vec<AccountGroup>,
     /// (client, server) endpoints -> hop number.
     hops: HashMap<(String, String), usize>,
@@ -265,8 +268,6 @@ pub struct AccountBook {
     /// look them up; the JSON report does not).
     keep_ids: bool,
 }
-
-type AccountKey = (String, String, String, String, String);
 
 /// Marks a succeeded exchange in [`AccountBook`]'s hop numbers.
 const SUCCEEDED: u32 = 1 << 31;
@@ -283,12 +284,18 @@ impl AccountBook {
     pub fn new(keep_ids: bool) -> AccountBook {
         AccountBook {
             index: HashMap::default(),
+            collided: Vec::new(),
             groups: Vec::new(),
             hops: HashMap::default(),
             harmless: Vec::new(),
             exchanges: Vec::new(),
             keep_ids,
         }
+    }
+
+    fn key_hash(&self, key: &(String, String, String, String, String)) -> u64 {
+        use std::hash::BuildHasher;
+        self.index.hasher().hash_one(key)
     }
 
     /// Counts an exchange for its account. Findings naming it must come
@@ -309,10 +316,31 @@ impl AccountBook {
             self.harmless.push(Vec::new());
         }
         let key = (user, auth_user, realm, client, server);
-        let account = match self.index.get(&key) {
-            Some(&i) => i,
+        let hash = self.key_hash(&key);
+        let same = |g: &AccountGroup| {
+            let r = &g.row;
+            (&r.user, &r.auth_user, &r.realm, &r.client, &r.server)
+                == (&key.0, &key.1, &key.2, &key.3, &key.4)
+        };
+        let found = match self.index.get(&hash) {
+            Some(&i) if same(&self.groups[i]) => Some(i),
+            Some(_) => self
+                .collided
+                .iter()
+                .copied()
+                .find(|&i| same(&self.groups[i])),
+            None => None,
+        };
+        let account = match found {
+            Some(i) => i,
             None => {
-                let (user, auth_user, realm, client, server) = key.clone();
+                let (user, auth_user, realm, client, server) = key;
+                let i = self.groups.len();
+                if self.index.contains_key(&hash) {
+                    self.collided.push(i);
+                } else {
+                    self.index.insert(hash, i);
+                }
                 self.groups.push(AccountGroup {
                     row: AccountRow {
                         user,
@@ -332,8 +360,7 @@ impl AccountBook {
                     rules: Vec::new(),
                     hop,
                 });
-                self.index.insert(key, self.groups.len() - 1);
-                self.groups.len() - 1
+                i
             }
         };
         let row = &mut self.groups[account].row;
@@ -580,6 +607,34 @@ mod tests {
         }
         let json = json::to_value(&r).to_string();
         assert!(!json.contains("10.0.0.") && !json.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn accounts_whose_keys_share_a_hash_stay_apart() {
+        let alice = hostile().exchanges.remove(0);
+        let mut bob = alice.clone();
+        bob.from_uri = "sip:bob@lab.example".into();
+        bob.id = alice.id + 1;
+        let mut book = AccountBook::new(true);
+        book.exchange(&alice);
+        // Make bob's key hash to alice's slot, as a collision would.
+        let bob_key = (
+            bob.user().unwrap(),
+            bob.auth_user().unwrap_or_else(|| "-".into()),
+            bob.realm().unwrap_or_else(|| "-".into()),
+            bob.client.unwrap().ip().to_string(),
+            endpoint(bob.server),
+        );
+        let h = book.key_hash(&bob_key);
+        book.index.insert(h, 0);
+        book.exchange(&bob);
+        book.exchange(&bob);
+        let rows = book.rows();
+        assert_eq!(rows.len(), 2, "two accounts");
+        let b = rows.iter().find(|r| r.user == "bob").expect("bob's row");
+        assert_eq!(b.exchanges, 2, "bob found again among the collided");
+        let a = rows.iter().find(|r| r.user != "bob").expect("alice's row");
+        assert_eq!(a.exchanges, 1);
     }
 
     #[test]
