@@ -336,10 +336,11 @@ impl AccountBook {
             None => {
                 let (user, auth_user, realm, client, server) = key;
                 let i = self.groups.len();
-                if self.index.contains_key(&hash) {
-                    self.collided.push(i);
-                } else {
-                    self.index.insert(hash, i);
+                match self.index.entry(hash) {
+                    std::collections::hash_map::Entry::Occupied(_) => self.collided.push(i),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(i);
+                    }
                 }
                 self.groups.push(AccountGroup {
                     row: AccountRow {
