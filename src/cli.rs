@@ -56,7 +56,9 @@ Rules and what they mean: docs/rules.md, or --list-rules.";
 pub enum OutputFormat {
     /// Summary, accounts and findings for a person at a terminal.
     Text,
-    /// The full report as one JSON document (docs/report-schema.md).
+    /// The full report as one JSON document (docs/report-schema.md);
+    /// without filters or --redact it is written from exchanges as they
+    /// finish, in bounded memory, on captures of any size.
     Json,
     /// A report for a support ticket: verdict per account, findings,
     /// message flows.
