@@ -127,6 +127,14 @@ struct Ha1Key {
 pub struct CredentialStore {
     accounts: Vec<Account>,
     cache: Mutex<FxHashMap<Ha1Key, String>>,
+    /// Account indexes (ascending) by username, by user part, and by
+    /// realm (lower case); accounts for any realm in `any_realm`. Every
+    /// credentials header looks its accounts up: a scan of a file of
+    /// thousands of accounts per message was most of a run.
+    by_user: FxHashMap<String, Vec<usize>>,
+    by_user_part: FxHashMap<String, Vec<usize>>,
+    by_realm: FxHashMap<String, Vec<usize>>,
+    any_realm: Vec<usize>,
 }
 
 impl fmt::Debug for CredentialStore {
@@ -231,10 +239,56 @@ impl CredentialStore {
     }
 
     pub fn new(accounts: Vec<Account>) -> CredentialStore {
+        let mut by_user: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        let mut by_user_part: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        let mut by_realm: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        let mut any_realm = Vec::new();
+        for (i, a) in accounts.iter().enumerate() {
+            by_user.entry(a.user.clone()).or_default().push(i);
+            by_user_part
+                .entry(a.user_part().to_string())
+                .or_default()
+                .push(i);
+            match &a.realm {
+                Some(r) => by_realm.entry(r.to_ascii_lowercase()).or_default().push(i),
+                None => any_realm.push(i),
+            }
+        }
         CredentialStore {
             accounts,
             cache: Mutex::new(FxHashMap::default()),
+            by_user,
+            by_user_part,
+            by_realm,
+            any_realm,
         }
+    }
+
+    /// Indexes of the accounts whose username is `user`, ascending.
+    pub fn named(&self, user: &str) -> &[usize] {
+        self.by_user.get(user).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Indexes of the accounts whose user part is `part`, ascending.
+    pub fn with_user_part(&self, part: &str) -> &[usize] {
+        self.by_user_part
+            .get(part)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Indexes of the accounts that match any of `realms` (theirs, or any
+    /// realm), ascending.
+    pub fn in_realms(&self, realms: &[&str]) -> Vec<usize> {
+        let mut v = self.any_realm.clone();
+        for r in realms {
+            if let Some(ids) = self.by_realm.get(&r.to_ascii_lowercase()) {
+                v.extend_from_slice(ids);
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     pub fn accounts(&self) -> &[Account] {
@@ -335,6 +389,23 @@ mod tests {
         );
         assert!(a[0].realm_matches("LAB.example"));
         assert!(!a[0].realm_matches("other"));
+    }
+
+    #[test]
+    fn accounts_are_found_by_name_user_part_and_realm() {
+        let s = CredentialStore::parse(
+            b"alice@pbx.example:a\n1001@pbx.example:b\nalice@other.example:c\nalice@x.example@PBX.example:d\nany:e\n",
+        )
+        .unwrap();
+        assert_eq!(s.named("alice"), &[0, 2]);
+        assert_eq!(s.named("bob"), &[] as &[usize]);
+        // "alice@x.example" (user part "alice") in realm PBX.example.
+        assert_eq!(s.named("alice@x.example"), &[3]);
+        assert_eq!(s.with_user_part("alice"), &[0, 2, 3]);
+        // Realms compare without case; accounts for any realm always match.
+        assert_eq!(s.in_realms(&["pbx.EXAMPLE"]), vec![0, 1, 3, 4]);
+        assert_eq!(s.in_realms(&["other.example", "pbx.example"]), vec![0, 1, 2, 3, 4]);
+        assert_eq!(s.in_realms(&["nowhere"]), vec![4]);
     }
 
     #[test]

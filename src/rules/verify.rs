@@ -411,24 +411,24 @@ fn accounts_for(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> Vec<u
         .into_iter()
         .chain(ctx.challenged_realm())
         .collect();
-    let realm_ok = |a: &Account| realms.iter().any(|r| a.realm_matches(r));
+    let realm_ok = |&i: &usize| {
+        let a = &store.accounts()[i];
+        realms.iter().any(|r| a.realm_matches(r))
+    };
     let exact: Vec<usize> = store
-        .accounts()
+        .named(username)
         .iter()
-        .enumerate()
-        .filter(|(_, a)| a.user == username && realm_ok(a))
-        .map(|(i, _)| i)
+        .copied()
+        .filter(realm_ok)
         .collect();
     if !exact.is_empty() {
         return exact;
     }
-    let part = user_part(username);
     store
-        .accounts()
+        .with_user_part(user_part(username))
         .iter()
-        .enumerate()
-        .filter(|(_, a)| a.user_part() == part && realm_ok(a))
-        .map(|(i, _)| i)
+        .copied()
+        .filter(realm_ok)
         .collect()
 }
 
@@ -449,13 +449,20 @@ fn fallback_accounts(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> 
         .into_iter()
         .chain(ctx.challenged_realm())
         .collect();
-    store
-        .accounts()
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| realms.iter().any(|r| a.realm_matches(r)))
-        .filter(|(_, a)| sent_extension || ids.iter().any(|u| u == a.user_part()))
-        .map(|(i, _)| i)
+    let candidates = if sent_extension {
+        store.in_realms(&realms)
+    } else {
+        let mut v: Vec<usize> = ids
+            .iter()
+            .flat_map(|u| store.with_user_part(u).iter().copied())
+            .filter(|&i| realms.iter().any(|r| store.accounts()[i].realm_matches(r)))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    candidates
+        .into_iter()
         .take(MAX_FALLBACK_ACCOUNTS)
         .collect()
 }
