@@ -277,18 +277,28 @@ impl CredentialStore {
             .unwrap_or(&[])
     }
 
-    /// Indexes of the accounts that match any of `realms` (theirs, or any
-    /// realm), ascending.
-    pub fn in_realms(&self, realms: &[&str]) -> Vec<usize> {
-        let mut v = self.any_realm.clone();
+    /// Indexes of the first `limit` accounts that match any of `realms`
+    /// (theirs, or any realm), ascending: a merge of the sorted lists.
+    pub fn in_realms(&self, realms: &[&str], limit: usize) -> Vec<usize> {
+        let mut lists: Vec<&[usize]> = vec![&self.any_realm];
         for r in realms {
             if let Some(ids) = self.by_realm.get(&r.to_ascii_lowercase()) {
-                v.extend_from_slice(ids);
+                lists.push(ids);
             }
         }
-        v.sort_unstable();
-        v.dedup();
-        v
+        let mut out: Vec<usize> = Vec::new();
+        while out.len() < limit {
+            let Some(next) = lists.iter().filter_map(|l| l.first()).min().copied() else {
+                break;
+            };
+            for l in lists.iter_mut() {
+                if l.first() == Some(&next) {
+                    *l = &l[1..];
+                }
+            }
+            out.push(next);
+        }
+        out
     }
 
     pub fn accounts(&self) -> &[Account] {
@@ -403,9 +413,16 @@ mod tests {
         assert_eq!(s.named("alice@x.example"), &[3]);
         assert_eq!(s.with_user_part("alice"), &[0, 2, 3]);
         // Realms compare without case; accounts for any realm always match.
-        assert_eq!(s.in_realms(&["pbx.EXAMPLE"]), vec![0, 1, 3, 4]);
-        assert_eq!(s.in_realms(&["other.example", "pbx.example"]), vec![0, 1, 2, 3, 4]);
-        assert_eq!(s.in_realms(&["nowhere"]), vec![4]);
+        assert_eq!(s.in_realms(&["pbx.EXAMPLE"], 10), vec![0, 1, 3, 4]);
+        assert_eq!(
+            s.in_realms(&["other.example", "pbx.example", "PBX.example"], 10),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert_eq!(
+            s.in_realms(&["other.example", "pbx.example"], 3),
+            vec![0, 1, 2]
+        );
+        assert_eq!(s.in_realms(&["nowhere"], 10), vec![4]);
     }
 
     #[test]

@@ -450,7 +450,7 @@ fn fallback_accounts(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> 
         .chain(ctx.challenged_realm())
         .collect();
     let candidates = if sent_extension {
-        store.in_realms(&realms)
+        store.in_realms(&realms, MAX_FALLBACK_ACCOUNTS)
     } else {
         let mut v: Vec<usize> = ids
             .iter()
@@ -461,10 +461,7 @@ fn fallback_accounts(store: &CredentialStore, ctx: &Ctx<'_>, username: &str) -> 
         v.dedup();
         v
     };
-    candidates
-        .into_iter()
-        .take(MAX_FALLBACK_ACCOUNTS)
-        .collect()
+    candidates.into_iter().take(MAX_FALLBACK_ACCOUNTS).collect()
 }
 
 fn judge(store: &CredentialStore, ctx: &Ctx<'_>, search: bool) -> Option<(usize, Verdict)> {
