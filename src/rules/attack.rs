@@ -831,6 +831,69 @@ mod tests {
     }
 
     #[test]
+    fn state_per_source_stays_bounded_on_long_captures() {
+        // A phone failing once every 100 s for 30 000 s, a fresh nonce
+        // each time: never an attack, and what is kept about it stays the
+        // size of a window, not of the capture.
+        let mut m = Vec::new();
+        for i in 0..300u32 {
+            let (cid, t) = (format!("slow-{i}"), f64::from(i) * 100.0);
+            let (b1, b2, n) = (format!("x{i}"), format!("y{i}"), format!("N{i}"));
+            let r = format!("{i:032x}");
+            m.push((
+                PHONE.to_string(),
+                PBX.to_string(),
+                t,
+                reg("1000", &cid, 1, &b1, None),
+            ));
+            m.push((
+                PBX.to_string(),
+                PHONE.to_string(),
+                t + 0.01,
+                resp("1000", &cid, 401, 1, &b1, Some(&www(&n))),
+            ));
+            m.push((
+                PHONE.to_string(),
+                PBX.to_string(),
+                t + 0.02,
+                reg("1000", &cid, 2, &b2, Some(&creds("1000", &n, &r, None))),
+            ));
+            m.push((
+                PBX.to_string(),
+                PHONE.to_string(),
+                t + 0.03,
+                resp("1000", &cid, 403, 2, &b2, None),
+            ));
+        }
+        let borrowed: Vec<_> = m
+            .iter()
+            .map(|(a, b, t, s)| (a.as_str(), b.as_str(), *t, s.as_str()))
+            .collect();
+        let exs = exchanges(&borrowed);
+        assert_eq!(exs.len(), 300);
+        let cfg = RuleConfig::default();
+        let mut bf = BruteForce::new(&cfg);
+        let (mut waiting, mut window, mut groups) = (0, 0, 0);
+        for ex in &exs {
+            bf.add(ex);
+            waiting = waiting.max(bf.waiting.len());
+            for src in bf.sources.values() {
+                window = window.max(src.window.attempts.len());
+                groups = groups.max(src.groups.len());
+            }
+        }
+        // 300 s of reordering at one attempt per 100 s; a 180 s window.
+        assert!(waiting <= 4, "{waiting} attempts waiting");
+        assert!(window <= 2, "{window} attempts in the window");
+        assert!(groups <= 2 * 2 + 64 + 1, "{groups} digest inputs kept");
+        let src = bf.sources.values().next().expect("the phone");
+        assert!(src.frames.is_empty(), "not an attack: no frames listed");
+        let mut out = Vec::new();
+        bf.finish(&cfg, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
     fn dictionary_on_one_nonce_is_brute_force() {
         let f = run(&dictionary(25, SCANNER, 0.01), &RuleConfig::default());
         let b: Vec<_> = f.iter().filter(|f| f.rule == "brute-force").collect();
