@@ -399,16 +399,24 @@ fn load_credentials(option: Option<&Path>) -> Result<Option<Arc<CredentialStore>
     }
 }
 
-/// The exit code of a streamed report: what was written (and the most
-/// severe finding), and whether every input could be read.
-fn exit_status(worst: io::Result<Option<Severity>>, status: i32, args: &Args) -> i32 {
-    match worst {
+/// The most severe finding an analysis holds.
+fn worst_of(a: &analysis::Analysis) -> Option<Severity> {
+    a.findings.iter().map(|f| f.severity).max()
+}
+
+/// The exit code of a streamed report: whether it was written (a reader
+/// that went away is no error), whether every input could be read, and
+/// the most severe finding, as for the other formats.
+fn exit_status(written: io::Result<()>, worst: Option<Severity>, status: i32, args: &Args) -> i32 {
+    match written {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             eprintln!("sipauth-diag: cannot write the report: {e}");
             EXIT_USAGE
         }
         _ if status != EXIT_CLEAN => status,
-        Ok(Some(w)) if args.fail_on.threshold().is_some_and(|t| w >= t) => EXIT_FINDINGS,
+        _ if worst.is_some_and(|w| args.fail_on.threshold().is_some_and(|t| w >= t)) => {
+            EXIT_FINDINGS
+        }
         _ => EXIT_CLEAN,
     }
 }
@@ -544,10 +552,10 @@ pub fn run(args: Args) -> i32 {
         let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
             writer.exchange(&ex, &findings)
         });
-        let worst = writer
-            .finish(&analysis)
-            .and_then(|w| sink.flush().map(|_| w));
-        return exit_status(worst, status, &args);
+        bar.finish_and_clear();
+        let worst = writer.worst().max(worst_of(&analysis));
+        let written = writer.finish(&analysis).and_then(|_| sink.flush());
+        return exit_status(written, worst, status, &args);
     }
     if args.format == OutputFormat::Json && redaction == redact::Level::None && filter.is_empty() {
         // The whole report, written from exchanges as they finish: memory
@@ -559,10 +567,11 @@ pub fn run(args: Args) -> i32 {
         });
         bar.finish_and_clear();
         doc.findings(&analysis.findings);
-        let worst = doc
+        let worst = doc.worst();
+        let written = doc
             .finish(&analysis, None, redaction, &mut sink)
-            .and_then(|w| sink.flush().map(|_| w));
-        return exit_status(worst, status, &args);
+            .and_then(|_| sink.flush());
+        return exit_status(written, worst, status, &args);
     }
     let analysis = analysis::analyze(inputs, &opts);
     bar.finish_and_clear();

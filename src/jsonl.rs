@@ -73,6 +73,11 @@ impl<'w> JsonlWriter<'w> {
         }
     }
 
+    /// The most severe finding written so far.
+    pub fn worst(&self) -> Option<Severity> {
+        self.worst
+    }
+
     /// One finished exchange and its findings.
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         self.exchanges += 1;

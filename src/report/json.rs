@@ -258,6 +258,11 @@ impl JsonDoc {
         }
     }
 
+    /// The most severe finding written so far.
+    pub fn worst(&self) -> Option<Severity> {
+        self.worst
+    }
+
     /// A finished exchange with the findings about it.
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
