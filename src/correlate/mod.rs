@@ -20,7 +20,9 @@
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
-use crate::sip::{AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Status};
+use crate::sip::{
+    AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Shared, Status,
+};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
@@ -72,7 +74,8 @@ pub struct SentCredentials {
 #[derive(Clone, Debug, Serialize)]
 pub struct IssuedChallenge {
     pub header: AuthHeader,
-    pub challenge: Challenge,
+    /// Shared with the answers to it and the nonce table, not copied.
+    pub challenge: Shared<Challenge>,
 }
 
 /// The challenge a set of credentials answers, found by nonce (or, failing
@@ -80,7 +83,7 @@ pub struct IssuedChallenge {
 #[derive(Clone, Debug, Serialize)]
 pub struct AnsweredChallenge {
     pub header: AuthHeader,
-    pub challenge: Challenge,
+    pub challenge: Shared<Challenge>,
     pub frame: u64,
     pub ts: Ts,
     /// The challenge was issued by this request's server to this request's
@@ -301,7 +304,7 @@ struct TxEntry {
 #[derive(Clone, Debug)]
 struct NonceEntry {
     header: AuthHeader,
-    challenge: Challenge,
+    challenge: Shared<Challenge>,
     frame: u64,
     ts: Ts,
     client: Option<SocketAddr>,
@@ -1202,7 +1205,7 @@ impl Correlator {
                 for c in Challenge::parse_all(v) {
                     challenges.push(IssuedChallenge {
                         header,
-                        challenge: c,
+                        challenge: Shared::new(c),
                     });
                 }
             }
