@@ -191,7 +191,7 @@ pub fn endpoint(a: Option<SocketAddr>) -> String {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    crate::sip::digest::lossy_text(b).into_owned()
 }
 
 impl AuthExchange {

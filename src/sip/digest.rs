@@ -9,6 +9,7 @@
 
 use super::message::trim;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -55,12 +56,17 @@ pub struct RawParam<'a> {
     pub quoted: bool,
 }
 
-impl RawParam<'_> {
+impl<'a> RawParam<'a> {
     /// The value with quoted-pair escapes resolved, as text (lossy for
     /// invalid UTF-8, which is reported separately).
     pub fn text(&self) -> String {
+        self.text_cow().into_owned()
+    }
+
+    /// Like [`RawParam::text`], borrowed when there is nothing to resolve.
+    fn text_cow(&self) -> Cow<'a, str> {
         if !self.quoted || !self.value.contains(&b'\\') {
-            return String::from_utf8_lossy(self.value).into_owned();
+            return lossy_text(self.value);
         }
         let mut out = Vec::with_capacity(self.value.len());
         let mut it = self.value.iter();
@@ -73,7 +79,17 @@ impl RawParam<'_> {
                 out.push(c);
             }
         }
-        String::from_utf8_lossy(&out).into_owned()
+        Cow::Owned(lossy_text(&out).into_owned())
+    }
+}
+
+/// `String::from_utf8_lossy`, with a fast path for valid UTF-8 (the
+/// usual case): the standard validation is much quicker than the lossy
+/// chunk iterator, and the result is the same.
+pub fn lossy_text(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
@@ -110,6 +126,42 @@ fn is_tchar(c: u8) -> bool {
 /// Splits a header value into its schemes and parameters.
 pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
     let mut out: Vec<RawAuth<'_>> = Vec::new();
+    scan_into(value, &mut out);
+    out
+}
+
+/// What the scanner finds, in order: a scheme begins a challenge or
+/// credentials, and parameters and problems belong to the latest one.
+trait ScanSink<'a> {
+    fn scheme(&mut self, scheme: &'a [u8]);
+    fn param(&mut self, param: RawParam<'a>);
+    fn problem(&mut self, problem: Problem);
+}
+
+impl<'a> ScanSink<'a> for Vec<RawAuth<'a>> {
+    fn scheme(&mut self, scheme: &'a [u8]) {
+        self.push(RawAuth {
+            scheme,
+            params: Vec::new(),
+            problems: Vec::new(),
+        });
+    }
+    fn param(&mut self, param: RawParam<'a>) {
+        if let Some(cur) = self.last_mut() {
+            cur.params.push(param);
+        }
+    }
+    fn problem(&mut self, problem: Problem) {
+        if let Some(cur) = self.last_mut() {
+            cur.problems.push(problem);
+        }
+    }
+}
+
+/// The scanner behind [`scan`], handing what it finds to `out` instead of
+/// collecting it (no allocation unless something is malformed).
+fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
+    let mut started = false;
     let mut i = 0;
     let n = value.len();
     let skip_lws = |i: &mut usize| {
@@ -135,18 +187,15 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
             while j < n && is_lws(value[j]) {
                 j += 1;
             }
-            if out.is_empty() {
-                out.push(RawAuth {
-                    scheme: b"",
-                    params: Vec::new(),
-                    problems: vec![Problem {
-                        what: "no authentication scheme before the parameters".into(),
-                    }],
+            if !started {
+                started = true;
+                out.scheme(b"");
+                out.problem(Problem {
+                    what: "no authentication scheme before the parameters".into(),
                 });
             }
-            let cur = out.last_mut().expect("pushed above");
             if !token.iter().all(|&c| is_tchar(c)) {
-                cur.problems.push(Problem {
+                out.problem(Problem {
                     what: format!(
                         "parameter name '{}' has characters a token may not have",
                         String::from_utf8_lossy(token)
@@ -168,13 +217,13 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
                     }
                 }
                 let vend = k.min(n);
-                cur.params.push(RawParam {
+                out.param(RawParam {
                     name: token,
                     value: &value[vstart..vend],
                     quoted: true,
                 });
                 if !closed {
-                    cur.problems.push(Problem {
+                    out.problem(Problem {
                         what: format!(
                             "quoted value of '{}' is not closed",
                             String::from_utf8_lossy(token)
@@ -190,14 +239,14 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
                 }
                 let raw = trim(&value[vstart..k]);
                 if raw.iter().any(|&c| c >= 0x80) {
-                    cur.problems.push(Problem {
+                    out.problem(Problem {
                         what: format!(
                             "value of '{}' is not quoted with ASCII '\"' (typographic quotes or other non-ASCII characters)",
                             String::from_utf8_lossy(token)
                         ),
                     });
                 }
-                cur.params.push(RawParam {
+                out.param(RawParam {
                     name: token,
                     value: raw,
                     quoted: false,
@@ -211,7 +260,7 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
             }
             if k < n && value[k] != b',' {
                 // e.g. `nonce="a" realm="b"` without a comma: keep going.
-                cur.problems.push(Problem {
+                out.problem(Problem {
                     what: "parameters not separated by a comma".into(),
                 });
             }
@@ -220,11 +269,8 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
         } else {
             // A scheme token begins a new challenge/credentials.
             if !token.is_empty() {
-                out.push(RawAuth {
-                    scheme: token,
-                    params: Vec::new(),
-                    problems: Vec::new(),
-                });
+                started = true;
+                out.scheme(token);
             } else {
                 i += 1;
             }
@@ -232,7 +278,6 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
             skip_lws(&mut i);
         }
     }
-    out
 }
 
 fn lower_eq(a: &[u8], b: &str) -> bool {
@@ -308,43 +353,36 @@ impl Challenge {
 
     /// Parses every challenge in one header value.
     pub fn parse_all(value: &[u8]) -> Vec<Challenge> {
-        scan(value)
-            .into_iter()
-            .map(|raw| {
-                let mut c = Challenge {
-                    scheme: String::from_utf8_lossy(raw.scheme).into_owned(),
-                    problems: raw.problems.clone(),
-                    ..Default::default()
-                };
-                for p in &raw.params {
-                    let name = p.name;
-                    if lower_eq(name, "realm") {
-                        c.realm = Some(p.text());
-                    } else if lower_eq(name, "nonce") {
-                        c.nonce = Some(p.text());
-                    } else if lower_eq(name, "opaque") {
-                        c.opaque = Some(p.text());
-                    } else if lower_eq(name, "algorithm") {
-                        c.algorithm = Some(p.text());
-                    } else if lower_eq(name, "qop") {
-                        c.qop = p
-                            .text()
-                            .split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect();
-                    } else if lower_eq(name, "stale") {
-                        c.stale = p.text().eq_ignore_ascii_case("true");
-                    } else if lower_eq(name, "domain") {
-                        c.domain = Some(p.text());
-                    } else {
-                        c.other
-                            .push((String::from_utf8_lossy(name).into_owned(), p.text()));
-                    }
-                }
-                c
-            })
-            .collect()
+        let mut out = ChallengeSink(Vec::new());
+        scan_into(value, &mut out);
+        out.0
+    }
+
+    fn apply(&mut self, p: &RawParam<'_>) {
+        let name = p.name;
+        if lower_eq(name, "realm") {
+            self.realm = Some(p.text());
+        } else if lower_eq(name, "nonce") {
+            self.nonce = Some(p.text());
+        } else if lower_eq(name, "opaque") {
+            self.opaque = Some(p.text());
+        } else if lower_eq(name, "algorithm") {
+            self.algorithm = Some(p.text());
+        } else if lower_eq(name, "qop") {
+            self.qop = p
+                .text_cow()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+        } else if lower_eq(name, "stale") {
+            self.stale = p.text_cow().eq_ignore_ascii_case("true");
+        } else if lower_eq(name, "domain") {
+            self.domain = Some(p.text());
+        } else {
+            self.other.push((lossy_text(name).into_owned(), p.text()));
+        }
     }
 
     /// The algorithm, upper-cased, with the RFC default.
@@ -353,6 +391,53 @@ impl Challenge {
             .as_deref()
             .map(|a| a.to_ascii_uppercase())
             .unwrap_or_else(|| "MD5".into())
+    }
+}
+
+/// Builds one challenge per scheme, straight from the scanner.
+struct ChallengeSink(Vec<Challenge>);
+
+impl<'a> ScanSink<'a> for ChallengeSink {
+    fn scheme(&mut self, scheme: &'a [u8]) {
+        self.0.push(Challenge {
+            scheme: lossy_text(scheme).into_owned(),
+            ..Default::default()
+        });
+    }
+    fn param(&mut self, param: RawParam<'a>) {
+        if let Some(c) = self.0.last_mut() {
+            c.apply(&param);
+        }
+    }
+    fn problem(&mut self, problem: Problem) {
+        if let Some(c) = self.0.last_mut() {
+            c.problems.push(problem);
+        }
+    }
+}
+
+/// Fills credentials from the first scheme only, straight from the scanner.
+struct CredentialsSink {
+    c: Credentials,
+    schemes: usize,
+}
+
+impl<'a> ScanSink<'a> for CredentialsSink {
+    fn scheme(&mut self, scheme: &'a [u8]) {
+        self.schemes += 1;
+        if self.schemes == 1 {
+            self.c.scheme = lossy_text(scheme).into_owned();
+        }
+    }
+    fn param(&mut self, param: RawParam<'a>) {
+        if self.schemes == 1 {
+            self.c.apply(&param);
+        }
+    }
+    fn problem(&mut self, problem: Problem) {
+        if self.schemes == 1 {
+            self.c.problems.push(problem);
+        }
     }
 }
 
@@ -383,46 +468,17 @@ impl Credentials {
     /// Parses the (first) credentials in one header value, noting what is
     /// malformed: missing required parameters, non-ASCII quoting, junk.
     pub fn parse(value: &[u8]) -> Credentials {
-        let mut all = scan(value);
-        let mut c = Credentials::default();
-        if all.is_empty() {
+        let mut sink = CredentialsSink {
+            c: Credentials::default(),
+            schemes: 0,
+        };
+        scan_into(value, &mut sink);
+        let mut c = sink.c;
+        if sink.schemes == 0 {
             c.problems.push(Problem {
                 what: "empty credentials header".into(),
             });
             return c;
-        }
-        let raw = all.swap_remove(0);
-        c.scheme = String::from_utf8_lossy(raw.scheme).into_owned();
-        c.problems = raw.problems.clone();
-        for p in &raw.params {
-            let name = p.name;
-            let v = || Some(p.text());
-            if lower_eq(name, "username") {
-                c.username = v();
-            } else if lower_eq(name, "realm") {
-                c.realm = v();
-            } else if lower_eq(name, "nonce") {
-                c.nonce = v();
-            } else if lower_eq(name, "uri") {
-                c.uri = v();
-            } else if lower_eq(name, "response") {
-                c.response = v();
-            } else if lower_eq(name, "algorithm") {
-                c.algorithm = v();
-            } else if lower_eq(name, "cnonce") {
-                c.cnonce = v();
-            } else if lower_eq(name, "opaque") {
-                c.opaque = v();
-            } else if lower_eq(name, "qop") {
-                c.qop = v();
-            } else if lower_eq(name, "nc") {
-                c.nc = v();
-            } else if lower_eq(name, "userhash") {
-                c.userhash = p.text().eq_ignore_ascii_case("true");
-            } else {
-                c.other
-                    .push((String::from_utf8_lossy(name).into_owned(), p.text()));
-            }
         }
         if c.is_digest() {
             for (name, present) in [
@@ -454,6 +510,36 @@ impl Credentials {
             }
         }
         c
+    }
+
+    fn apply(&mut self, p: &RawParam<'_>) {
+        let name = p.name;
+        let v = || Some(p.text());
+        if lower_eq(name, "username") {
+            self.username = v();
+        } else if lower_eq(name, "realm") {
+            self.realm = v();
+        } else if lower_eq(name, "nonce") {
+            self.nonce = v();
+        } else if lower_eq(name, "uri") {
+            self.uri = v();
+        } else if lower_eq(name, "response") {
+            self.response = v();
+        } else if lower_eq(name, "algorithm") {
+            self.algorithm = v();
+        } else if lower_eq(name, "cnonce") {
+            self.cnonce = v();
+        } else if lower_eq(name, "opaque") {
+            self.opaque = v();
+        } else if lower_eq(name, "qop") {
+            self.qop = v();
+        } else if lower_eq(name, "nc") {
+            self.nc = v();
+        } else if lower_eq(name, "userhash") {
+            self.userhash = p.text_cow().eq_ignore_ascii_case("true");
+        } else {
+            self.other.push((lossy_text(name).into_owned(), p.text()));
+        }
     }
 
     pub fn algorithm_or_default(&self) -> String {
