@@ -413,9 +413,32 @@ struct Live {
     ex: AuthExchange,
     closed: bool,
     /// Map keys that lead to this exchange, dropped when it flows out.
-    tx_keys: Vec<u64>,
-    open_keys: Vec<u64>,
-    awaiting_keys: Vec<u64>,
+    tx_keys: Keys,
+    open_keys: Keys,
+    awaiting_keys: Keys,
+}
+
+/// Map keys of one exchange, in the order added: most exchanges have one
+/// or two of each kind, kept inline instead of in three small vectors.
+#[derive(Default)]
+struct Keys {
+    inline: [u64; 2],
+    len: usize,
+    more: Vec<u64>,
+}
+
+impl Keys {
+    fn push(&mut self, k: u64) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = k;
+            self.len += 1;
+        } else {
+            self.more.push(k);
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &u64> {
+        self.inline[..self.len].iter().chain(&self.more)
+    }
 }
 
 /// A request that is not (yet) about authentication: no credentials, not
@@ -970,9 +993,9 @@ impl Correlator {
                             observed_after: 0.0,
                         },
                         closed: false,
-                        tx_keys: Vec::new(),
-                        open_keys: Vec::new(),
-                        awaiting_keys: Vec::new(),
+                        tx_keys: Keys::default(),
+                        open_keys: Keys::default(),
+                        awaiting_keys: Keys::default(),
                     },
                 );
                 id
@@ -1441,19 +1464,19 @@ impl Correlator {
 
     fn forget_keys(&mut self, i: usize, l: &Live) {
         let (now, ttl) = (self.last_ts, self.config.answer_timeout.max(1.0));
-        for k in &l.tx_keys {
+        for k in l.tx_keys.iter() {
             if let Some(t) = self.tx.get(k).copied().filter(|t| t.exchange == i) {
                 self.tx.remove(k);
                 let content = l.ex.rounds[t.round].request.content_hash;
                 self.gone.insert(*k, content, now, ttl, usize::MAX);
             }
         }
-        for k in &l.open_keys {
+        for k in l.open_keys.iter() {
             if self.open.get(k) == Some(&i) {
                 self.open.remove(k);
             }
         }
-        for k in &l.awaiting_keys {
+        for k in l.awaiting_keys.iter() {
             if self.awaiting.get(k) == Some(&i) {
                 self.awaiting.remove(k);
             }
