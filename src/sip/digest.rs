@@ -8,6 +8,7 @@
 //! the `malformed-credentials` rule can name it instead of failing.
 
 use super::message::trim;
+use memchr::{memchr, memchr2};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -206,14 +207,16 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                 let vstart = j + 1;
                 let mut k = vstart;
                 let mut closed = false;
+                // To the closing quote, stepping over quoted pairs.
                 while k < n {
-                    match value[k] {
-                        b'\\' => k += 2,
-                        b'"' => {
+                    match memchr2(b'\\', b'"', &value[k..]) {
+                        Some(d) if value[k + d] == b'"' => {
+                            k += d;
                             closed = true;
                             break;
                         }
-                        _ => k += 1,
+                        Some(d) => k += d + 2,
+                        None => k = n,
                     }
                 }
                 let vend = k.min(n);
@@ -233,12 +236,9 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                 i = (k + 1).min(n);
             } else {
                 let vstart = j;
-                let mut k = j;
-                while k < n && value[k] != b',' {
-                    k += 1;
-                }
+                let k = memchr(b',', &value[j..]).map_or(n, |d| j + d);
                 let raw = trim(&value[vstart..k]);
-                if raw.iter().any(|&c| c >= 0x80) {
+                if !raw.is_ascii() {
                     out.problem(Problem {
                         what: format!(
                             "value of '{}' is not quoted with ASCII '\"' (typographic quotes or other non-ASCII characters)",
@@ -495,7 +495,7 @@ impl Credentials {
                 }
             }
         }
-        if value.iter().any(|&b| b >= 0x80) {
+        if !value.is_ascii() {
             let text = String::from_utf8_lossy(value);
             if text.contains([
                 '\u{201C}', '\u{201D}', '\u{2018}', '\u{2019}', '\u{00AB}', '\u{00BB}',
