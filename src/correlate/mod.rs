@@ -808,10 +808,10 @@ impl Correlator {
             }
         }
         let from = NameAddr::parse(from);
-        let to = NameAddr::parse(to);
+        let to_uri = NameAddr::uri_of(to);
         let from_tag = from.tag.unwrap_or(b"");
         let ek = Self::exchange_key(call_id, from_tag, method, meta.src, meta.dst);
-        let ik = Self::identity_key(meta.src, from.uri, to.uri, method);
+        let ik = Self::identity_key(meta.src, from.uri, to_uri, method);
         let mut continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
         if !continues {
             // An unanswered held request of the same exchange: this one
@@ -979,7 +979,7 @@ impl Correlator {
                             server: meta.dst,
                             transport: meta.transport,
                             from_uri: lossy(from.uri),
-                            to_uri: lossy(to.uri),
+                            to_uri: lossy(to_uri),
                             from_tag: lossy(from_tag),
                             user_agent,
                             server_agent: None,
@@ -1225,12 +1225,12 @@ impl Correlator {
             (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
         ] {
             for v in msg.headers_of(kind) {
-                for c in Challenge::parse_all(v) {
+                Challenge::parse_each(v, |c| {
                     challenges.push(IssuedChallenge {
                         header,
                         challenge: Shared::new(c),
-                    });
-                }
+                    })
+                });
             }
         }
         let reason = match msg.start {

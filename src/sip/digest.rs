@@ -357,9 +357,22 @@ impl Challenge {
 
     /// Parses every challenge in one header value.
     pub fn parse_all(value: &[u8]) -> Vec<Challenge> {
-        let mut out = ChallengeSink(Vec::new());
-        scan_into(value, &mut out);
-        out.0
+        let mut out = Vec::new();
+        Challenge::parse_each(value, |c| out.push(c));
+        out
+    }
+
+    /// Like [`Challenge::parse_all`], handing each challenge to `each`
+    /// instead of collecting them.
+    pub fn parse_each(value: &[u8], each: impl FnMut(Challenge)) {
+        let mut sink = ChallengeSink {
+            current: None,
+            each,
+        };
+        scan_into(value, &mut sink);
+        if let Some(c) = sink.current.take() {
+            (sink.each)(c);
+        }
     }
 
     fn apply(&mut self, p: &RawParam<'_>) {
@@ -398,23 +411,30 @@ impl Challenge {
     }
 }
 
-/// Builds one challenge per scheme, straight from the scanner.
-struct ChallengeSink(Vec<Challenge>);
+/// Builds one challenge per scheme, straight from the scanner, and hands
+/// each over when the next begins (the last one after the scan).
+struct ChallengeSink<F: FnMut(Challenge)> {
+    current: Option<Challenge>,
+    each: F,
+}
 
-impl<'a> ScanSink<'a> for ChallengeSink {
+impl<'a, F: FnMut(Challenge)> ScanSink<'a> for ChallengeSink<F> {
     fn scheme(&mut self, scheme: &'a [u8]) {
-        self.0.push(Challenge {
+        let next = Challenge {
             scheme: lossy_text(scheme).into_owned(),
             ..Default::default()
-        });
+        };
+        if let Some(done) = self.current.replace(next) {
+            (self.each)(done);
+        }
     }
     fn param(&mut self, param: RawParam<'a>) {
-        if let Some(c) = self.0.last_mut() {
+        if let Some(c) = &mut self.current {
             c.apply(&param);
         }
     }
     fn problem(&mut self, problem: Problem) {
-        if let Some(c) = self.0.last_mut() {
+        if let Some(c) = &mut self.current {
             c.problems.push(problem);
         }
     }

@@ -544,6 +544,14 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     pub fn parse(value: &'a [u8]) -> NameAddr<'a> {
+        NameAddr {
+            uri: NameAddr::uri_of(value),
+            tag: param(trim(value), b"tag"),
+        }
+    }
+
+    /// Only the URI of [`NameAddr::parse`], without looking for the tag.
+    pub fn uri_of(value: &'a [u8]) -> &'a [u8] {
         let value = trim(value);
         if let Some(lt) = memchr(b'<', value) {
             let gt = memchr(b'>', &value[lt..]).map(|g| lt + g);
@@ -551,17 +559,11 @@ impl<'a> NameAddr<'a> {
                 Some(g) => &value[lt + 1..g],
                 None => &value[lt + 1..],
             };
-            return NameAddr {
-                uri: trim(uri),
-                tag: param(value, b"tag"),
-            };
+            return trim(uri);
         }
         // addr-spec form: the URI ends at the first ';' (header params).
         let end = memchr(b';', value).unwrap_or(value.len());
-        NameAddr {
-            uri: trim(&value[..end]),
-            tag: param(value, b"tag"),
-        }
+        trim(&value[..end])
     }
 }
 
