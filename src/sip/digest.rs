@@ -650,6 +650,34 @@ mod tests {
     }
 
     #[test]
+    fn shared_reads_as_the_value_and_copies_on_write() {
+        let c = Challenge::parse_all(b"Digest realm=\"r\", nonce=\"n\"").remove(0);
+        let a = Shared::new(c.clone());
+        let mut b = a.clone();
+        assert_eq!(a.nonce.as_deref(), Some("n"));
+        assert_eq!(format!("{a:?}"), format!("{c:?}"));
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&c).unwrap()
+        );
+        // Writing through one holder (as redaction does) leaves the other.
+        b.nonce = Some("[nonce-1]".into());
+        assert_eq!(a.nonce.as_deref(), Some("n"));
+        assert_eq!(b.nonce.as_deref(), Some("[nonce-1]"));
+    }
+
+    #[test]
+    fn parse_each_hands_over_every_challenge_in_order() {
+        let v = b"Digest realm=\"a\", nonce=\"1\", Basic realm=\"b\", Digest nonce=\"3\"";
+        let mut seen = Vec::new();
+        Challenge::parse_each(v, |c| seen.push(c));
+        assert_eq!(seen, Challenge::parse_all(v));
+        let schemes: Vec<_> = seen.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["Digest", "Basic", "Digest"]);
+        assert_eq!(seen[2].nonce.as_deref(), Some("3"));
+    }
+
+    #[test]
     fn unclosed_quote_is_a_problem_not_a_panic() {
         let c = Credentials::parse(b"Digest username=\"bob, realm=\"r");
         assert!(!c.problems.is_empty());
