@@ -20,7 +20,9 @@
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
-use crate::sip::{AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Status};
+use crate::sip::{
+    AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Shared, Status,
+};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
@@ -72,7 +74,8 @@ pub struct SentCredentials {
 #[derive(Clone, Debug, Serialize)]
 pub struct IssuedChallenge {
     pub header: AuthHeader,
-    pub challenge: Challenge,
+    /// Shared with the answers to it and the nonce table, not copied.
+    pub challenge: Shared<Challenge>,
 }
 
 /// The challenge a set of credentials answers, found by nonce (or, failing
@@ -80,7 +83,7 @@ pub struct IssuedChallenge {
 #[derive(Clone, Debug, Serialize)]
 pub struct AnsweredChallenge {
     pub header: AuthHeader,
-    pub challenge: Challenge,
+    pub challenge: Shared<Challenge>,
     pub frame: u64,
     pub ts: Ts,
     /// The challenge was issued by this request's server to this request's
@@ -188,7 +191,7 @@ pub fn endpoint(a: Option<SocketAddr>) -> String {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    crate::sip::digest::lossy_text(b).into_owned()
 }
 
 impl AuthExchange {
@@ -301,7 +304,7 @@ struct TxEntry {
 #[derive(Clone, Debug)]
 struct NonceEntry {
     header: AuthHeader,
-    challenge: Challenge,
+    challenge: Shared<Challenge>,
     frame: u64,
     ts: Ts,
     client: Option<SocketAddr>,
@@ -410,9 +413,32 @@ struct Live {
     ex: AuthExchange,
     closed: bool,
     /// Map keys that lead to this exchange, dropped when it flows out.
-    tx_keys: Vec<u64>,
-    open_keys: Vec<u64>,
-    awaiting_keys: Vec<u64>,
+    tx_keys: Keys,
+    open_keys: Keys,
+    awaiting_keys: Keys,
+}
+
+/// Map keys of one exchange, in the order added: most exchanges have one
+/// or two of each kind, kept inline instead of in three small vectors.
+#[derive(Default)]
+struct Keys {
+    inline: [u64; 2],
+    len: usize,
+    more: Vec<u64>,
+}
+
+impl Keys {
+    fn push(&mut self, k: u64) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = k;
+            self.len += 1;
+        } else {
+            self.more.push(k);
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &u64> {
+        self.inline[..self.len].iter().chain(&self.more)
+    }
 }
 
 /// A request that is not (yet) about authentication: no credentials, not
@@ -782,10 +808,10 @@ impl Correlator {
             }
         }
         let from = NameAddr::parse(from);
-        let to = NameAddr::parse(to);
+        let to_uri = NameAddr::uri_of(to);
         let from_tag = from.tag.unwrap_or(b"");
         let ek = Self::exchange_key(call_id, from_tag, method, meta.src, meta.dst);
-        let ik = Self::identity_key(meta.src, from.uri, to.uri, method);
+        let ik = Self::identity_key(meta.src, from.uri, to_uri, method);
         let mut continues = self.open.get(&ek).is_some_and(|&i| self.is_open(i));
         if !continues {
             // An unanswered held request of the same exchange: this one
@@ -953,7 +979,7 @@ impl Correlator {
                             server: meta.dst,
                             transport: meta.transport,
                             from_uri: lossy(from.uri),
-                            to_uri: lossy(to.uri),
+                            to_uri: lossy(to_uri),
                             from_tag: lossy(from_tag),
                             user_agent,
                             server_agent: None,
@@ -967,9 +993,9 @@ impl Correlator {
                             observed_after: 0.0,
                         },
                         closed: false,
-                        tx_keys: Vec::new(),
-                        open_keys: Vec::new(),
-                        awaiting_keys: Vec::new(),
+                        tx_keys: Keys::default(),
+                        open_keys: Keys::default(),
+                        awaiting_keys: Keys::default(),
                     },
                 );
                 id
@@ -1199,12 +1225,12 @@ impl Correlator {
             (HeaderKind::ProxyAuthenticate, AuthHeader::ProxyAuthenticate),
         ] {
             for v in msg.headers_of(kind) {
-                for c in Challenge::parse_all(v) {
+                Challenge::parse_each(v, |c| {
                     challenges.push(IssuedChallenge {
                         header,
-                        challenge: c,
-                    });
-                }
+                        challenge: Shared::new(c),
+                    })
+                });
             }
         }
         let reason = match msg.start {
@@ -1438,19 +1464,19 @@ impl Correlator {
 
     fn forget_keys(&mut self, i: usize, l: &Live) {
         let (now, ttl) = (self.last_ts, self.config.answer_timeout.max(1.0));
-        for k in &l.tx_keys {
+        for k in l.tx_keys.iter() {
             if let Some(t) = self.tx.get(k).copied().filter(|t| t.exchange == i) {
                 self.tx.remove(k);
                 let content = l.ex.rounds[t.round].request.content_hash;
                 self.gone.insert(*k, content, now, ttl, usize::MAX);
             }
         }
-        for k in &l.open_keys {
+        for k in l.open_keys.iter() {
             if self.open.get(k) == Some(&i) {
                 self.open.remove(k);
             }
         }
-        for k in &l.awaiting_keys {
+        for k in l.awaiting_keys.iter() {
             if self.awaiting.get(k) == Some(&i) {
                 self.awaiting.remove(k);
             }

@@ -8,7 +8,12 @@
 //! the `malformed-credentials` rule can name it instead of failing.
 
 use super::message::trim;
+use memchr::{memchr, memchr2};
 use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// Which header carried the challenge or the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -52,12 +57,17 @@ pub struct RawParam<'a> {
     pub quoted: bool,
 }
 
-impl RawParam<'_> {
+impl<'a> RawParam<'a> {
     /// The value with quoted-pair escapes resolved, as text (lossy for
     /// invalid UTF-8, which is reported separately).
     pub fn text(&self) -> String {
+        self.text_cow().into_owned()
+    }
+
+    /// Like [`RawParam::text`], borrowed when there is nothing to resolve.
+    fn text_cow(&self) -> Cow<'a, str> {
         if !self.quoted || !self.value.contains(&b'\\') {
-            return String::from_utf8_lossy(self.value).into_owned();
+            return lossy_text(self.value);
         }
         let mut out = Vec::with_capacity(self.value.len());
         let mut it = self.value.iter();
@@ -70,7 +80,21 @@ impl RawParam<'_> {
                 out.push(c);
             }
         }
-        String::from_utf8_lossy(&out).into_owned()
+        Cow::Owned(lossy_text(&out).into_owned())
+    }
+}
+
+/// `String::from_utf8_lossy`, with fast paths for ASCII (nearly every
+/// value: checked a word at a time) and other valid UTF-8 (the standard
+/// validation is quicker than the lossy chunk iterator). Same result.
+pub fn lossy_text(b: &[u8]) -> Cow<'_, str> {
+    if b.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) });
+    }
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
@@ -107,6 +131,42 @@ fn is_tchar(c: u8) -> bool {
 /// Splits a header value into its schemes and parameters.
 pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
     let mut out: Vec<RawAuth<'_>> = Vec::new();
+    scan_into(value, &mut out);
+    out
+}
+
+/// What the scanner finds, in order: a scheme begins a challenge or
+/// credentials, and parameters and problems belong to the latest one.
+trait ScanSink<'a> {
+    fn scheme(&mut self, scheme: &'a [u8]);
+    fn param(&mut self, param: RawParam<'a>);
+    fn problem(&mut self, problem: Problem);
+}
+
+impl<'a> ScanSink<'a> for Vec<RawAuth<'a>> {
+    fn scheme(&mut self, scheme: &'a [u8]) {
+        self.push(RawAuth {
+            scheme,
+            params: Vec::new(),
+            problems: Vec::new(),
+        });
+    }
+    fn param(&mut self, param: RawParam<'a>) {
+        if let Some(cur) = self.last_mut() {
+            cur.params.push(param);
+        }
+    }
+    fn problem(&mut self, problem: Problem) {
+        if let Some(cur) = self.last_mut() {
+            cur.problems.push(problem);
+        }
+    }
+}
+
+/// The scanner behind [`scan`], handing what it finds to `out` instead of
+/// collecting it (no allocation unless something is malformed).
+fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
+    let mut started = false;
     let mut i = 0;
     let n = value.len();
     let skip_lws = |i: &mut usize| {
@@ -132,18 +192,15 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
             while j < n && is_lws(value[j]) {
                 j += 1;
             }
-            if out.is_empty() {
-                out.push(RawAuth {
-                    scheme: b"",
-                    params: Vec::new(),
-                    problems: vec![Problem {
-                        what: "no authentication scheme before the parameters".into(),
-                    }],
+            if !started {
+                started = true;
+                out.scheme(b"");
+                out.problem(Problem {
+                    what: "no authentication scheme before the parameters".into(),
                 });
             }
-            let cur = out.last_mut().expect("pushed above");
             if !token.iter().all(|&c| is_tchar(c)) {
-                cur.problems.push(Problem {
+                out.problem(Problem {
                     what: format!(
                         "parameter name '{}' has characters a token may not have",
                         String::from_utf8_lossy(token)
@@ -154,24 +211,26 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
                 let vstart = j + 1;
                 let mut k = vstart;
                 let mut closed = false;
+                // To the closing quote, stepping over quoted pairs.
                 while k < n {
-                    match value[k] {
-                        b'\\' => k += 2,
-                        b'"' => {
+                    match memchr2(b'\\', b'"', &value[k..]) {
+                        Some(d) if value[k + d] == b'"' => {
+                            k += d;
                             closed = true;
                             break;
                         }
-                        _ => k += 1,
+                        Some(d) => k += d + 2,
+                        None => k = n,
                     }
                 }
                 let vend = k.min(n);
-                cur.params.push(RawParam {
+                out.param(RawParam {
                     name: token,
                     value: &value[vstart..vend],
                     quoted: true,
                 });
                 if !closed {
-                    cur.problems.push(Problem {
+                    out.problem(Problem {
                         what: format!(
                             "quoted value of '{}' is not closed",
                             String::from_utf8_lossy(token)
@@ -181,20 +240,17 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
                 i = (k + 1).min(n);
             } else {
                 let vstart = j;
-                let mut k = j;
-                while k < n && value[k] != b',' {
-                    k += 1;
-                }
+                let k = memchr(b',', &value[j..]).map_or(n, |d| j + d);
                 let raw = trim(&value[vstart..k]);
-                if raw.iter().any(|&c| c >= 0x80) {
-                    cur.problems.push(Problem {
+                if !raw.is_ascii() {
+                    out.problem(Problem {
                         what: format!(
                             "value of '{}' is not quoted with ASCII '\"' (typographic quotes or other non-ASCII characters)",
                             String::from_utf8_lossy(token)
                         ),
                     });
                 }
-                cur.params.push(RawParam {
+                out.param(RawParam {
                     name: token,
                     value: raw,
                     quoted: false,
@@ -208,7 +264,7 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
             }
             if k < n && value[k] != b',' {
                 // e.g. `nonce="a" realm="b"` without a comma: keep going.
-                cur.problems.push(Problem {
+                out.problem(Problem {
                     what: "parameters not separated by a comma".into(),
                 });
             }
@@ -217,11 +273,8 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
         } else {
             // A scheme token begins a new challenge/credentials.
             if !token.is_empty() {
-                out.push(RawAuth {
-                    scheme: token,
-                    params: Vec::new(),
-                    problems: Vec::new(),
-                });
+                started = true;
+                out.scheme(token);
             } else {
                 i += 1;
             }
@@ -229,11 +282,55 @@ pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
             skip_lws(&mut i);
         }
     }
-    out
 }
 
 fn lower_eq(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// A value shared by the places that show it instead of copied into each
+/// (a challenge as issued, as answered by credentials, as remembered by
+/// nonce). Reading derefs to the value; writing through `&mut` (e.g.
+/// redaction) copies it first if it is shared, so every holder still sees
+/// its own value, as with separate copies. Debug and JSON show the value.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Shared<T>(Arc<T>);
+
+impl<T> Shared<T> {
+    pub fn new(value: T) -> Shared<T> {
+        Shared(Arc::new(value))
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Shared<T> {
+        Shared::new(value)
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 /// A challenge from a 401/407, owned so it can outlive the packet.
@@ -260,43 +357,49 @@ impl Challenge {
 
     /// Parses every challenge in one header value.
     pub fn parse_all(value: &[u8]) -> Vec<Challenge> {
-        scan(value)
-            .into_iter()
-            .map(|raw| {
-                let mut c = Challenge {
-                    scheme: String::from_utf8_lossy(raw.scheme).into_owned(),
-                    problems: raw.problems.clone(),
-                    ..Default::default()
-                };
-                for p in &raw.params {
-                    let name = p.name;
-                    if lower_eq(name, "realm") {
-                        c.realm = Some(p.text());
-                    } else if lower_eq(name, "nonce") {
-                        c.nonce = Some(p.text());
-                    } else if lower_eq(name, "opaque") {
-                        c.opaque = Some(p.text());
-                    } else if lower_eq(name, "algorithm") {
-                        c.algorithm = Some(p.text());
-                    } else if lower_eq(name, "qop") {
-                        c.qop = p
-                            .text()
-                            .split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect();
-                    } else if lower_eq(name, "stale") {
-                        c.stale = p.text().eq_ignore_ascii_case("true");
-                    } else if lower_eq(name, "domain") {
-                        c.domain = Some(p.text());
-                    } else {
-                        c.other
-                            .push((String::from_utf8_lossy(name).into_owned(), p.text()));
-                    }
-                }
-                c
-            })
-            .collect()
+        let mut out = Vec::new();
+        Challenge::parse_each(value, |c| out.push(c));
+        out
+    }
+
+    /// Like [`Challenge::parse_all`], handing each challenge to `each`
+    /// instead of collecting them.
+    pub fn parse_each(value: &[u8], each: impl FnMut(Challenge)) {
+        let mut sink = ChallengeSink {
+            current: None,
+            each,
+        };
+        scan_into(value, &mut sink);
+        if let Some(c) = sink.current.take() {
+            (sink.each)(c);
+        }
+    }
+
+    fn apply(&mut self, p: &RawParam<'_>) {
+        let name = p.name;
+        if lower_eq(name, "realm") {
+            self.realm = Some(p.text());
+        } else if lower_eq(name, "nonce") {
+            self.nonce = Some(p.text());
+        } else if lower_eq(name, "opaque") {
+            self.opaque = Some(p.text());
+        } else if lower_eq(name, "algorithm") {
+            self.algorithm = Some(p.text());
+        } else if lower_eq(name, "qop") {
+            self.qop = p
+                .text_cow()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+        } else if lower_eq(name, "stale") {
+            self.stale = p.text_cow().eq_ignore_ascii_case("true");
+        } else if lower_eq(name, "domain") {
+            self.domain = Some(p.text());
+        } else {
+            self.other.push((lossy_text(name).into_owned(), p.text()));
+        }
     }
 
     /// The algorithm, upper-cased, with the RFC default.
@@ -305,6 +408,60 @@ impl Challenge {
             .as_deref()
             .map(|a| a.to_ascii_uppercase())
             .unwrap_or_else(|| "MD5".into())
+    }
+}
+
+/// Builds one challenge per scheme, straight from the scanner, and hands
+/// each over when the next begins (the last one after the scan).
+struct ChallengeSink<F: FnMut(Challenge)> {
+    current: Option<Challenge>,
+    each: F,
+}
+
+impl<'a, F: FnMut(Challenge)> ScanSink<'a> for ChallengeSink<F> {
+    fn scheme(&mut self, scheme: &'a [u8]) {
+        let next = Challenge {
+            scheme: lossy_text(scheme).into_owned(),
+            ..Default::default()
+        };
+        if let Some(done) = self.current.replace(next) {
+            (self.each)(done);
+        }
+    }
+    fn param(&mut self, param: RawParam<'a>) {
+        if let Some(c) = &mut self.current {
+            c.apply(&param);
+        }
+    }
+    fn problem(&mut self, problem: Problem) {
+        if let Some(c) = &mut self.current {
+            c.problems.push(problem);
+        }
+    }
+}
+
+/// Fills credentials from the first scheme only, straight from the scanner.
+struct CredentialsSink {
+    c: Credentials,
+    schemes: usize,
+}
+
+impl<'a> ScanSink<'a> for CredentialsSink {
+    fn scheme(&mut self, scheme: &'a [u8]) {
+        self.schemes += 1;
+        if self.schemes == 1 {
+            self.c.scheme = lossy_text(scheme).into_owned();
+        }
+    }
+    fn param(&mut self, param: RawParam<'a>) {
+        if self.schemes == 1 {
+            self.c.apply(&param);
+        }
+    }
+    fn problem(&mut self, problem: Problem) {
+        if self.schemes == 1 {
+            self.c.problems.push(problem);
+        }
     }
 }
 
@@ -335,46 +492,17 @@ impl Credentials {
     /// Parses the (first) credentials in one header value, noting what is
     /// malformed: missing required parameters, non-ASCII quoting, junk.
     pub fn parse(value: &[u8]) -> Credentials {
-        let mut all = scan(value);
-        let mut c = Credentials::default();
-        if all.is_empty() {
+        let mut sink = CredentialsSink {
+            c: Credentials::default(),
+            schemes: 0,
+        };
+        scan_into(value, &mut sink);
+        let mut c = sink.c;
+        if sink.schemes == 0 {
             c.problems.push(Problem {
                 what: "empty credentials header".into(),
             });
             return c;
-        }
-        let raw = all.swap_remove(0);
-        c.scheme = String::from_utf8_lossy(raw.scheme).into_owned();
-        c.problems = raw.problems.clone();
-        for p in &raw.params {
-            let name = p.name;
-            let v = || Some(p.text());
-            if lower_eq(name, "username") {
-                c.username = v();
-            } else if lower_eq(name, "realm") {
-                c.realm = v();
-            } else if lower_eq(name, "nonce") {
-                c.nonce = v();
-            } else if lower_eq(name, "uri") {
-                c.uri = v();
-            } else if lower_eq(name, "response") {
-                c.response = v();
-            } else if lower_eq(name, "algorithm") {
-                c.algorithm = v();
-            } else if lower_eq(name, "cnonce") {
-                c.cnonce = v();
-            } else if lower_eq(name, "opaque") {
-                c.opaque = v();
-            } else if lower_eq(name, "qop") {
-                c.qop = v();
-            } else if lower_eq(name, "nc") {
-                c.nc = v();
-            } else if lower_eq(name, "userhash") {
-                c.userhash = p.text().eq_ignore_ascii_case("true");
-            } else {
-                c.other
-                    .push((String::from_utf8_lossy(name).into_owned(), p.text()));
-            }
         }
         if c.is_digest() {
             for (name, present) in [
@@ -391,7 +519,7 @@ impl Credentials {
                 }
             }
         }
-        if value.iter().any(|&b| b >= 0x80) {
+        if !value.is_ascii() {
             let text = String::from_utf8_lossy(value);
             if text.contains([
                 '\u{201C}', '\u{201D}', '\u{2018}', '\u{2019}', '\u{00AB}', '\u{00BB}',
@@ -406,6 +534,36 @@ impl Credentials {
             }
         }
         c
+    }
+
+    fn apply(&mut self, p: &RawParam<'_>) {
+        let name = p.name;
+        let v = || Some(p.text());
+        if lower_eq(name, "username") {
+            self.username = v();
+        } else if lower_eq(name, "realm") {
+            self.realm = v();
+        } else if lower_eq(name, "nonce") {
+            self.nonce = v();
+        } else if lower_eq(name, "uri") {
+            self.uri = v();
+        } else if lower_eq(name, "response") {
+            self.response = v();
+        } else if lower_eq(name, "algorithm") {
+            self.algorithm = v();
+        } else if lower_eq(name, "cnonce") {
+            self.cnonce = v();
+        } else if lower_eq(name, "opaque") {
+            self.opaque = v();
+        } else if lower_eq(name, "qop") {
+            self.qop = v();
+        } else if lower_eq(name, "nc") {
+            self.nc = v();
+        } else if lower_eq(name, "userhash") {
+            self.userhash = p.text_cow().eq_ignore_ascii_case("true");
+        } else {
+            self.other.push((lossy_text(name).into_owned(), p.text()));
+        }
     }
 
     pub fn algorithm_or_default(&self) -> String {
@@ -489,6 +647,34 @@ mod tests {
         assert_eq!(c.nc.as_deref(), Some("00000001"));
         assert_eq!(c.username.as_deref(), Some("alice@"));
         assert_eq!(c.user_part(), Some("alice"));
+    }
+
+    #[test]
+    fn shared_reads_as_the_value_and_copies_on_write() {
+        let c = Challenge::parse_all(b"Digest realm=\"r\", nonce=\"n\"").remove(0);
+        let a = Shared::new(c.clone());
+        let mut b = a.clone();
+        assert_eq!(a.nonce.as_deref(), Some("n"));
+        assert_eq!(format!("{a:?}"), format!("{c:?}"));
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&c).unwrap()
+        );
+        // Writing through one holder (as redaction does) leaves the other.
+        b.nonce = Some("[nonce-1]".into());
+        assert_eq!(a.nonce.as_deref(), Some("n"));
+        assert_eq!(b.nonce.as_deref(), Some("[nonce-1]"));
+    }
+
+    #[test]
+    fn parse_each_hands_over_every_challenge_in_order() {
+        let v = b"Digest realm=\"a\", nonce=\"1\", Basic realm=\"b\", Digest nonce=\"3\"";
+        let mut seen = Vec::new();
+        Challenge::parse_each(v, |c| seen.push(c));
+        assert_eq!(seen, Challenge::parse_all(v));
+        let schemes: Vec<_> = seen.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["Digest", "Basic", "Digest"]);
+        assert_eq!(seen[2].nonce.as_deref(), Some("3"));
     }
 
     #[test]
