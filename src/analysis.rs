@@ -380,8 +380,7 @@ pub fn analyze(inputs: Vec<Input>, opts: &Options) -> Analysis {
 
 /// Gets each exchange, with the findings of the per-exchange rules, as
 /// soon as it finishes.
-/// It runs on a thread of its own, beside the reading and correlating.
-pub type ExchangeConsumer<'c> = dyn FnMut(AuthExchange, Vec<Finding>) + Send + 'c;
+pub type ExchangeConsumer<'c> = dyn FnMut(AuthExchange, Vec<Finding>) + 'c;
 
 /// Packets between two hand-overs of finished exchanges.
 const STREAM_EVERY_PACKETS: u64 = 1024;
@@ -418,50 +417,24 @@ fn hand_over(
     }
 }
 
-/// Batches of finished exchanges in flight to the rules thread, and the
-/// most exchanges in one batch: together they bound what waits between
-/// the two threads (a sweep may finish thousands at once).
-const RULES_QUEUE: usize = 4;
-const RULES_BATCH: usize = 256;
-
-/// Reads, decodes, frames and correlates on the calling thread; the rules
-/// and the consumer run on a second one, fed finished exchanges in order
-/// through a bounded queue, so the two halves use two cores.
+/// Reads, decodes, frames and correlates; finished exchanges go through
+/// the rules to the consumer as they come. (A second thread for the rules
+/// and the consumer was measured: it saved a tenth of the wall time of a
+/// streamed run and cost a third more CPU in cross-thread frees and
+/// wake-ups, and made the JSON report slower; docs/performance.md.)
 fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) -> Analysis {
-    std::thread::scope(|scope| {
-        let (batches, inbox) = std::sync::mpsc::sync_channel::<Vec<AuthExchange>>(RULES_QUEUE);
-        let rules_thread = std::thread::Builder::new()
-            .name("sipauth-rules".into())
-            .spawn_scoped(scope, move || {
-                let mut capture = rules::CaptureRules::new(&opts.rules);
-                for batch in inbox {
-                    hand_over(batch.into_iter(), opts, &mut capture, consumer);
-                }
-                capture
-            })
-            .expect("a thread for the rules");
-        let mut hand = |finished: &mut dyn Iterator<Item = AuthExchange>| loop {
-            let batch: Vec<AuthExchange> = finished.take(RULES_BATCH).collect();
-            if batch.is_empty() {
-                break;
-            }
-            // The rules thread ends only after the queue closes.
-            let _ = batches.send(batch);
-        };
-        let (mut a, agents) = read_and_correlate(inputs, opts, &mut hand);
-        drop(batches);
-        let capture = match rules_thread.join() {
-            Ok(c) => c,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        capture.finish(&agents, &opts.rules, &mut a.findings);
-        a.findings.extend(rules::evaluate_net(&a.net, &opts.rules));
-        a
-    })
+    let mut capture = rules::CaptureRules::new(&opts.rules);
+    let mut hand = |finished: &mut dyn Iterator<Item = AuthExchange>| {
+        hand_over(finished, opts, &mut capture, consumer);
+    };
+    let (mut a, agents) = read_and_correlate(inputs, opts, &mut hand);
+    capture.finish(&agents, &opts.rules, &mut a.findings);
+    a.findings.extend(rules::evaluate_net(&a.net, &opts.rules));
+    a
 }
 
-/// Everything up to finished exchanges, which go to `hand` in batches;
-/// returns the analysis without findings, and the request summary.
+/// Everything up to finished exchanges, which go to `hand`; returns the
+/// analysis without findings, and the request summary.
 fn read_and_correlate(
     inputs: Vec<Input>,
     opts: &Options,

@@ -528,8 +528,7 @@ pub fn run(args: Args) -> i32 {
         },
         ..Options::default()
     };
-    // Send: streamed reports are written from the rules thread.
-    let mut sink: Box<dyn Write + Send> = match &args.output {
+    let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {
             Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 16, f)),
             Err(e) => {
@@ -537,9 +536,7 @@ pub fn run(args: Args) -> i32 {
                 return EXIT_USAGE;
             }
         },
-        // Not locked: a lock is not Send. BufWriter makes the locking
-        // once per 64 KiB.
-        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
+        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
     if args.format == OutputFormat::Jsonl {
         // The stream is written as exchanges finish, before any report

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 pub const JSONL_SCHEMA_VERSION: u32 = 1;
 
 pub struct JsonlWriter<'w> {
-    out: &'w mut (dyn Write + Send),
+    out: &'w mut dyn Write,
     exchanges: u64,
     by_outcome: BTreeMap<&'static str, u64>,
     by_rule: BTreeMap<&'static str, u64>,
@@ -42,7 +42,7 @@ fn safe_compact(out: &mut Vec<u8>, v: &impl Serialize) -> io::Result<()> {
 }
 
 impl<'w> JsonlWriter<'w> {
-    pub fn new(out: &'w mut (dyn Write + Send)) -> JsonlWriter<'w> {
+    pub fn new(out: &'w mut dyn Write) -> JsonlWriter<'w> {
         JsonlWriter {
             out,
             exchanges: 0,
