@@ -390,8 +390,9 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        // Printable ASCII (almost every string) passes as is.
-        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        // ASCII without DEL (almost every string) passes as is: serde_json
+        // has already escaped C0 controls, and the checks are word-wide.
+        if fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none() {
             return w.write_all(fragment.as_bytes());
         }
         let mut start = 0;
@@ -452,10 +453,11 @@ mod tests {
             &mut buf,
             SafeFormatter(serde_json::ser::PrettyFormatter::new()),
         );
-        serde::Serialize::serialize(&["a\u{9b}b\u{202e}c\x1bé"], &mut ser).unwrap();
+        serde::Serialize::serialize(&["a\u{9b}b\u{202e}c\x1bé\x7f", "del\x7f"], &mut ser).unwrap();
         let s = String::from_utf8(buf).unwrap();
-        assert!(s.contains(r#""a\u009bb\u202ec\u001bé""#), "{s}");
+        assert!(s.contains(r#""a\u009bb\u202ec\u001bé\u007f""#), "{s}");
+        assert!(s.contains(r#""del\u007f""#), "{s}");
         let back: Vec<String> = serde_json::from_str(&s).unwrap();
-        assert_eq!(back[0], "a\u{9b}b\u{202e}c\x1bé");
+        assert_eq!(back[0], "a\u{9b}b\u{202e}c\x1bé\x7f");
     }
 }
