@@ -65,7 +65,7 @@ echo "== whole runs (CLI, every rule)"
 printf "%-8s %-6s %9s %9s %11s %11s %13s %10s\n" size format wall_s cpu_s MB/s_cpu MB/s_wall msgs/s_cpu peak_RSS
 for mb in $SIZES; do
     f=$(capture "$mb")
-    bytes=$(stat -c %s "$f")
+    bytes=$(stat -L -c %s "$f")
     msgs=$(sed -n 's/.*"sip_messages": \([0-9]*\).*/\1/p' "$DIR/sip-dense-${mb}mb.truth.json")
     for fmt in ${FORMATS:-jsonl json}; do
         /usr/bin/time -o "$TIMES" -f "%e %U %S %M" "$BIN" --format "$fmt" --fail-on never "$f" >/dev/null

@@ -34,7 +34,7 @@ measure() { # label, command... -> "label wall cpu rss_kb"
     echo "$label $wall $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') $rss"
 }
 
-bytes=$(stat -c %s "$FILE")
+bytes=$(stat -L -c %s "$FILE")
 echo "file: $FILE ($(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1e6}') MB)"
 rows=()
 rows+=("$(measure tshark-sip-stat tshark -q -z sip,stat -r "$FILE")")
