@@ -301,7 +301,8 @@ impl Source {
         }
         // Inputs out of the window: only their count matters now (the
         // most passwords for one account), not their responses.
-        if self.groups.len() > 2 * self.window.groups.len() + 64 {
+        let in_window = self.window.groups.len();
+        if self.groups.len() > in_window + in_window / 2 + 4 {
             let from = a.ts.0.saturating_sub(span);
             let mut best = std::mem::take(&mut self.best_gone);
             self.groups.retain(|_, g| {
@@ -885,7 +886,7 @@ mod tests {
         // 300 s of reordering at one attempt per 100 s; a 180 s window.
         assert!(waiting <= 4, "{waiting} attempts waiting");
         assert!(window <= 2, "{window} attempts in the window");
-        assert!(groups <= 2 * 2 + 64 + 1, "{groups} digest inputs kept");
+        assert!(groups <= 2 + 1 + 4 + 1, "{groups} digest inputs kept");
         let src = bf.sources.values().next().expect("the phone");
         assert!(src.frames.is_empty(), "not an attack: no frames listed");
         let mut out = Vec::new();
