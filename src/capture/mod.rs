@@ -42,12 +42,31 @@ impl Ts {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        if !(0..=9999).contains(&y) {
+            return format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60
+            );
+        }
+        // Written digit by digit: reports print one per exchange, and the
+        // formatting machinery cost more than the rest of the line.
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, u64::from(m));
+        put(8, 2, u64::from(d));
+        put(11, 2, (sod / 3600) as u64);
+        put(14, 2, ((sod / 60) % 60) as u64);
+        put(17, 2, (sod % 60) as u64);
+        put(20, 6, micros as u64);
+        b.iter().map(|&c| c as char).collect()
     }
     /// Time of day, for ladders and compact tables.
     pub fn clock(self) -> String {
@@ -303,6 +322,14 @@ mod tests {
     fn timestamps_format_as_utc() {
         let ts = Ts::from_secs_nanos(1_700_000_000, 123_456_000);
         assert_eq!(ts.rfc3339(), "2023-11-14T22:13:20.123456Z");
+        assert_eq!(Ts(0).rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Ts::from_secs_nanos(-1, 999_999_000).rfc3339(),
+            "1969-12-31T23:59:59.999999Z"
+        );
+        // The ends of what nanoseconds in an i64 can hold.
+        assert_eq!(Ts(i64::MAX).rfc3339(), "2262-04-11T23:47:16.854775Z");
+        assert_eq!(Ts(i64::MIN).rfc3339(), "1677-09-21T00:12:43.145224Z");
         assert_eq!(ts.clock(), "22:13:20.123456");
         assert_eq!(days_from_civil(2023, 11, 14), 1_700_000_000 / 86_400);
         assert_eq!(civil_from_days(0), (1970, 1, 1));

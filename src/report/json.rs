@@ -40,6 +40,9 @@ pub(crate) struct Endpoint(pub Option<SocketAddr>);
 impl Serialize for Endpoint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
+            Some(SocketAddr::V4(v4)) => {
+                s.serialize_str(crate::correlate::endpoint_v4(v4, &mut [0u8; 21]))
+            }
             Some(a) => s.collect_str(&a),
             None => s.serialize_str("?"),
         }
