@@ -14,8 +14,8 @@
 # Environment: SIZE_MB (stage bench, default 200), SIZES (whole runs, default
 # "20 200"), ACCOUNTS (default 12000), BENCH_DIR (default /tmp/sipauth-bench),
 # KEEP=1 keeps the generated captures, RUNS (stage repetitions, default 3),
-# FORMATS (whole-run formats, default "jsonl json"; the JSON report keeps
-# every exchange in memory, so leave it out for multi-GB inputs).
+# FORMATS (whole-run formats, default "jsonl json"; "text" keeps the whole
+# analysis in memory, so leave it out for multi-GB inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
