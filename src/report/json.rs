@@ -186,7 +186,7 @@ impl Array {
 /// Writes pretty JSON `v`, indented as a value at `depth` (two spaces a
 /// level): every line after the first moves right. JSON strings hold no
 /// raw line breaks, so every `\n` is a line of the layout.
-fn indent_into(v: &[u8], depth: usize, out: &mut impl Write) -> io::Result<()> {
+fn indent_into(v: &[u8], depth: usize, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
     let pad = &b"        "[..(2 * depth).min(8)];
     let mut rest = v;
     while let Some(i) = memchr::memchr(b'\n', rest) {
@@ -327,35 +327,55 @@ impl JsonDoc {
             findings_by_rule: &self.by_rule,
             findings_by_severity: &self.by_severity,
         };
-        let mut head = Vec::new();
-        head.extend_from_slice(b"{");
-        let mut field = |name: &str, v: &dyn erased::Value| -> io::Result<()> {
-            head.extend_from_slice(if head.len() == 1 {
-                b"\n  \""
-            } else {
-                b",\n  \""
-            });
-            head.extend_from_slice(name.as_bytes());
-            head.extend_from_slice(b"\": ");
-            let mut buf = Vec::new();
+        // Written straight to `out`, one field (and one account) at a
+        // time: the accounts table of a large capture is megabytes.
+        let mut first = true;
+        let mut buf = Vec::new();
+        let mut field = |out: &mut dyn Write, name: &str, v: &dyn erased::Value| {
+            out.write_all(if first { b"{\n  \"" } else { b",\n  \"" })?;
+            first = false;
+            out.write_all(name.as_bytes())?;
+            out.write_all(b"\": ")?;
+            buf.clear();
             v.pretty(&mut buf)?;
-            indent_into(&buf, 1, &mut head)
+            indent_into(&buf, 1, out)
         };
-        field("schema_version", &SCHEMA_VERSION)?;
+        field(out, "schema_version", &SCHEMA_VERSION)?;
         field(
+            out,
             "tool",
             &Tool {
                 name: env!("CARGO_PKG_NAME"),
                 version: env!("CARGO_PKG_VERSION"),
             },
         )?;
-        field("inputs", &a.inputs as &Vec<InputSummary>)?;
-        field("summary", &summary)?;
-        field("filter", &scope)?;
-        field("redaction", &redaction)?;
-        let accounts = self.accounts.rows();
-        field("accounts", &accounts)?;
-        out.write_all(&head)?;
+        field(out, "inputs", &a.inputs as &Vec<InputSummary>)?;
+        field(out, "summary", &summary)?;
+        field(out, "filter", &scope)?;
+        field(out, "redaction", &redaction)?;
+        out.write_all(b",\n  \"accounts\": ")?;
+        let mut accounts = Array {
+            spill: Spill::Memory(Vec::new()),
+            len: 0,
+        };
+        let mut row_buf = Vec::new();
+        let rows = self.accounts.rows();
+        if rows.is_empty() {
+            out.write_all(b"[]")?;
+        } else {
+            out.write_all(b"[")?;
+            for row in &rows {
+                row_buf.clear();
+                erased::Value::pretty(row, &mut row_buf)?;
+                accounts.push(&row_buf)?;
+                if let Spill::Memory(v) = &mut accounts.spill {
+                    out.write_all(v)?;
+                    v.clear();
+                }
+            }
+            out.write_all(b"\n  ]")?;
+        }
+        drop(rows);
         out.write_all(b",\n  \"exchanges\": ")?;
         self.exchanges.copy_to(out)?;
         out.write_all(b",\n  \"findings\": ")?;
