@@ -254,7 +254,7 @@ fn main() {
                 name: file.display().to_string(),
                 reader: open(&file),
             };
-            let mut doc = report::json::JsonDoc::streaming();
+            let (mut doc, _) = report::json::JsonDoc::streaming();
             let a =
                 analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| doc.exchange(&ex, &f));
             doc.findings(&a.findings);

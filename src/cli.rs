@@ -558,7 +558,10 @@ pub fn run(args: Args) -> i32 {
         // The whole report, written from exchanges as they finish: memory
         // holds counters and accounts, not the exchanges. Filters and
         // redaction need the whole analysis and take the path below.
-        let mut doc = report::json::JsonDoc::streaming();
+        let (mut doc, warning) = report::json::JsonDoc::streaming();
+        if let Some(w) = warning {
+            eprintln!("sipauth-diag: warning: {}", report::sanitize::term(&w));
+        }
         let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
             doc.exchange(&ex, &findings)
         });

@@ -179,3 +179,32 @@ fn usage_errors_exit_2() {
     let out = bin().args(["-", "-"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Without a usable temporary directory the JSON report is still written,
+/// the same, from memory, and the user is told why.
+#[test]
+fn json_report_without_a_temporary_directory() {
+    let normal = bin()
+        .args(["--format", "json"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    let no_tmp = bin()
+        .env("TMPDIR", "/nonexistent/sipauth-diag-test")
+        .args(["--format", "json"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    assert_eq!(no_tmp.status.code(), normal.status.code());
+    assert_eq!(no_tmp.stdout, normal.stdout, "the same report");
+    let err = String::from_utf8_lossy(&no_tmp.stderr);
+    assert!(
+        err.contains("cannot create a temporary file") && err.contains("kept in memory"),
+        "{err}"
+    );
+    assert!(
+        normal.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&normal.stderr)
+    );
+}

@@ -717,7 +717,7 @@ fn streamed_json_report_equals_the_kept_one() {
         let kept = analyze(vec![a], &opts);
         let mut expected = Vec::new();
         json::write(&Report::plain(kept), &mut expected).unwrap();
-        let mut doc = json::JsonDoc::streaming();
+        let (mut doc, _) = json::JsonDoc::streaming();
         let streamed = analyze_streaming(vec![b], &opts, &mut |ex, f| doc.exchange(&ex, &f));
         doc.findings(&streamed.findings);
         let mut got = Vec::new();

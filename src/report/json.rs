@@ -108,13 +108,15 @@ enum Spill {
 }
 
 impl Spill {
-    fn new(to_disk: bool) -> Spill {
+    /// A temporary file, or memory (with the reason) when none can be made.
+    fn new(to_disk: bool) -> (Spill, Option<io::Error>) {
         if to_disk {
-            if let Ok(f) = tempfile::tempfile() {
-                return Spill::File(io::BufWriter::with_capacity(1 << 16, f));
+            match tempfile::tempfile() {
+                Ok(f) => return (Spill::File(io::BufWriter::with_capacity(1 << 16, f)), None),
+                Err(e) => return (Spill::Memory(Vec::new()), Some(e)),
             }
         }
-        Spill::Memory(Vec::new())
+        (Spill::Memory(Vec::new()), None)
     }
 
     fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
@@ -213,12 +215,21 @@ pub struct JsonDoc {
     scratch: Vec<u8>,
     /// The first write error; later elements are not attempted.
     error: Option<io::Error>,
+    /// Why the elements wait in memory, when a temporary file was wanted.
+    no_disk: Option<io::Error>,
 }
 
 impl JsonDoc {
-    /// Elements wait in temporary files (memory if none can be made).
-    pub fn streaming() -> JsonDoc {
-        JsonDoc::new(true)
+    /// Elements wait in temporary files, or in memory if none can be made
+    /// (then with a warning for the user).
+    pub fn streaming() -> (JsonDoc, Option<String>) {
+        let doc = JsonDoc::new(true);
+        let warning = doc.no_disk.as_ref().map(|e| {
+            format!(
+                "cannot create a temporary file ({e}; set TMPDIR to a writable directory): the JSON report is kept in memory"
+            )
+        });
+        (doc, warning)
     }
 
     /// Elements wait in memory (a report already in memory).
@@ -227,15 +238,18 @@ impl JsonDoc {
     }
 
     fn new(to_disk: bool) -> JsonDoc {
+        let (exchanges, no_disk) = Spill::new(to_disk);
+        let (findings, _) = Spill::new(to_disk && no_disk.is_none());
         JsonDoc {
             exchanges: Array {
-                spill: Spill::new(to_disk),
+                spill: exchanges,
                 len: 0,
             },
             findings: Array {
-                spill: Spill::new(to_disk),
+                spill: findings,
                 len: 0,
             },
+            no_disk,
             by_outcome: BTreeMap::new(),
             by_rule: BTreeMap::new(),
             by_severity: BTreeMap::new(),
