@@ -5,6 +5,7 @@
 //! digest-verified, brute-force, a credentials file) are skipped with a
 //! printed notice until `--list-rules` knows them.
 
+mod common;
 #[allow(dead_code)]
 #[path = "../examples/gen-capture/generator.rs"]
 mod generator;
@@ -232,34 +233,14 @@ fn generated_capture_with_tcp_phones_matches_its_truth() {
 /// with the exit status of the findings, as if it had read to the end.
 #[test]
 fn a_closed_pipe_keeps_the_exit_status_of_the_findings() {
-    use std::io::Read;
-    use std::process::Stdio;
     let dir = tempfile::tempdir().expect("tempdir");
     let (pcap, _) = generate(dir.path(), 2, 41);
     for format in ["json", "jsonl", "text"] {
-        let mut child = Command::new(BIN)
-            .args(["--format", format, "--details"])
-            .arg(&pcap)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run sipauth-diag");
-        let mut first = [0u8; 64];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut first)
-            .unwrap();
-        drop(child.stdout.take());
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        let status = child.wait().unwrap();
+        let (status, err) = common::read_a_little_then_close(
+            Command::new(BIN)
+                .args(["--format", format, "--details"])
+                .arg(&pcap),
+        );
         assert!(
             err.is_empty(),
             "{format}: stderr after a closed pipe: {err}"

@@ -3,6 +3,8 @@
 //! format, filters, terminal safety against escape injection, and a quiet
 //! exit when the reader of a pipe goes away.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -615,27 +617,7 @@ fn a_closed_pipe_ends_the_run_quietly() {
     for _ in 0..30 {
         cmd.arg(p.file_name().unwrap());
     }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = [0u8; 64];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    drop(child.stdout.take());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let status = child.wait().unwrap();
+    let (status, err) = common::read_a_little_then_close(&mut cmd);
     assert!(err.is_empty(), "stderr after a closed pipe: {err}");
     assert!(
         matches!(status.code(), Some(0 | 1)),

@@ -14,12 +14,12 @@
 //! - A phone has one account. Many usernames from one address within the
 //!   window is enumeration or credential stuffing.
 
+use super::reorder::{Reorder, REORDER_NS};
 use super::{Evidence, Finding, RuleConfig, Severity};
 use crate::capture::Ts;
 use crate::correlate::{AgentSighting, AuthExchange, Outcome, Round, SentCredentials};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -65,35 +65,6 @@ struct Attempt {
     exchange: usize,
 }
 
-/// An attempt waiting for its turn in time order.
-struct Waiting {
-    /// (time, frame, arrival): attempts are judged in capture order.
-    key: (Ts, u64, u64),
-    source: IpAddr,
-    attempt: Attempt,
-}
-
-impl PartialEq for Waiting {
-    fn eq(&self, o: &Self) -> bool {
-        self.key == o.key
-    }
-}
-impl Eq for Waiting {}
-impl PartialOrd for Waiting {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Waiting {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&o.key)
-    }
-}
-
-/// Attempts are judged in time order once they are this much older than
-/// the newest exchange seen: exchanges arrive in the order they finish, at
-/// most a few answer timeouts after their last message.
-const REORDER_NS: i64 = 300 * 1_000_000_000;
 /// Frames and exchanges listed in one finding; the counts cover the rest.
 const MAX_LISTED: usize = 10_000;
 
@@ -336,13 +307,13 @@ impl Source {
 ///
 /// Fed one exchange at a time ([`BruteForce::add`]) so that it also runs
 /// when exchanges stream out and are not kept, in bounded memory: attempts
-/// wait in a time-ordered buffer for [`REORDER_NS`], then move a sliding
+/// wait in a time-ordered buffer ([`Reorder`]), then move a sliding
 /// window per source; what is kept per source is counters, the window,
 /// and (once it is judged an attack) the frames of its attempts.
 #[derive(Default)]
 pub struct BruteForce {
-    waiting: BinaryHeap<Reverse<Waiting>>,
-    seq: u64,
+    /// (source, attempt) in time order.
+    waiting: Reorder<(IpAddr, Attempt)>,
     newest: Ts,
     sources: BTreeMap<IpAddr, Source>,
     config: Option<RuleConfig>,
@@ -377,12 +348,8 @@ impl BruteForce {
             }
         });
         for attempt in attempts {
-            self.seq += 1;
-            self.waiting.push(Reverse(Waiting {
-                key: (attempt.ts, attempt.frame, self.seq),
-                source: ip,
-                attempt,
-            }));
+            self.waiting
+                .push((attempt.ts.0, attempt.frame, 0), (ip, attempt));
         }
         self.newest = self.newest.max(ex.last_ts);
         self.judge_older_than(self.newest.0.saturating_sub(REORDER_NS));
@@ -390,11 +357,9 @@ impl BruteForce {
 
     fn judge_older_than(&mut self, t: i64) {
         let cfg = self.config.take().unwrap_or_default();
-        while self.waiting.peek().is_some_and(|w| w.0.key.0 .0 < t) {
-            if let Some(Reverse(w)) = self.waiting.pop() {
-                if let Some(src) = self.sources.get_mut(&w.source) {
-                    src.apply(w.attempt, &cfg);
-                }
+        while let Some((_, (ip, attempt))) = self.waiting.pop_before(t) {
+            if let Some(src) = self.sources.get_mut(&ip) {
+                src.apply(attempt, &cfg);
             }
         }
         self.config = Some(cfg);

@@ -11,6 +11,7 @@ mod malformed;
 mod nonce;
 mod outcome;
 mod parameters;
+mod reorder;
 mod retry;
 mod scheme;
 mod transport;

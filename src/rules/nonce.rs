@@ -1,6 +1,7 @@
 //! Nonces: which one the client answers, whether it was still fresh, and
 //! whether the nonce count moves on.
 
+use super::reorder::{At, Reorder, REORDER_NS};
 use super::{answered, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AuthExchange, ResponseInfo};
 use rustc_hash::FxHashMap;
@@ -261,38 +262,11 @@ enum Ev {
     Use(Box<str>, NcUse),
 }
 
+/// A nonce event of one client, waiting for its turn in time order.
 struct Event {
-    /// (time, frame, order): a challenge comes before an answer of the
-    /// same instant.
-    at: (i64, u64, u8),
-    /// Arrival order, for events of the same instant.
-    seq: u64,
     client: Option<IpAddr>,
     nonce: u64,
     ev: Ev,
-}
-
-impl Event {
-    fn key(&self) -> ((i64, u64, u8), u64) {
-        (self.at, self.seq)
-    }
-}
-
-impl PartialEq for Event {
-    fn eq(&self, o: &Self) -> bool {
-        self.key() == o.key()
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Event {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&o.key())
-    }
 }
 
 /// Per (client, nonce): challenges issued but not yet answered, and the
@@ -313,10 +287,6 @@ struct Reuse {
     count: usize,
 }
 
-/// Events are applied in time order once they are this much older than
-/// the newest exchange seen: exchanges finish (and arrive here) in the
-/// order they end, at most a few answer timeouts after their last message.
-const REORDER_NS: i64 = 300 * 1_000_000_000;
 /// A nonce without events for this long is forgotten: servers expire
 /// nonces within minutes (Kamailio 300 s, FreeSWITCH 60 s), so an answer
 /// after that is refused as stale whatever its nc.
@@ -335,12 +305,11 @@ fn nonce_hash(n: &str) -> u64 {
 ///
 /// Fed one exchange at a time ([`NcReuse::add`]) so that it also runs when
 /// exchanges stream out and are not kept, in bounded memory: nonce events
-/// wait in a time-ordered buffer for [`REORDER_NS`], then update a state per
+/// wait in a time-ordered buffer ([`Reorder`]), then update a state per
 /// (client, nonce) that is forgotten after [`NONCE_IDLE_NS`] without use.
 #[derive(Default)]
 pub struct NcReuse {
-    waiting: std::collections::BinaryHeap<std::cmp::Reverse<Event>>,
-    seq: u64,
+    waiting: Reorder<Event>,
     /// Latest time of any exchange seen (ns).
     newest: i64,
     state: FxHashMap<(Option<IpAddr>, u64), NonceState>,
@@ -350,15 +319,9 @@ pub struct NcReuse {
 }
 
 impl NcReuse {
-    fn push(&mut self, at: (i64, u64, u8), client: Option<IpAddr>, nonce: &str, ev: Ev) {
-        self.seq += 1;
-        self.waiting.push(std::cmp::Reverse(Event {
-            at,
-            seq: self.seq,
-            client,
-            nonce: nonce_hash(nonce),
-            ev,
-        }));
+    fn push(&mut self, at: At, client: Option<IpAddr>, nonce: &str, ev: Ev) {
+        let nonce = nonce_hash(nonce);
+        self.waiting.push(at, Event { client, nonce, ev });
     }
 
     pub fn add(&mut self, ex: &AuthExchange) {
@@ -391,23 +354,12 @@ impl NcReuse {
     }
 
     fn apply_older_than(&mut self, t: i64) {
-        while self.waiting.peek().is_some_and(|e| e.0.at.0 < t) {
-            if let Some(std::cmp::Reverse(e)) = self.waiting.pop() {
-                self.apply(e);
-            }
+        while let Some((at, e)) = self.waiting.pop_before(t) {
+            self.apply(at, e);
         }
     }
 
-    fn apply(
-        &mut self,
-        Event {
-            at,
-            client,
-            nonce,
-            ev,
-            ..
-        }: Event,
-    ) {
+    fn apply(&mut self, at: At, Event { client, nonce, ev }: Event) {
         let st = self.state.entry((client, nonce)).or_default();
         st.last = st.last.max(at.0);
         match ev {
