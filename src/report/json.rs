@@ -167,10 +167,9 @@ struct Array {
 
 impl Array {
     fn push(&mut self, element: &[u8]) -> io::Result<()> {
-        self.spill
-            .write_all(if self.len == 0 { b"\n    " } else { b",\n    " })?;
+        let first = self.len == 0;
         self.len += 1;
-        indent_into(element, 2, &mut self.spill)
+        write_element(&mut self.spill, first, element)
     }
 
     /// `[]`, or the elements one per indented block, as serde_json's
@@ -183,6 +182,13 @@ impl Array {
         self.spill.copy_to(out)?;
         out.write_all(b"\n  ]")
     }
+}
+
+/// One element of a top-level array, laid out as serde_json's pretty
+/// printer does: on its own line, indented two levels.
+fn write_element(out: &mut (impl Write + ?Sized), first: bool, element: &[u8]) -> io::Result<()> {
+    out.write_all(if first { b"\n    " } else { b",\n    " })?;
+    indent_into(element, 2, out)
 }
 
 /// Writes pretty JSON `v`, indented as a value at `depth` (two spaces a
@@ -368,24 +374,16 @@ impl JsonDoc {
         field(out, "filter", &scope)?;
         field(out, "redaction", &redaction)?;
         out.write_all(b",\n  \"accounts\": ")?;
-        let mut accounts = Array {
-            spill: Spill::Memory(Vec::new()),
-            len: 0,
-        };
-        let mut row_buf = Vec::new();
         let rows = self.accounts.rows();
         if rows.is_empty() {
             out.write_all(b"[]")?;
         } else {
             out.write_all(b"[")?;
-            for row in &rows {
+            let mut row_buf = Vec::new();
+            for (i, row) in rows.iter().enumerate() {
                 row_buf.clear();
                 erased::Value::pretty(row, &mut row_buf)?;
-                accounts.push(&row_buf)?;
-                if let Spill::Memory(v) = &mut accounts.spill {
-                    out.write_all(v)?;
-                    v.clear();
-                }
+                write_element(out, i == 0, &row_buf)?;
             }
             out.write_all(b"\n  ]")?;
         }
