@@ -2,7 +2,7 @@
 //! Bump `SCHEMA_VERSION` on any incompatible change.
 
 use super::{filter::Scope, redact, AccountBook, Report};
-use crate::analysis::{Analysis, InputSummary};
+use crate::analysis::Analysis;
 use crate::capture::Transport;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
@@ -166,7 +166,7 @@ struct Array {
 }
 
 impl Array {
-    fn push(&mut self, element: &[u8]) -> io::Result<()> {
+    fn push(&mut self, element: &impl Serialize) -> io::Result<()> {
         let first = self.len == 0;
         self.len += 1;
         write_element(&mut self.spill, first, element)
@@ -186,23 +186,23 @@ impl Array {
 
 /// One element of a top-level array, laid out as serde_json's pretty
 /// printer does: on its own line, indented two levels.
-fn write_element(out: &mut (impl Write + ?Sized), first: bool, element: &[u8]) -> io::Result<()> {
+fn write_element<W: Write + ?Sized>(
+    out: &mut W,
+    first: bool,
+    v: &impl Serialize,
+) -> io::Result<()> {
     out.write_all(if first { b"\n    " } else { b",\n    " })?;
-    indent_into(element, 2, out)
+    write_pretty(out, 2, v)
 }
 
-/// Writes pretty JSON `v`, indented as a value at `depth` (two spaces a
-/// level): every line after the first moves right. JSON strings hold no
-/// raw line breaks, so every `\n` is a line of the layout.
-fn indent_into(v: &[u8], depth: usize, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
-    let pad = &b"        "[..(2 * depth).min(8)];
-    let mut rest = v;
-    while let Some(i) = memchr::memchr(b'\n', rest) {
-        out.write_all(&rest[..=i])?;
-        out.write_all(pad)?;
-        rest = &rest[i + 1..];
-    }
-    out.write_all(rest)
+/// `v` as pretty JSON whose first line is already `depth` levels in.
+fn write_pretty<W: Write + ?Sized>(
+    out: &mut W,
+    depth: usize,
+    v: &impl Serialize,
+) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(out, Pretty::at(depth));
+    v.serialize(&mut ser).map_err(io::Error::from)
 }
 
 /// The JSON report, written as exchanges and findings arrive: exchanges
@@ -218,7 +218,6 @@ pub struct JsonDoc {
     by_severity: BTreeMap<&'static str, usize>,
     worst: Option<Severity>,
     accounts: AccountBook,
-    scratch: Vec<u8>,
     /// The first write error; later elements are not attempted.
     error: Option<io::Error>,
     /// Why the elements wait in memory, when a temporary file was wanted.
@@ -261,23 +260,7 @@ impl JsonDoc {
             by_severity: BTreeMap::new(),
             worst: None,
             accounts: AccountBook::new(false),
-            scratch: Vec::new(),
             error: None,
-        }
-    }
-
-    fn pretty(&mut self, v: &impl Serialize) -> bool {
-        self.scratch.clear();
-        let mut ser = serde_json::Serializer::with_formatter(
-            &mut self.scratch,
-            SafeFormatter(serde_json::ser::PrettyFormatter::new()),
-        );
-        match v.serialize(&mut ser) {
-            Ok(()) => true,
-            Err(e) => {
-                self.error.get_or_insert(e.into());
-                false
-            }
         }
     }
 
@@ -290,8 +273,8 @@ impl JsonDoc {
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
         self.accounts.exchange(ex);
-        if self.error.is_none() && self.pretty(&ExchangeFields::new(ex, None)) {
-            if let Err(e) = self.exchanges.push(&self.scratch) {
+        if self.error.is_none() {
+            if let Err(e) = self.exchanges.push(&ExchangeFields::new(ex, None)) {
                 self.error = Some(e);
             }
         }
@@ -305,8 +288,8 @@ impl JsonDoc {
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
             self.worst = self.worst.max(Some(f.severity));
             self.accounts.finding(f);
-            if self.error.is_none() && self.pretty(f) {
-                if let Err(e) = self.findings.push(&self.scratch) {
+            if self.error.is_none() {
+                if let Err(e) = self.findings.push(f) {
                     self.error = Some(e);
                 }
             }
@@ -349,17 +332,13 @@ impl JsonDoc {
         };
         // Written straight to `out`, one field (and one account) at a
         // time: the accounts table of a large capture is megabytes.
-        let mut first = true;
-        let mut buf = Vec::new();
-        let mut field = |out: &mut dyn Write, name: &str, v: &dyn erased::Value| {
+        fn field<W: Write + ?Sized>(out: &mut W, name: &str, v: &impl Serialize) -> io::Result<()> {
+            let first = name == "schema_version";
             out.write_all(if first { b"{\n  \"" } else { b",\n  \"" })?;
-            first = false;
             out.write_all(name.as_bytes())?;
             out.write_all(b"\": ")?;
-            buf.clear();
-            v.pretty(&mut buf)?;
-            indent_into(&buf, 1, out)
-        };
+            write_pretty(out, 1, v)
+        }
         field(out, "schema_version", &SCHEMA_VERSION)?;
         field(
             out,
@@ -369,7 +348,7 @@ impl JsonDoc {
                 version: env!("CARGO_PKG_VERSION"),
             },
         )?;
-        field(out, "inputs", &a.inputs as &Vec<InputSummary>)?;
+        field(out, "inputs", &a.inputs)?;
         field(out, "summary", &summary)?;
         field(out, "filter", &scope)?;
         field(out, "redaction", &redaction)?;
@@ -379,11 +358,8 @@ impl JsonDoc {
             out.write_all(b"[]")?;
         } else {
             out.write_all(b"[")?;
-            let mut row_buf = Vec::new();
             for (i, row) in rows.iter().enumerate() {
-                row_buf.clear();
-                erased::Value::pretty(row, &mut row_buf)?;
-                write_element(out, i == 0, &row_buf)?;
+                write_element(out, i == 0, row)?;
             }
             out.write_all(b"\n  ]")?;
         }
@@ -397,20 +373,106 @@ impl JsonDoc {
     }
 }
 
-/// Pretty-printing values of different types through one closure.
-mod erased {
-    pub trait Value {
-        fn pretty(&self, out: &mut Vec<u8>) -> std::io::Result<()>;
+/// Writes a piece of a JSON string, escaping C1 controls, bidi overrides
+/// and DEL as `\uXXXX` (serde_json escapes only C0 controls).
+fn write_safe_fragment<W: ?Sized + Write>(w: &mut W, fragment: &str) -> io::Result<()> {
+    // ASCII without DEL (almost every string) passes as is: serde_json
+    // has already escaped C0 controls, and the checks are word-wide.
+    if fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none() {
+        return w.write_all(fragment.as_bytes());
+    }
+    let mut start = 0;
+    for (i, c) in fragment.char_indices() {
+        if super::sanitize::is_dangerous(c) {
+            w.write_all(&fragment.as_bytes()[start..i])?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            start = i + c.len_utf8();
+        }
+    }
+    w.write_all(&fragment.as_bytes()[start..])
+}
+
+/// serde_json's pretty layout (two spaces a level) for a value whose first
+/// line is already `depth` levels in, with the escaping of
+/// [`write_safe_fragment`]: elements of the report are written where they
+/// go, without a second pass to indent them.
+struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    fn at(depth: usize) -> Pretty {
+        Pretty {
+            depth,
+            has_value: false,
+        }
     }
 
-    impl<T: serde::Serialize> Value for T {
-        fn pretty(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
-            let mut ser = serde_json::Serializer::with_formatter(
-                out,
-                super::SafeFormatter(serde_json::ser::PrettyFormatter::new()),
-            );
-            self.serialize(&mut ser).map_err(Into::into)
+    fn indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        const PAD: &[u8] = b"                ";
+        let mut n = 2 * self.depth;
+        while n > 0 {
+            let k = n.min(PAD.len());
+            w.write_all(&PAD[..k])?;
+            n -= k;
         }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl serde_json::ser::Formatter for Pretty {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, f: &str) -> io::Result<()> {
+        write_safe_fragment(w, f)
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
@@ -425,20 +487,7 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        // ASCII without DEL (almost every string) passes as is: serde_json
-        // has already escaped C0 controls, and the checks are word-wide.
-        if fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none() {
-            return w.write_all(fragment.as_bytes());
-        }
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if super::sanitize::is_dangerous(c) {
-                w.write_all(&fragment.as_bytes()[start..i])?;
-                write!(w, "\\u{:04x}", c as u32)?;
-                start = i + c.len_utf8();
-            }
-        }
-        w.write_all(&fragment.as_bytes()[start..])
+        write_safe_fragment(w, fragment)
     }
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.0.begin_array(w)
@@ -480,6 +529,28 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pretty_in_place_lays_out_as_serde_json_does() {
+        let v = serde_json::json!({
+            "a": [1, {"b": [], "c": {}}, [[]], "x\u{9b}"],
+            "d": {"e": null, "f": [true, false]},
+            "g": []
+        });
+        let mut got = Vec::new();
+        write_pretty(&mut got, 0, &v).unwrap();
+        let want = serde_json::to_string_pretty(&v)
+            .unwrap()
+            .replace("\u{9b}", "\\u009b");
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        // Two levels in: every line after the first moves right by four.
+        let mut got = Vec::new();
+        write_pretty(&mut got, 2, &serde_json::json!({"k": [1]})).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "{\n      \"k\": [\n        1\n      ]\n    }"
+        );
+    }
 
     #[test]
     fn c1_controls_and_bidi_are_escaped() {
