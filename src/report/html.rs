@@ -4,7 +4,7 @@
 //! characters were made visible.
 
 use super::ladder::{self, Ladder, StepKind};
-use super::markdown::{account_method, verdict_words, worst_finding};
+use super::markdown::verdict_words;
 use super::sanitize::term;
 use super::{accounts, endpoint, is_failing, summary, Report, MAX_LADDERS};
 use crate::correlate::{AuthExchange, Outcome};
@@ -113,6 +113,7 @@ fn render(r: &Report, h: &mut String) {
 
     // Verdicts.
     let rows = accounts(&a.exchanges, &a.findings);
+    let lookup = super::Lookup::new(a);
     h.push_str("<h2>Verdict</h2>\n");
     if rows.is_empty() {
         h.push_str(
@@ -121,8 +122,8 @@ fn render(r: &Report, h: &mut String) {
     } else {
         h.push_str("<ul class=\"verdict\">\n");
         for row in &rows {
-            let worst = worst_finding(&a.findings, &row.exchange_ids);
-            let method = account_method(a, row, worst);
+            let worst = lookup.worst_finding(&row.exchange_ids);
+            let method = lookup.account_method(row, worst);
             let class = match worst.map(|f| f.severity) {
                 Some(Severity::Critical | Severity::Error) => "bad",
                 Some(Severity::Warning) => "warn",

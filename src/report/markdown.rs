@@ -7,7 +7,7 @@ use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
 use super::{accounts, endpoint, is_failing, summary, Report, MAX_LADDERS};
 // Shared with the HTML and text views; re-exported where they used to live.
-pub use super::{account_method, verdict_words, worst_finding};
+pub use super::verdict_words;
 use crate::correlate::AuthExchange;
 use crate::rules::{Finding, Severity};
 use std::io::{self, Write};
@@ -160,6 +160,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 
     // Verdicts.
     let rows = accounts(&a.exchanges, &a.findings);
+    let lookup = super::Lookup::new(a);
     writeln!(out, "## Verdict")?;
     writeln!(out)?;
     if rows.is_empty() {
@@ -170,8 +171,8 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
     }
     for row in &rows {
-        let worst = worst_finding(&a.findings, &row.exchange_ids);
-        let method = account_method(a, row, worst);
+        let worst = lookup.worst_finding(&row.exchange_ids);
+        let method = lookup.account_method(row, worst);
         let who = if row.auth_user != row.user && row.auth_user != "-" {
             format!(
                 "**{}** (authentication user {})",

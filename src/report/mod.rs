@@ -432,28 +432,69 @@ impl AccountBook {
     }
 }
 
-/// The most severe finding of a set of exchanges (the first one on ties).
-pub fn worst_finding<'a>(findings: &'a [Finding], exchanges: &[usize]) -> Option<&'a Finding> {
-    let mut worst: Option<&Finding> = None;
-    for f in findings {
-        if f.exchange.is_some_and(|e| exchanges.contains(&e))
-            && worst.is_none_or(|w| f.severity > w.severity)
-        {
-            worst = Some(f);
-        }
-    }
-    worst
+/// Findings and exchanges by exchange id, built once per report: the
+/// per-account questions below would otherwise scan every finding and
+/// every exchange once per account (quadratic on large captures).
+pub struct Lookup<'a> {
+    analysis: &'a Analysis,
+    /// Exchange id -> positions in `analysis.findings`, ascending.
+    findings: HashMap<usize, Vec<usize>>,
+    exchanges: HashMap<usize, &'a AuthExchange>,
 }
 
-/// The method the verdict speaks of: that of the exchange the worst
-/// finding is about, else the account's first exchange.
-pub fn account_method<'a>(a: &'a Analysis, row: &AccountRow, worst: Option<&Finding>) -> &'a str {
-    let id = worst
-        .and_then(|f| f.exchange)
-        .or(row.exchange_ids.first().copied());
-    id.and_then(|id| a.exchanges.iter().find(|e| e.id == id))
-        .map(|e| e.method.as_str())
-        .unwrap_or("?")
+impl<'a> Lookup<'a> {
+    pub fn new(analysis: &'a Analysis) -> Lookup<'a> {
+        let mut findings: HashMap<usize, Vec<usize>> = HashMap::default();
+        for (i, f) in analysis.findings.iter().enumerate() {
+            if let Some(e) = f.exchange {
+                findings.entry(e).or_default().push(i);
+            }
+        }
+        let exchanges = analysis.exchanges.iter().map(|e| (e.id, e)).collect();
+        Lookup {
+            analysis,
+            findings,
+            exchanges,
+        }
+    }
+
+    pub fn exchange(&self, id: usize) -> Option<&'a AuthExchange> {
+        self.exchanges.get(&id).copied()
+    }
+
+    /// The most severe finding about a set of exchanges (the first in the
+    /// report's order on ties).
+    pub fn worst_finding(&self, exchanges: &[usize]) -> Option<&'a Finding> {
+        let mut best: Option<usize> = None;
+        let all = &self.analysis.findings;
+        for i in exchanges
+            .iter()
+            .flat_map(|e| self.findings.get(e).into_iter().flatten())
+        {
+            let better = match best {
+                None => true,
+                Some(b) => {
+                    all[*i].severity > all[b].severity
+                        || all[*i].severity == all[b].severity && *i < b
+                }
+            };
+            if better {
+                best = Some(*i);
+            }
+        }
+        best.map(|i| &all[i])
+    }
+
+    /// The method the verdict speaks of: that of the exchange the worst
+    /// finding is about, else the account's first exchange.
+    pub fn account_method(&self, row: &AccountRow, worst: Option<&Finding>) -> &'a str {
+        worst
+            .and_then(|f| f.exchange)
+            .or(row.exchange_ids.first().copied())
+            .and_then(|id| self.exchange(id))
+            .map(|e| e.method.as_str())
+            .unwrap_or("?")
+    }
 }
 
 /// What the account could or could not do, in words.

@@ -12,10 +12,7 @@ mod details;
 
 use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
-use super::{
-    account_method, accounts, cause_rank, endpoint, summary, verdict_words, worst_finding,
-    AccountRow, Report,
-};
+use super::{accounts, cause_rank, endpoint, summary, verdict_words, AccountRow, Report};
 use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
@@ -298,6 +295,7 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
     write_inputs(r, &p, w, out)?;
 
     let rows = accounts(&a.exchanges, &a.findings);
+    let lookup = super::Lookup::new(a);
     let mut by_exchange: HashMap<usize, Vec<&Finding>> = HashMap::new();
     for f in &a.findings {
         if let Some(e) = f.exchange {
@@ -308,8 +306,8 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
     let views: Vec<AccountView> = rows
         .iter()
         .map(|row| {
-            let worst = worst_finding(&a.findings, &row.exchange_ids);
-            let method = account_method(a, row, worst);
+            let worst = lookup.worst_finding(&row.exchange_ids);
+            let method = lookup.account_method(row, worst);
             let cause = row
                 .root_cause
                 .as_ref()
