@@ -6,7 +6,7 @@
 use super::ladder::{self, Ladder, StepKind};
 use super::markdown::verdict_words;
 use super::sanitize::term;
-use super::{accounts, endpoint, is_failing, summary, Report, MAX_LADDERS};
+use super::{accounts, endpoint, summary, Report, MAX_LADDERS};
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
 use std::fmt::Write as _;
@@ -234,7 +234,7 @@ fn render(r: &Report, h: &mut String) {
         h.push_str("<p>None.</p>\n");
     }
     for ex in &a.exchanges {
-        let fs = r.findings_of(ex.id);
+        let fs = lookup.findings_of(ex.id);
         if fs.is_empty() {
             continue;
         }
@@ -253,7 +253,7 @@ fn render(r: &Report, h: &mut String) {
     let failing: Vec<&AuthExchange> = a
         .exchanges
         .iter()
-        .filter(|e| is_failing(e, &a.findings))
+        .filter(|e| lookup.is_failing(e))
         .collect();
     if !failing.is_empty() {
         h.push_str("<h2>Message flow of the failing exchanges</h2>\n<p>Arrows are SIP messages with their time and capture frame. Beside each arrow: the authentication header and the parameters that matter; the parameter a finding is about is marked in red.</p>\n");

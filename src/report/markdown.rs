@@ -5,7 +5,7 @@
 
 use super::ladder::{self, AsciiStyle};
 use super::sanitize::term;
-use super::{accounts, endpoint, is_failing, summary, Report, MAX_LADDERS};
+use super::{accounts, endpoint, summary, Report, MAX_LADDERS};
 // Shared with the HTML and text views; re-exported where they used to live.
 pub use super::verdict_words;
 use crate::correlate::AuthExchange;
@@ -235,7 +235,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
     }
     for ex in &a.exchanges {
-        let fs = r.findings_of(ex.id);
+        let fs = lookup.findings_of(ex.id);
         if fs.is_empty() {
             continue;
         }
@@ -258,7 +258,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let failing: Vec<&AuthExchange> = a
         .exchanges
         .iter()
-        .filter(|e| is_failing(e, &a.findings))
+        .filter(|e| lookup.is_failing(e))
         .collect();
     if !failing.is_empty() {
         writeln!(out, "## Message flow of the failing exchanges")?;

@@ -48,27 +48,6 @@ impl Report {
             redaction: redact::Level::None,
         }
     }
-
-    /// The findings about one exchange, most severe first.
-    pub fn findings_of(&self, exchange: usize) -> Vec<&Finding> {
-        let mut v: Vec<&Finding> = self
-            .analysis
-            .findings
-            .iter()
-            .filter(|f| f.exchange == Some(exchange))
-            .collect();
-        v.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        v
-    }
-}
-
-/// Whether an exchange deserves a ladder in a ticket report: it did not
-/// succeed, or something at warning level or above was found in it.
-pub fn is_failing(ex: &AuthExchange, findings: &[Finding]) -> bool {
-    matches!(ex.outcome, Outcome::Failed | Outcome::Unanswered)
-        || findings
-            .iter()
-            .any(|f| f.exchange == Some(ex.id) && f.severity >= Severity::Warning)
 }
 
 /// Most ladders drawn in one Markdown or HTML report; the rest are named.
@@ -460,6 +439,34 @@ impl<'a> Lookup<'a> {
 
     pub fn exchange(&self, id: usize) -> Option<&'a AuthExchange> {
         self.exchanges.get(&id).copied()
+    }
+
+    /// The findings about one exchange, most severe first (report order
+    /// among equals).
+    pub fn findings_of(&self, exchange: usize) -> Vec<&'a Finding> {
+        let all = &self.analysis.findings;
+        let mut v: Vec<&Finding> = self
+            .findings
+            .get(&exchange)
+            .into_iter()
+            .flatten()
+            .map(|&i| &all[i])
+            .collect();
+        v.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        v
+    }
+
+    /// Whether an exchange deserves a ladder in a ticket report: it did
+    /// not succeed, or something at warning level or above was found in
+    /// it.
+    pub fn is_failing(&self, ex: &AuthExchange) -> bool {
+        matches!(ex.outcome, Outcome::Failed | Outcome::Unanswered)
+            || self
+                .findings
+                .get(&ex.id)
+                .into_iter()
+                .flatten()
+                .any(|&i| self.analysis.findings[i].severity >= Severity::Warning)
     }
 
     /// The most severe finding about a set of exchanges (the first in the
