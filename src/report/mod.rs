@@ -687,6 +687,53 @@ mod tests {
     }
 
     #[test]
+    fn lookup_answers_as_a_scan_of_the_findings_would() {
+        let mut a = hostile();
+        let ex = a.exchanges[0].clone();
+        let mut second = ex.clone();
+        second.id = ex.id + 1;
+        second.outcome = Outcome::Succeeded;
+        a.exchanges.push(second.clone());
+        let finding = |rule: &'static str, severity: Severity, exchange: Option<usize>| Finding {
+            rule,
+            severity,
+            exchange,
+            related_exchanges: Vec::new(),
+            frames: Vec::new(),
+            message: String::new(),
+            evidence: Default::default(),
+            fix: String::new(),
+        };
+        a.findings = vec![
+            finding("info-first", Severity::Info, Some(second.id)),
+            finding("warn-a", Severity::Warning, Some(second.id)),
+            finding("capture", Severity::Critical, None),
+            finding("warn-b", Severity::Warning, Some(ex.id)),
+            finding("late-warn", Severity::Warning, Some(second.id)),
+        ];
+        let l = Lookup::new(&a);
+        // Most severe; on ties the first in report order, whatever the
+        // order of the ids asked about.
+        let w = l.worst_finding(&[ex.id, second.id]).unwrap();
+        assert_eq!(w.rule, "warn-a");
+        assert_eq!(l.worst_finding(&[ex.id]).unwrap().rule, "warn-b");
+        assert!(
+            l.worst_finding(&[999]).is_none(),
+            "capture-wide ones name no exchange"
+        );
+        let rules: Vec<&str> = l.findings_of(second.id).iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["warn-a", "late-warn", "info-first"]);
+        assert!(
+            l.is_failing(&second),
+            "a warning makes a succeeded exchange worth a ladder"
+        );
+        a.findings.retain(|f| f.severity == Severity::Info);
+        let l = Lookup::new(&a);
+        assert!(!l.is_failing(&second));
+        assert_eq!(l.exchange(second.id).map(|e| e.id), Some(second.id));
+    }
+
+    #[test]
     fn filters_record_what_they_left_out() {
         let f = filter::Filter {
             users: vec!["bob".into()],
