@@ -169,40 +169,60 @@ impl Secrets {
 /// field: inside free text they would match unrelated words.
 const MIN_TEXT_MATCH: usize = 4;
 
-/// Replaces every occurrence of each key (longest first) in `s`; with
-/// `word`, only where the match is not part of a longer word.
-fn replace_all(s: &mut String, table: &[(String, String)], word: bool) {
-    for (from, to) in table {
-        if from.is_empty() || !s.contains(from.as_str()) {
-            continue;
-        }
-        let mut out = String::with_capacity(s.len());
-        let mut rest: &str = s;
-        while let Some(i) = rest.find(from.as_str()) {
-            let before = rest[..i].chars().next_back();
-            let after = rest[i + from.len()..].chars().next();
-            let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-            out.push_str(&rest[..i]);
-            if word && (is_word(before) || is_word(after)) {
-                out.push_str(from);
-            } else {
-                out.push_str(to);
-            }
-            rest = &rest[i + from.len()..];
-        }
-        out.push_str(rest);
-        *s = out;
-    }
+/// Values to mask and their labels, searched all at once: one pass of an
+/// Aho-Corasick automaton per string, whatever the number of values (a
+/// pass per value over every string was quadratic on large captures).
+struct Replacer {
+    search: Option<aho_corasick::AhoCorasick>,
+    labels: Vec<String>,
 }
 
-fn sorted_table(map: &HashMap<String, String>, min_len: usize) -> Vec<(String, String)> {
-    let mut t: Vec<(String, String)> = map
-        .iter()
-        .filter(|(k, _)| k.len() >= min_len)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    t.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-    t
+impl Replacer {
+    /// Keys of at least `min_len` bytes; where matches overlap, the
+    /// leftmost, then the longest, wins.
+    fn new(map: &HashMap<String, String>, min_len: usize) -> Replacer {
+        let mut pairs: Vec<(&String, &String)> =
+            map.iter().filter(|(k, _)| k.len() >= min_len).collect();
+        pairs.sort();
+        let keys: Vec<String> = pairs.iter().map(|(k, _)| (*k).clone()).collect();
+        let labels: Vec<String> = pairs.iter().map(|(_, v)| (*v).clone()).collect();
+        let search = if keys.is_empty() {
+            None
+        } else {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&keys)
+                .ok()
+        };
+        Replacer { search, labels }
+    }
+
+    /// Replaces every key in `s`; with `word`, only where the match is not
+    /// part of a longer word.
+    fn replace_all(&self, s: &mut String, word: bool) {
+        let Some(search) = &self.search else {
+            return;
+        };
+        let mut out: Option<String> = None;
+        let mut done = 0;
+        for m in search.find_iter(s.as_str()) {
+            let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if word
+                && (is_word(s[..m.start()].chars().next_back())
+                    || is_word(s[m.end()..].chars().next()))
+            {
+                continue;
+            }
+            let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+            o.push_str(&s[done..m.start()]);
+            o.push_str(&self.labels[m.pattern().as_usize()]);
+            done = m.end();
+        }
+        if let Some(mut o) = out {
+            o.push_str(&s[done..]);
+            *s = o;
+        }
+    }
 }
 
 /// Stable IP pseudonyms.
@@ -329,10 +349,10 @@ pub fn apply(a: &mut Analysis, level: Level) {
             }
         }
     });
-    let table = sorted_table(&secrets.labels, MIN_TEXT_MATCH);
+    let table = Replacer::new(&secrets.labels, MIN_TEXT_MATCH);
     walk(a, &mut |s, field| {
         if !matches!(field, Field::Secret(_)) {
-            replace_all(s, &table, false);
+            table.replace_all(s, false);
         }
     });
     if level != Level::All {
@@ -359,10 +379,10 @@ pub fn apply(a: &mut Analysis, level: Level) {
             }
         }
     }
-    let table = sorted_table(&users, 1);
+    let table = Replacer::new(&users, 1);
     walk(a, &mut |s, field| {
         if !matches!(field, Field::Secret(_)) {
-            replace_all(s, &table, true);
+            table.replace_all(s, true);
         }
     });
     // 3. IP addresses: packet addresses first (the numbering follows the
@@ -385,10 +405,54 @@ mod tests {
 
     #[test]
     fn replaces_only_whole_words_when_asked() {
-        let t = vec![("300".to_string(), "user-1".to_string())];
+        let map: HashMap<String, String> = [("300".to_string(), "user-1".to_string())].into();
+        let t = Replacer::new(&map, 1);
         let mut s = "user 300 at sip:300@x, frame 1300".to_string();
-        replace_all(&mut s, &t, true);
+        t.replace_all(&mut s, true);
         assert_eq!(s, "user user-1 at sip:user-1@x, frame 1300");
+        let mut s = "frame 1300".to_string();
+        t.replace_all(&mut s, false);
+        assert_eq!(s, "frame 1user-1", "inside words when not asked");
+    }
+
+    #[test]
+    fn labels_are_never_masked_again() {
+        // A user named "1" must not turn alice's label "user-1" into
+        // "user-user-2" (one pass over the text, not one per value).
+        let map: HashMap<String, String> = [
+            ("alice".to_string(), "user-1".to_string()),
+            ("1".to_string(), "user-2".to_string()),
+        ]
+        .into();
+        let t = Replacer::new(&map, 1);
+        let mut s = "alice and 1".to_string();
+        t.replace_all(&mut s, true);
+        assert_eq!(s, "user-1 and user-2");
+    }
+
+    #[test]
+    fn the_longest_of_overlapping_values_is_masked() {
+        let map: HashMap<String, String> = [
+            ("abcd".to_string(), "[nonce-1]".to_string()),
+            ("abcdef01".to_string(), "[nonce-2]".to_string()),
+            ("short".to_string(), "[cnonce-1]".to_string()),
+        ]
+        .into();
+        let t = Replacer::new(&map, 5);
+        let mut s = "nonce abcdef01, and abcd alone, short".to_string();
+        t.replace_all(&mut s, false);
+        assert_eq!(
+            s, "nonce [nonce-2], and abcd alone, [cnonce-1]",
+            "abcd is below the minimum length"
+        );
+        let t = Replacer::new(&map, 4);
+        let mut s = "nonce abcdef01, and abcd alone".to_string();
+        t.replace_all(&mut s, false);
+        assert_eq!(s, "nonce [nonce-2], and [nonce-1] alone");
+        let empty = Replacer::new(&HashMap::new(), 1);
+        let mut s = "untouched".to_string();
+        empty.replace_all(&mut s, true);
+        assert_eq!(s, "untouched");
     }
 
     #[test]
