@@ -6,16 +6,20 @@ use crate::analysis::Analysis;
 use crate::report::endpoint;
 use crate::report::sanitize::term;
 use crate::rules::Finding;
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 pub(super) fn write(a: &Analysis, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let mut groups: Vec<(Option<usize>, Vec<&Finding>)> = Vec::new();
+    let mut group_of: HashMap<Option<usize>, usize> = HashMap::new();
     for f in &a.findings {
-        match groups.iter_mut().find(|(e, _)| *e == f.exchange) {
-            Some((_, v)) => v.push(f),
-            None => groups.push((f.exchange, vec![f])),
-        }
+        let i = *group_of.entry(f.exchange).or_insert_with(|| {
+            groups.push((f.exchange, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(f);
     }
+    let lookup = crate::report::Lookup::new(a);
     for (_, v) in &mut groups {
         v.sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
@@ -25,7 +29,7 @@ pub(super) fn write(a: &Analysis, p: &Paint, out: &mut dyn Write) -> io::Result<
         wy.cmp(&wx).then(x.0.cmp(&y.0))
     });
     for (exid, fs) in &groups {
-        match exid.and_then(|id| a.exchanges.iter().find(|e| e.id == id)) {
+        match exid.and_then(|id| lookup.exchange(id)) {
             Some(ex) => {
                 writeln!(
                     out,
