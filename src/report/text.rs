@@ -261,7 +261,7 @@ struct AccountView<'a> {
 /// The finding of `rule` about one of the account's exchanges, else a
 /// capture-wide one citing one of its frames.
 fn cause_finding<'a>(
-    a: &'a Analysis,
+    wide: &[&'a Finding],
     row: &AccountRow,
     rule: &str,
     by_exchange: &HashMap<usize, Vec<&'a Finding>>,
@@ -280,9 +280,9 @@ fn cause_finding<'a>(
             .filter_map(|id| by_id.get(id))
             .flat_map(|e| e.frames.iter().copied())
             .collect();
-        a.findings.iter().find(|f| {
-            f.exchange.is_none() && f.rule == rule && f.frames.iter().any(|fr| frames.contains(fr))
-        })
+        wide.iter()
+            .copied()
+            .find(|f| f.rule == rule && f.frames.iter().any(|fr| frames.contains(fr)))
     })
 }
 
@@ -303,6 +303,9 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
         }
     }
     let by_id: HashMap<usize, &AuthExchange> = a.exchanges.iter().map(|e| (e.id, e)).collect();
+    // Findings about no single exchange, in report order: the fallback
+    // cause of an account, looked for once per account.
+    let wide: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
     let views: Vec<AccountView> = rows
         .iter()
         .map(|row| {
@@ -311,7 +314,7 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
             let cause = row
                 .root_cause
                 .as_ref()
-                .and_then(|c| cause_finding(a, row, c.rule, &by_exchange, &by_id));
+                .and_then(|c| cause_finding(&wide, row, c.rule, &by_exchange, &by_id));
             AccountView {
                 row,
                 verdict: verdict_words(row, method, worst),
@@ -624,8 +627,9 @@ fn write_diagnosis<'a>(
             None => String::new(),
         };
         let mut clients: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for v in &d.views {
-            if !clients.contains(&v.row.client.as_str()) {
+            if seen.insert(v.row.client.as_str()) {
                 clients.push(&v.row.client);
             }
         }
@@ -1055,14 +1059,16 @@ fn write_rules<'a>(
         // Which accounts, when there are several to tell apart.
         if rows.len() > 1 && !ids.is_empty() {
             let mut per: Vec<(usize, Vec<usize>)> = Vec::new();
+            let mut slot: HashMap<usize, usize> = HashMap::new();
             for &e in &ids {
                 let Some(&acc) = account_of.get(&e) else {
                     continue;
                 };
-                match per.iter_mut().find(|(x, _)| *x == acc) {
-                    Some((_, v)) => v.push(e),
-                    None => per.push((acc, vec![e])),
-                }
+                let i = *slot.entry(acc).or_insert_with(|| {
+                    per.push((acc, Vec::new()));
+                    per.len() - 1
+                });
+                per[i].1.push(e);
             }
             per.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
             let mut parts: Vec<String> = per
