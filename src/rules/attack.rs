@@ -316,13 +316,13 @@ pub struct BruteForce {
     waiting: Reorder<(IpAddr, Attempt)>,
     newest: Ts,
     sources: BTreeMap<IpAddr, Source>,
-    config: Option<RuleConfig>,
+    config: RuleConfig,
 }
 
 impl BruteForce {
     pub fn new(cfg: &RuleConfig) -> BruteForce {
         BruteForce {
-            config: Some(cfg.clone()),
+            config: cfg.clone(),
             ..BruteForce::default()
         }
     }
@@ -356,17 +356,15 @@ impl BruteForce {
     }
 
     fn judge_older_than(&mut self, t: i64) {
-        let cfg = self.config.take().unwrap_or_default();
         while let Some((_, (ip, attempt))) = self.waiting.pop_before(t) {
             if let Some(src) = self.sources.get_mut(&ip) {
-                src.apply(attempt, &cfg);
+                src.apply(attempt, &self.config);
             }
         }
-        self.config = Some(cfg);
     }
 
     pub fn finish(mut self, cfg: &RuleConfig, out: &mut Vec<Finding>) {
-        self.config = Some(cfg.clone());
+        self.config = cfg.clone();
         self.judge_older_than(i64::MAX);
         for (ip, src) in &self.sources {
             if src.flagged() {
