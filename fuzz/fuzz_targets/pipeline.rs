@@ -8,7 +8,7 @@
 //! reaches the correlator and rules without having to forge headers.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sipauth_diag::analysis::{analyze, Input, Options};
+use sipauth_diag::analysis::{analyze, analyze_streaming, Input, Options};
 use sipauth_diag::capture::open_reader;
 use sipauth_diag::capture::synth::{PcapWriter, SynthPacket};
 use sipauth_diag::report;
@@ -50,25 +50,55 @@ fuzz_target!(|data: &[u8]| {
         Some((b'!', rest)) => synth(rest),
         _ => data.to_vec(),
     };
-    let Ok(reader) = open_reader(Box::new(std::io::Cursor::new(bytes))) else {
+    let open = || {
+        open_reader(Box::new(std::io::Cursor::new(bytes.clone())))
+            .ok()
+            .map(|reader| Input {
+                name: "fuzz".into(),
+                reader,
+            })
+    };
+    let Some(input) = open() else {
         return;
     };
-    let a = analyze(
-        vec![Input {
-            name: "fuzz".into(),
-            reader,
-        }],
-        &Options::default(),
+    let a = analyze(vec![input], &Options::default());
+    let r = report::Report::build(
+        a,
+        &report::filter::Filter::default(),
+        report::redact::Level::All,
     );
-    let _ = report::json::to_value(&a);
+    let _ = report::json::to_value(&r);
+    for details in [false, true] {
+        let mut out = Vec::new();
+        report::text::write(
+            &r,
+            &report::text::TextOptions {
+                color: true,
+                width: 80,
+                ladder: true,
+                details,
+            },
+            &mut out,
+        )
+        .expect("writing to a Vec cannot fail");
+    }
     let mut out = Vec::new();
-    report::text::write(
-        &a,
-        &report::text::TextOptions {
-            color: true,
-            width: 80,
-        },
-        &mut out,
-    )
-    .expect("writing to a Vec cannot fail");
+    report::markdown::write(&r, &mut out).expect("writing to a Vec cannot fail");
+    report::html::write(&r, &mut out).expect("writing to a Vec cannot fail");
+    // The streamed JSON report and JSON lines, as the CLI writes them.
+    let Some(input) = open() else {
+        return;
+    };
+    let mut doc = report::json::JsonDoc::in_memory();
+    let mut lines = Vec::new();
+    let mut jsonl = sipauth_diag::jsonl::JsonlWriter::new(&mut lines);
+    let a = analyze_streaming(vec![input], &Options::default(), &mut |ex, f| {
+        doc.exchange(&ex, &f);
+        jsonl.exchange(&ex, &f);
+    });
+    doc.findings(&a.findings);
+    let mut out = Vec::new();
+    doc.finish(&a, None, report::redact::Level::None, &mut out)
+        .expect("writing to a Vec cannot fail");
+    jsonl.finish(&a).expect("writing to a Vec cannot fail");
 });
