@@ -1,7 +1,9 @@
 //! The rule engine. Most rules are small pure functions of one
 //! [`AuthExchange`]; a few (brute force, nc reuse, scanner user agents)
-//! look at the whole capture through a [`CaptureView`]. Both push
-//! [`Finding`]s. Rule IDs are stable (see `docs/rules.md` and the field
+//! look across exchanges: [`CaptureRules`] is fed each exchange as it
+//! finishes, keeps a compact, time-bounded summary, and judges at the end
+//! ([`CaptureView`] runs everything over exchanges already in memory).
+//! Both push [`Finding`]s. Rule IDs are stable (see `docs/rules.md` and the field
 //! notes they come from). Rules are grouped by family, one file each.
 
 mod attack;
