@@ -22,9 +22,7 @@ pub mod tcp;
 pub mod websocket;
 
 use crate::capture::{RawPacket, Transport, Ts};
-use etherparse::{
-    IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice,
-};
+use etherparse::{IpFragOffset, IpNumber, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice};
 use std::net::{IpAddr, SocketAddr};
 
 /// Where a payload sits in the capture.
@@ -291,26 +289,21 @@ impl NetDecoder {
         let src = IpAddr::V6(h.source_addr());
         let dst = IpAddr::V6(h.destination_addr());
         let p = ip.payload();
-        // etherparse 0.18 reads the IPv6 fragment header's offset and M
-        // flag with the IPv4 bit layout (RFC 8200 has 13 offset bits, 2
-        // reserved, then M), so its `fragmented` flag cannot be trusted:
-        // read the header's bytes here.
-        let frag_header = ip.extensions().clone().into_iter().find_map(|e| match e {
-            Ipv6ExtensionSlice::Fragment(f) => Some(f.slice()),
-            _ => None,
-        });
-        let fragmenting = frag_header.and_then(|fh| {
+        // The fragment header is found by our own walk of the extension
+        // headers: etherparse 0.18's extension iterator over a lax slice
+        // reads past the slice on a truncated chain (found by fuzzing), and
+        // it reads the fragment offset and M flag with the IPv4 bit layout
+        // (RFC 8200 has 13 offset bits, 2 reserved, then M).
+        let frag_header = ipv6_fragment_header(data);
+        let fragmenting = frag_header.and_then(|(at, fh)| {
             let bits = u16::from_be_bytes([*fh.get(2)?, *fh.get(3)?]);
             let (offset, more) = (bits >> 3, bits & 1 == 1);
-            (offset != 0 || more).then_some((fh, offset, more))
+            (offset != 0 || more).then_some(((at, fh), offset, more))
         });
-        if let Some((fh, offset, more)) = fragmenting {
+        if let Some(((at, fh), offset, more)) = fragmenting {
             self.stats.ip_fragments += 1;
-            // The fragmentable part starts right after the fragment header;
-            // etherparse may have read on into it as if it were headers.
-            let start = (fh.as_ptr() as usize)
-                .saturating_sub(data.as_ptr() as usize)
-                .saturating_add(fh.len());
+            // The fragmentable part starts right after the fragment header.
+            let start = at + fh.len();
             let end = (40 + usize::from(h.payload_length())).min(data.len());
             let (Some(frag_data), Some(&next), Ok(offset), Some(id)) = (
                 data.get(start..end),
@@ -482,6 +475,30 @@ impl NetDecoder {
     }
 }
 
+/// The IPv6 fragment header (its offset in `packet` and its 8 bytes), by a
+/// walk of the extension headers (RFC 8200 §4) with every length checked;
+/// `None` when the packet has none, or the chain is cut or too long.
+fn ipv6_fragment_header(packet: &[u8]) -> Option<(usize, &[u8])> {
+    const FRAGMENT: u8 = 44;
+    let mut next = *packet.get(6)?;
+    let mut at = 40usize;
+    // More headers than any real packet carries: a crafted loop ends here.
+    for _ in 0..16 {
+        let len = match next {
+            // Hop-by-hop, routing, destination options: 8-byte units after
+            // the first 8.
+            0 | 43 | 60 => (usize::from(*packet.get(at + 1)?) + 1) * 8,
+            // Authentication header: 4-byte units, minus 2.
+            51 => (usize::from(*packet.get(at + 1)?) + 2) * 4,
+            FRAGMENT => return Some((at, packet.get(at..at.checked_add(8)?)?)),
+            _ => return None,
+        };
+        next = *packet.get(at)?;
+        at = at.checked_add(len)?;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,6 +639,80 @@ mod tests {
         p.extend_from_slice(&id.to_be_bytes());
         p.extend_from_slice(data);
         p
+    }
+
+    /// An IPv6 header whose next header is `next`, then `rest`.
+    fn ipv6_with(next: u8, payload_len: u16, rest: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&payload_len.to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(rest);
+        p
+    }
+
+    #[test]
+    fn ipv6_extension_chains_are_walked_with_checked_lengths() {
+        let frag = [17, 0, 0, 1, 0, 0, 0, 7];
+        // Fragment header right after the fixed header.
+        let p = ipv6_with(44, 8, &frag);
+        assert_eq!(ipv6_fragment_header(&p), Some((40, &frag[..])));
+        // Hop-by-hop (16 bytes), then authentication (12 bytes), then it.
+        let mut chain = vec![51, 1];
+        chain.extend_from_slice(&[0; 14]);
+        chain.extend_from_slice(&[44, 1]);
+        chain.extend_from_slice(&[0; 10]);
+        chain.extend_from_slice(&frag);
+        let p = ipv6_with(0, chain.len() as u16, &chain);
+        assert_eq!(ipv6_fragment_header(&p), Some((68, &frag[..])));
+        // No fragment header; a chain cut short; a header claiming more
+        // bytes than the packet has; a fragment header cut short.
+        assert_eq!(ipv6_fragment_header(&ipv6_with(17, 8, &[0; 8])), None);
+        assert_eq!(ipv6_fragment_header(&ipv6_with(0, 16, &[44])), None);
+        assert_eq!(
+            ipv6_fragment_header(&ipv6_with(0, 16, &[44, 255, 0, 0])),
+            None
+        );
+        assert_eq!(ipv6_fragment_header(&ipv6_with(44, 8, &[17, 0, 0])), None);
+        assert_eq!(
+            ipv6_fragment_header(&[0x60; 20]),
+            None,
+            "shorter than a header"
+        );
+        // A chain of 20 empty destination-options headers ends the walk.
+        let mut long = Vec::new();
+        for _ in 0..20 {
+            long.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(
+            ipv6_fragment_header(&ipv6_with(60, long.len() as u16, &long)),
+            None
+        );
+    }
+
+    #[test]
+    fn truncated_ipv6_extension_chains_are_decoded_without_reading_past_them() {
+        // Hop-by-hop headers of several lengths, cut at every length: never
+        // a panic; a fragment only where the whole chain is there: the
+        // 8 bytes after the hop-by-hop header read as a fragment header
+        // (lengths 200 and 255 claim more than the capture holds).
+        for claim in [0u8, 1, 2, 200, 255] {
+            let mut chain = vec![44, claim, 0, 0, 0, 0, 0, 0];
+            chain.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 9]);
+            chain.extend_from_slice(b"INVITE sip:x SIP/2.0");
+            for cut in 0..=chain.len() {
+                let p = ipv6_with(0, 1000, &chain[..cut]);
+                let (_, net) = decode(&[p]);
+                let hbh = (usize::from(claim) + 1) * 8;
+                let whole = cut >= hbh + 8 && chain[hbh + 2..hbh + 4] != [0, 0];
+                assert_eq!(
+                    net.stats.ip_fragments,
+                    u64::from(whole),
+                    "claim {claim} cut {cut}"
+                );
+            }
+        }
     }
 
     #[test]
