@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every fuzz target for SECS seconds (default 600), one after another,
-# one job each, with the project's limits: 5 s per input, 512 MB RSS,
+# one job each, with the project's limits: 5 s per input, 1 GB RSS (the
+# pipeline corpus of capture heads alone takes about 550 MB),
 # 128 MB per allocation. Crashes are kept in fuzz/artifacts/<target>/ and
 # fuzzing goes on (fork mode), so one run finds several. Logs go to LOGDIR.
 # Usage: fuzz/run-all.sh [SECS] [TARGET...]   (from the crate root)
@@ -19,7 +20,7 @@ for t in $targets; do
     mkdir -p "fuzz/artifacts/$t"
     echo "== $t $(date -u +%FT%TZ)"
     "$bin/$t" -artifact_prefix="fuzz/artifacts/$t/" \
-        -max_total_time="$secs" -timeout=5 -rss_limit_mb=512 -malloc_limit_mb=128 \
+        -max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 -malloc_limit_mb=128 \
         -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -print_final_stats=1 "fuzz/corpus/$t" > "$logdir/$t.log" 2>&1
     echo "== $t done rc=$? $(date -u +%FT%TZ)"
