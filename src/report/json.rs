@@ -272,9 +272,15 @@ impl JsonDoc {
     /// A finished exchange with the findings about it.
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
-        self.accounts.exchange(ex);
+        let fields = ExchangeFields::new(ex, None);
+        self.accounts.exchange_named(
+            ex,
+            fields.user.as_deref(),
+            fields.auth_user.as_deref(),
+            fields.realm.as_deref(),
+        );
         if self.error.is_none() {
-            if let Err(e) = self.exchanges.push(&ExchangeFields::new(ex, None)) {
+            if let Err(e) = self.exchanges.push(&fields) {
                 self.error = Some(e);
             }
         }

@@ -235,8 +235,8 @@ pub struct AccountBook {
     index: HashMap<u64, usize>,
     collided: Vec<usize>,
     groups: Vec<AccountGroup>,
-    /// (client, server) endpoints -> hop number.
-    hops: HashMap<(String, String), usize>,
+    /// (client, server) addresses -> hop number.
+    hops: HashMap<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>), usize>,
     /// Per hop: rules that fired on one of its exchanges that succeeded.
     harmless: Vec<Vec<&'static str>>,
     /// By exchange id: (account + 1, hop with [`SUCCEEDED`] set when the
@@ -280,15 +280,28 @@ impl AccountBook {
     /// Counts an exchange for its account. Findings naming it must come
     /// after it ([`AccountBook::finding`]).
     pub fn exchange(&mut self, ex: &AuthExchange) {
-        let user = ex.user().unwrap_or_else(|| "?".into());
-        let auth_user = ex.auth_user().unwrap_or_else(|| "-".into());
-        let realm = ex.realm().unwrap_or_else(|| "-".into());
+        let (user, auth_user, realm) = (ex.user(), ex.auth_user(), ex.realm());
+        self.exchange_named(ex, user.as_deref(), auth_user.as_deref(), realm.as_deref());
+    }
+
+    /// [`AccountBook::exchange`] with the exchange's user, auth user and
+    /// realm already worked out (the JSON report needs them too).
+    pub fn exchange_named(
+        &mut self,
+        ex: &AuthExchange,
+        user: Option<&str>,
+        auth_user: Option<&str>,
+        realm: Option<&str>,
+    ) {
+        let user = user.unwrap_or("?").to_string();
+        let auth_user = auth_user.unwrap_or("-").to_string();
+        let realm = realm.unwrap_or("-").to_string();
         let client = ex
             .client
             .map(|a| a.ip().to_string())
             .unwrap_or_else(|| "?".into());
         let server = endpoint(ex.server);
-        let hop_key = (endpoint(ex.client), server.clone());
+        let hop_key = (ex.client, ex.server);
         let next_hop = self.hops.len();
         let hop = *self.hops.entry(hop_key).or_insert(next_hop);
         if hop == self.harmless.len() {
