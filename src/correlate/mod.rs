@@ -524,9 +524,12 @@ pub struct Correlator {
     held_by_ek: FxHashMap<u64, u64>,
     spare_buffers: Vec<Vec<u8>>,
     /// By hash of the nonce (the entry's own nonce is compared on lookup).
-    nonces: Generations<NonceEntry>,
-    /// First (client, server) hop of each digest response value.
-    responses: Generations<(Option<SocketAddr>, Option<SocketAddr>)>,
+    /// Boxed: the tables hold minutes of nonces in two generations, and
+    /// an entry is a hundred bytes.
+    nonces: Generations<Box<NonceEntry>>,
+    /// Hash of the first (client, server) hop of each digest response
+    /// value (only compared for equality).
+    responses: Generations<u64>,
     /// Transactions of exchanges that flowed out, with the content id of
     /// their request, to recognise late retransmissions.
     gone: Generations<u64>,
@@ -1082,6 +1085,7 @@ impl Correlator {
     fn nonce(&self, nonce: &str) -> Option<&NonceEntry> {
         self.nonces
             .get(hash_of(nonce))
+            .map(|n| &**n)
             .filter(|n| n.challenge.nonce.as_deref() == Some(nonce))
     }
 
@@ -1320,7 +1324,7 @@ impl Correlator {
     /// request is not that first sender's hop (a relayed copy).
     fn first_sender(&mut self, response: &str, meta: &MessageMeta) -> bool {
         let key = hash_of(response);
-        let hop = (meta.src, meta.dst);
+        let hop = hash_of((meta.src, meta.dst));
         match self.responses.get(key) {
             Some(first) => *first != hop,
             None => {
@@ -1337,7 +1341,8 @@ impl Correlator {
         };
         let key = hash_of(n);
         let (ttl, max) = (self.config.nonce_ttl, self.config.max_nonces);
-        self.nonces.insert(key, entry, self.last_ts, ttl, max);
+        self.nonces
+            .insert(key, Box::new(entry), self.last_ts, ttl, max);
     }
 
     fn close_final(&mut self, i: usize, status: u16) {

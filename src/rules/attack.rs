@@ -179,9 +179,39 @@ fn more_passwords(a: (usize, Box<str>), b: (usize, Box<str>)) -> (usize, Box<str
     }
 }
 
-/// Everything kept about one source address.
+/// Everything kept about one source address. Most sources are phones
+/// that authenticate and never fail: for those only the successes and the
+/// user agents are kept (a few dozen bytes); the state of failed attempts
+/// is allocated at the first one.
 #[derive(Default)]
 struct Source {
+    /// (user, frame, exchange) of the first accepted credentials, and how
+    /// many were accepted in all.
+    first_success: Option<(Box<str>, u64, usize)>,
+    successes: usize,
+    /// Up to [`MAX_AGENTS`] distinct User-Agents, as indices into
+    /// [`BruteForce::agents`].
+    user_agents: [u32; MAX_AGENTS],
+    agents_len: u8,
+    attempts: Option<Box<Attempts>>,
+}
+
+/// User-Agents kept per source.
+const MAX_AGENTS: usize = 5;
+
+/// Distinct User-Agents kept in all; a source inventing a new one per
+/// request cannot grow the table past it (later ones are not listed).
+const MAX_DISTINCT_AGENTS: usize = 100_000;
+
+impl Source {
+    fn agents(&self) -> &[u32] {
+        &self.user_agents[..usize::from(self.agents_len)]
+    }
+}
+
+/// The failed attempts and probes of one source.
+#[derive(Default)]
+struct Attempts {
     window: Window,
     verdict: Verdict,
     failures: usize,
@@ -200,14 +230,9 @@ struct Source {
     /// is judged an attack, then every one (at most [`MAX_LISTED`]).
     frames: Vec<u64>,
     exchanges: Vec<usize>,
-    /// (user, frame, exchange) of the first accepted credentials, and how
-    /// many were accepted in all.
-    first_success: Option<(Box<str>, u64, usize)>,
-    successes: usize,
-    user_agents: Vec<String>,
 }
 
-impl Source {
+impl Attempts {
     fn flagged(&self) -> bool {
         self.verdict.guessing || self.verdict.enumeration
     }
@@ -316,6 +341,8 @@ pub struct BruteForce {
     waiting: Reorder<(IpAddr, Attempt)>,
     newest: Ts,
     sources: BTreeMap<IpAddr, Source>,
+    /// Distinct User-Agents of the sources, each stored once, by id.
+    agent_ids: FxHashMap<Box<str>, u32>,
     config: RuleConfig,
 }
 
@@ -332,9 +359,21 @@ impl BruteForce {
         let Some(client) = ex.client else { return };
         let ip = client.ip();
         let src = self.sources.entry(ip).or_default();
-        if let Some(ua) = &ex.user_agent {
-            if src.user_agents.len() < 5 && !src.user_agents.contains(ua) {
-                src.user_agents.push(ua.clone());
+        if let Some(ua) = ex.user_agent.as_deref() {
+            if usize::from(src.agents_len) < MAX_AGENTS {
+                let next = self.agent_ids.len();
+                let id = match self.agent_ids.get(ua) {
+                    Some(&id) => Some(id),
+                    None if next < MAX_DISTINCT_AGENTS => {
+                        self.agent_ids.insert(ua.into(), next as u32);
+                        Some(next as u32)
+                    }
+                    None => None,
+                };
+                if let Some(id) = id.filter(|id| !src.agents().contains(id)) {
+                    src.user_agents[usize::from(src.agents_len)] = id;
+                    src.agents_len += 1;
+                }
             }
         }
         let mut attempts = Vec::new();
@@ -343,8 +382,10 @@ impl BruteForce {
                 src.first_success = Some((user.into(), frame, id));
             }
             src.successes += 1;
-            if src.flagged() && src.exchanges.len() < MAX_LISTED {
-                src.exchanges.push(id);
+            if let Some(a) = src.attempts.as_mut().filter(|a| a.flagged()) {
+                if a.exchanges.len() < MAX_LISTED {
+                    a.exchanges.push(id);
+                }
             }
         });
         for attempt in attempts {
@@ -358,7 +399,9 @@ impl BruteForce {
     fn judge_older_than(&mut self, t: i64) {
         while let Some((_, (ip, attempt))) = self.waiting.pop_before(t) {
             if let Some(src) = self.sources.get_mut(&ip) {
-                src.apply(attempt, &self.config);
+                src.attempts
+                    .get_or_insert_with(Box::default)
+                    .apply(attempt, &self.config);
             }
         }
     }
@@ -366,9 +409,18 @@ impl BruteForce {
     pub fn finish(mut self, cfg: &RuleConfig, out: &mut Vec<Finding>) {
         self.config = cfg.clone();
         self.judge_older_than(i64::MAX);
+        let mut agent_names = vec![""; self.agent_ids.len()];
+        for (ua, &id) in &self.agent_ids {
+            agent_names[id as usize] = ua;
+        }
         for (ip, src) in &self.sources {
-            if src.flagged() {
-                out.push(finding(*ip, src, cfg));
+            if let Some(a) = src.attempts.as_deref().filter(|a| a.flagged()) {
+                let agents: Vec<&str> = src
+                    .agents()
+                    .iter()
+                    .map(|&i| agent_names[i as usize])
+                    .collect();
+                out.push(finding(*ip, src, a, &agents, cfg));
             }
         }
     }
@@ -451,19 +503,25 @@ fn collect(ex: &AuthExchange, out: &mut Vec<Attempt>, success: &mut dyn FnMut(&s
     }
 }
 
-fn finding(ip: IpAddr, src: &Source, cfg: &RuleConfig) -> Finding {
-    let v = &src.verdict;
-    let (failures, probes) = (src.failures, src.probes);
-    let users = src.users.len();
-    let listed: Vec<String> = src.listed_users.iter().map(|u| format!("'{u}'")).collect();
+fn finding(
+    ip: IpAddr,
+    src: &Source,
+    att: &Attempts,
+    user_agents: &[&str],
+    cfg: &RuleConfig,
+) -> Finding {
+    let v = &att.verdict;
+    let (failures, probes) = (att.failures, att.probes);
+    let users = att.users.len();
+    let listed: Vec<String> = att.listed_users.iter().map(|u| format!("'{u}'")).collect();
     let users_text = if users > listed.len() {
         format!("{} and {} more", listed.join(", "), users - listed.len())
     } else {
         listed.join(", ")
     };
-    let (passwords, pw_user) = src.most_passwords();
-    let first = src.first.unwrap_or_default();
-    let last = src.last;
+    let (passwords, pw_user) = att.most_passwords();
+    let first = att.first.unwrap_or_default();
+    let last = att.last;
     let mut why = Vec::new();
     if v.guessing {
         why.push(format!(
@@ -505,16 +563,16 @@ fn finding(ip: IpAddr, src: &Source, cfg: &RuleConfig) -> Finding {
         .add("most passwords for one account", passwords.to_string())
         .add("first attempt", first.rfc3339())
         .add("last attempt", last.rfc3339())
-        .add("source ports", src.ports.len().to_string())
+        .add("source ports", att.ports.len().to_string())
         .add("any attempt succeeded", succeeded.clone());
-    if !src.user_agents.is_empty() {
-        evidence = evidence.add("user agents", src.user_agents.join(" | "));
+    if !user_agents.is_empty() {
+        evidence = evidence.add("user agents", user_agents.join(" | "));
     }
     let mut fix = "Block this source (firewall, fail2ban on the server's failed-auth log), enforce a retry limit per account and per address (e.g. VOS3000 SS_AUTHENTICATION_MAX_RETRY / SS_AUTHENTICATION_FAILED_SUSPEND), use long random SIP passwords, and do not expose the SIP port to the whole Internet.".to_string();
     if src.first_success.is_some() {
         fix.push_str(" An attempt from this source SUCCEEDED: change that account's password now and check it for fraudulent calls.");
     }
-    let mut related = src.exchanges.clone();
+    let mut related = att.exchanges.clone();
     if let Some((_, _, e)) = &src.first_success {
         related.push(*e);
     }
@@ -525,7 +583,7 @@ fn finding(ip: IpAddr, src: &Source, cfg: &RuleConfig) -> Finding {
         severity: Severity::Critical,
         exchange: None,
         related_exchanges: related,
-        frames: src.frames.clone(),
+        frames: att.frames.clone(),
         message: format!(
             "{ip} made {failures} failed authentication attempts{} against {users} account(s) ({users_text}) from {} to {}: {}",
             if probes > 0 { format!(" and {probes} username probes") } else { String::new() },
@@ -795,6 +853,93 @@ mod tests {
     }
 
     #[test]
+    fn phones_that_authenticate_keep_counters_and_shared_agents_only() {
+        let mut m = Vec::new();
+        for (i, phone) in ["10.1.1.1:5060", "10.1.1.2:5060"].iter().enumerate() {
+            let (cid, t) = (format!("ok-{i}"), i as f64);
+            m.push((
+                phone.to_string(),
+                PBX.to_string(),
+                t,
+                reg("alice", &cid, 1, &format!("a{i}"), None),
+            ));
+            m.push((
+                PBX.to_string(),
+                phone.to_string(),
+                t + 0.001,
+                resp("alice", &cid, 401, 1, &format!("a{i}"), Some(&www("N"))),
+            ));
+            let c = creds("alice", "N", &format!("{i:032x}"), None);
+            m.push((
+                phone.to_string(),
+                PBX.to_string(),
+                t + 0.01,
+                reg("alice", &cid, 2, &format!("b{i}"), Some(&c)),
+            ));
+            m.push((
+                PBX.to_string(),
+                phone.to_string(),
+                t + 0.011,
+                resp("alice", &cid, 200, 2, &format!("b{i}"), None),
+            ));
+        }
+        let with_ua: Vec<(String, String, f64, String)> = m
+            .into_iter()
+            .map(|(a, b, t, s)| {
+                let s = s.replacen("Content-Length", "User-Agent: Yealink\nContent-Length", 1);
+                (a, b, t, s)
+            })
+            .collect();
+        let borrowed: Vec<_> = with_ua
+            .iter()
+            .map(|(a, b, t, s)| (a.as_str(), b.as_str(), *t, s.as_str()))
+            .collect();
+        let cfg = RuleConfig::default();
+        let mut bf = BruteForce::new(&cfg);
+        for ex in &exchanges(&borrowed) {
+            bf.add(ex);
+        }
+        bf.judge_older_than(i64::MAX);
+        assert_eq!(bf.sources.len(), 2);
+        for src in bf.sources.values() {
+            assert!(
+                src.attempts.is_none(),
+                "no failed attempt, no attempt state"
+            );
+            assert_eq!(src.successes, 1);
+            assert_eq!(src.agents(), &[0], "the one User-Agent, stored once");
+        }
+        assert_eq!(bf.agent_ids.len(), 1);
+    }
+
+    #[test]
+    fn brute_force_names_the_user_agents_of_the_source() {
+        let m: Vec<(String, String, f64, String)> = dictionary(25, SCANNER, 0.01)
+            .into_iter()
+            .map(|(a, b, t, s)| {
+                let s = s.replacen(
+                    "Content-Length",
+                    "User-Agent: friendly-scanner\nContent-Length",
+                    1,
+                );
+                (a, b, t, s)
+            })
+            .collect();
+        let f = run(&m, &RuleConfig::default());
+        let b = f
+            .iter()
+            .find(|f| f.rule == "brute-force")
+            .expect("an attack");
+        let ua = b.evidence.0.iter().find(|(k, _)| k == "user agents");
+        assert_eq!(
+            ua.map(|(_, v)| v.as_str()),
+            Some("friendly-scanner"),
+            "{:?}",
+            b.evidence
+        );
+    }
+
+    #[test]
     fn state_per_source_stays_bounded_on_long_captures() {
         // A phone failing once every 100 s for 30 000 s, a fresh nonce
         // each time: never an attack, and what is kept about it stays the
@@ -841,9 +986,9 @@ mod tests {
         for ex in &exs {
             bf.add(ex);
             waiting = waiting.max(bf.waiting.len());
-            for src in bf.sources.values() {
-                window = window.max(src.window.attempts.len());
-                groups = groups.max(src.groups.len());
+            for a in bf.sources.values().filter_map(|s| s.attempts.as_deref()) {
+                window = window.max(a.window.attempts.len());
+                groups = groups.max(a.groups.len());
             }
         }
         // 300 s of reordering at one attempt per 100 s; a 180 s window.
@@ -851,7 +996,8 @@ mod tests {
         assert!(window <= 2, "{window} attempts in the window");
         assert!(groups <= 2 + 1 + 4 + 1, "{groups} digest inputs kept");
         let src = bf.sources.values().next().expect("the phone");
-        assert!(src.frames.is_empty(), "not an attack: no frames listed");
+        let att = src.attempts.as_deref().expect("its failures");
+        assert!(att.frames.is_empty(), "not an attack: no frames listed");
         let mut out = Vec::new();
         bf.finish(&cfg, &mut out);
         assert!(out.is_empty(), "{out:?}");
