@@ -230,3 +230,82 @@ fn evicted_challenged_exchange_keeps_its_outcome() {
     assert_eq!(ex.failure.as_deref(), Some("challenge never answered"));
     assert!(a.correlate.evicted_exchanges >= 1);
 }
+
+fn guess_register(cseq: usize, auth: &str) -> String {
+    format!("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKg{cseq}\r\nFrom: <sip:100@example.com>;tag=a\r\nTo: <sip:100@example.com>\r\nCall-ID: guess\r\nCSeq: {cseq} REGISTER\r\n{auth}Content-Length: 0\r\n\r\n")
+}
+
+fn guess_challenge(cseq: usize) -> String {
+    format!("SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKg{cseq}\r\nFrom: <sip:100@example.com>;tag=a\r\nTo: <sip:100@example.com>;tag=s\r\nCall-ID: guess\r\nCSeq: {cseq} REGISTER\r\nWWW-Authenticate: Digest realm=\"example.com\", nonce=\"n\"\r\nContent-Length: 0\r\n\r\n")
+}
+
+/// A password-guessing tool retrying on one Call-ID without end: the
+/// exchange is cut every `max_rounds` rounds, so one exchange cannot grow
+/// with the capture, and every guess still reaches the brute-force rule.
+#[test]
+fn endless_retries_on_one_call_id_are_cut_into_bounded_exchanges() {
+    const GUESSES: usize = 1200;
+    let mut w = PcapWriter::new();
+    w.udp(guess_register(1, "").as_bytes(), false);
+    w.udp(guess_challenge(1).as_bytes(), true);
+    for g in 0..GUESSES {
+        let auth = format!("Authorization: Digest username=\"100\", realm=\"example.com\", nonce=\"n\", uri=\"sip:example.com\", response=\"{g:032x}\"\r\n");
+        w.udp(guess_register(g + 2, &auth).as_bytes(), false);
+        w.udp(guess_challenge(g + 2).as_bytes(), true);
+    }
+    let a = run(w.into_bytes(), &Options::default());
+    let max = CorrelateConfig::default().max_rounds;
+    let rounds: Vec<usize> = a.exchanges.iter().map(|e| e.rounds.len()).collect();
+    assert_eq!(rounds.iter().sum::<usize>(), GUESSES + 1, "{rounds:?}");
+    assert!(rounds.iter().all(|&r| r <= max), "{rounds:?}");
+    assert_eq!(rounds.len(), (GUESSES + 1).div_ceil(max), "{rounds:?}");
+    assert_eq!(a.correlate.split_exchanges, rounds.len() as u64 - 1);
+    let cut = &a.exchanges[0];
+    assert_eq!(cut.outcome.as_str(), "failed");
+    assert!(
+        cut.failure
+            .as_deref()
+            .is_some_and(|f| f.contains(&format!("still retrying after {max} rounds"))),
+        "{:?}",
+        cut.failure
+    );
+    let w = warnings(&a);
+    let expected = format!("2 exchanges were cut after {max} rounds each");
+    assert!(w.iter().any(|w| w.starts_with(&expected)), "{w:?}");
+    let bf = a
+        .findings
+        .iter()
+        .find(|f| f.rule == "brute-force")
+        .expect("the guessing is still seen");
+    assert!(
+        bf.message
+            .contains(&format!("{GUESSES} failed authentication attempts")),
+        "{}",
+        bf.message
+    );
+}
+
+/// Copies of one request (a retransmission flood) are counted; only the
+/// first few frames are listed.
+#[test]
+fn retransmission_flood_is_counted_not_listed() {
+    const COPIES: usize = 3000;
+    let mut w = PcapWriter::new();
+    for _ in 0..=COPIES {
+        w.udp(guess_register(1, "").as_bytes(), false);
+    }
+    w.udp(guess_challenge(1).as_bytes(), true);
+    for _ in 0..COPIES {
+        w.udp(guess_challenge(1).as_bytes(), true);
+    }
+    let a = run(w.into_bytes(), &Options::default());
+    assert_eq!(a.exchanges.len(), 1);
+    let listed = CorrelateConfig::default().max_listed_retransmissions;
+    let round = &a.exchanges[0].rounds[0];
+    assert_eq!(round.request.retransmissions as usize, COPIES);
+    assert_eq!(round.request.retransmission_frames.len(), listed);
+    let resp = round.response.as_ref().expect("the challenge");
+    assert_eq!(resp.retransmissions as usize, COPIES);
+    assert_eq!(resp.retransmission_frames.len(), listed);
+    assert!(a.exchanges[0].frames.len() <= 2 * (listed + 1));
+}

@@ -322,6 +322,13 @@ pub struct CorrelateConfig {
     /// involved a challenge or credentials, dropped: a flood of requests
     /// with distinct Call-IDs cannot grow the state without bound.
     pub max_open_exchanges: usize,
+    /// Rounds (request and its answer) followed in one exchange. A client
+    /// retrying without end on one Call-ID (a password-guessing tool) would
+    /// otherwise grow one exchange with every guess; past it the exchange
+    /// is finished and the next request starts a new one.
+    pub max_rounds: usize,
+    /// Retransmission frames listed per request; more are counted.
+    pub max_listed_retransmissions: usize,
 }
 
 impl Default for CorrelateConfig {
@@ -331,6 +338,8 @@ impl Default for CorrelateConfig {
             max_nonces: 200_000,
             nonce_ttl: 300.0,
             max_open_exchanges: 20_000,
+            max_rounds: 500,
+            max_listed_retransmissions: 64,
         }
     }
 }
@@ -388,6 +397,8 @@ pub struct CorrelateStats {
     pub agents_not_kept: u64,
     /// Exchanges settled early because too many were open at once.
     pub evicted_exchanges: u64,
+    /// Exchanges finished at `max_rounds`, continued by a new exchange.
+    pub split_exchanges: u64,
 }
 
 /// How much state the correlator holds right now (for tests and
@@ -445,6 +456,10 @@ impl<V> Generations<V> {
     }
 }
 
+/// Provisional responses listed in one exchange's frames; more are not
+/// (real exchanges have a few per round).
+const MAX_LISTED_PROVISIONALS: usize = 1024;
+
 /// Fewest messages between two sweeps of the live state.
 const MIN_SWEEP_INTERVAL: usize = 4096;
 
@@ -452,6 +467,8 @@ const MIN_SWEEP_INTERVAL: usize = 4096;
 struct Live {
     ex: AuthExchange,
     closed: bool,
+    /// Provisional responses listed in `ex.frames` so far.
+    provisionals_listed: usize,
     /// Map keys that lead to this exchange, dropped when it flows out.
     tx_keys: Keys,
     open_keys: Keys,
@@ -495,6 +512,7 @@ struct Held {
     cseq: u32,
     content: u64,
     last_ts: Ts,
+    retransmissions: u32,
     retransmission_frames: Vec<u64>,
     provisional: Option<(u64, u16)>,
     /// A final answer came (and was not a challenge); the entry stays to
@@ -546,6 +564,8 @@ pub struct Correlator {
     order: std::collections::VecDeque<usize>,
     /// Evictions not yet reported by `take_warnings`.
     evicted_unreported: u64,
+    /// Splits at `max_rounds` not yet reported by `take_warnings`.
+    split_unreported: u64,
 }
 
 fn hash_of<T: Hash>(t: T) -> u64 {
@@ -658,6 +678,7 @@ impl Correlator {
             agent_index: FxHashMap::default(),
             order: std::collections::VecDeque::new(),
             evicted_unreported: 0,
+            split_unreported: 0,
         }
     }
 
@@ -829,9 +850,12 @@ impl Correlator {
                 let ex = &mut l.ex;
                 let req = &mut ex.rounds[t.round].request;
                 if req.content_hash == content_hash || branch.is_empty() && req.cseq == cseq {
-                    req.retransmissions += 1;
-                    req.retransmission_frames.push(meta.frame);
-                    ex.frames.push(meta.frame);
+                    req.retransmissions = req.retransmissions.saturating_add(1);
+                    // A flood of copies is counted, not listed.
+                    if req.retransmission_frames.len() < self.config.max_listed_retransmissions {
+                        req.retransmission_frames.push(meta.frame);
+                        ex.frames.push(meta.frame);
+                    }
                     ex.last_ts = ex.last_ts.max(meta.ts);
                     self.stats.retransmissions += 1;
                     return;
@@ -844,7 +868,10 @@ impl Correlator {
         }
         if let Some(h) = self.held.get_mut(&txk) {
             if h.content == content_hash || branch.is_empty() && h.cseq == cseq {
-                h.retransmission_frames.push(meta.frame);
+                h.retransmissions = h.retransmissions.saturating_add(1);
+                if h.retransmission_frames.len() < self.config.max_listed_retransmissions {
+                    h.retransmission_frames.push(meta.frame);
+                }
                 h.last_ts = h.last_ts.max(meta.ts);
                 self.stats.retransmissions += 1;
                 return;
@@ -897,6 +924,7 @@ impl Correlator {
                     cseq,
                     content: content_hash,
                     last_ts: meta.ts,
+                    retransmissions: 0,
                     retransmission_frames: Vec::new(),
                     provisional: None,
                     answered: false,
@@ -1001,6 +1029,13 @@ impl Correlator {
                 }
             }
         }
+        if let Some(i) = target {
+            let full = self.live.get(&i).map_or(0, |l| l.ex.rounds.len());
+            if full >= self.config.max_rounds.max(1) {
+                self.split_full(i);
+                target = None;
+            }
+        }
         let idx = match target {
             Some(i) => i,
             None => {
@@ -1036,6 +1071,7 @@ impl Correlator {
                             observed_after: 0.0,
                         },
                         closed: false,
+                        provisionals_listed: 0,
                         tx_keys: Keys::default(),
                         open_keys: Keys::default(),
                         awaiting_keys: Keys::default(),
@@ -1173,7 +1209,7 @@ impl Correlator {
                 let ex = &mut l.ex;
                 let round = &mut ex.rounds[t.round];
                 round.provisional = held.provisional;
-                round.request.retransmissions = held.retransmission_frames.len() as u32;
+                round.request.retransmissions = held.retransmissions;
                 ex.frames.extend_from_slice(&held.retransmission_frames);
                 round.request.retransmission_frames = held.retransmission_frames;
                 ex.last_ts = ex.last_ts.max(held.last_ts);
@@ -1234,7 +1270,6 @@ impl Correlator {
             return;
         };
         let ex = &mut l.ex;
-        ex.frames.push(meta.frame);
         ex.last_ts = ex.last_ts.max(meta.ts);
         if ex.server_agent.is_none() {
             ex.server_agent = msg.header(HeaderKind::Server).map(lossy);
@@ -1245,14 +1280,23 @@ impl Correlator {
             if round.provisional.is_none() {
                 round.provisional = Some((meta.frame, status));
             }
+            // A flood of provisional responses is not listed either.
+            if l.provisionals_listed < MAX_LISTED_PROVISIONALS {
+                l.provisionals_listed += 1;
+                ex.frames.push(meta.frame);
+            }
             return;
         }
         if let Some(resp) = &mut round.response {
-            resp.retransmissions += 1;
-            resp.retransmission_frames.push(meta.frame);
+            resp.retransmissions = resp.retransmissions.saturating_add(1);
+            if resp.retransmission_frames.len() < self.config.max_listed_retransmissions {
+                resp.retransmission_frames.push(meta.frame);
+                ex.frames.push(meta.frame);
+            }
             self.stats.retransmissions += 1;
             return;
         }
+        ex.frames.push(meta.frame);
         let mut challenges = Vec::with_capacity(
             msg.headers()
                 .iter()
@@ -1443,6 +1487,35 @@ impl Correlator {
         self.next_sweep = MIN_SWEEP_INTERVAL.max(self.live.len() + self.held.len());
     }
 
+    /// Finishes an exchange that reached `max_rounds` while its client goes
+    /// on: it flows out as it stands, and the request that would have
+    /// been its next round starts a new exchange (which finds the
+    /// challenge it answers by its nonce, like preemptive credentials).
+    fn split_full(&mut self, i: usize) {
+        let Some(mut l) = self.live.remove(&i) else {
+            return;
+        };
+        let ex = &mut l.ex;
+        if let Some(last) = ex.rounds.last() {
+            ex.final_status = last.status();
+            ex.outcome = if last.challenged() {
+                Outcome::Failed
+            } else {
+                ex.outcome
+            };
+        }
+        ex.failure = Some(format!(
+            "still retrying after {} rounds; the following rounds are reported as the next exchange",
+            ex.rounds.len()
+        ));
+        self.forget_keys(i, &l);
+        self.stats.split_exchanges += 1;
+        self.split_unreported += 1;
+        if l.ex.was_challenged() || l.ex.sent_credentials() {
+            self.finished.push(l.ex);
+        }
+    }
+
     /// Settles the oldest open exchanges while more than
     /// `max_open_exchanges` are followed.
     fn evict_over_cap(&mut self) {
@@ -1483,6 +1556,13 @@ impl Correlator {
                 self.evicted_unreported, self.config.max_open_exchanges
             ));
             self.evicted_unreported = 0;
+        }
+        if self.split_unreported > 0 {
+            out.push(format!(
+                "{} exchanges were cut after {} rounds each (a client retrying without end on one Call-ID, e.g. a password-guessing tool); each went on as a new exchange",
+                self.split_unreported, self.config.max_rounds
+            ));
+            self.split_unreported = 0;
         }
         out
     }
