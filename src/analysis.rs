@@ -195,17 +195,18 @@ impl SipStage<'_> {
                 }
                 return;
             }
-            // Matched by reference: a `Message` is a few KiB (its header
-            // array), and moving it out of the result costs a copy.
-            match &Message::parse(rest, Framing::Datagram) {
-                Ok(Status::Complete(m)) => {
-                    self.emit(meta, m);
+            // Parsed in place: a `Message` is a few KiB (its header
+            // slots), and returning one by value costs a copy.
+            let mut m = Message::blank();
+            match m.parse_into(rest, Framing::Datagram) {
+                Ok(Status::Complete(())) => {
+                    self.emit(meta, &m);
                     let used = m.raw.len().max(1);
                     rest = skip_blank(&rest[used.min(rest.len())..]);
                 }
                 Ok(Status::Partial) => return,
                 Err(e) => {
-                    self.broken(meta.frame, *e);
+                    self.broken(meta.frame, e);
                     return;
                 }
             }
@@ -221,9 +222,10 @@ impl SipStage<'_> {
         if rest.is_empty() {
             return Take::Framed(blank);
         }
-        match &Message::parse(rest, Framing::Stream) {
-            Ok(Status::Complete(m)) => {
-                self.emit(meta, m);
+        let mut m = Message::blank();
+        match m.parse_into(rest, Framing::Stream) {
+            Ok(Status::Complete(())) => {
+                self.emit(meta, &m);
                 Take::Framed(blank + m.raw.len())
             }
             Ok(Status::Partial) => Take::Framed(blank),
@@ -233,7 +235,7 @@ impl SipStage<'_> {
                 Take::Skipped(blank + skip)
             }
             Err(e) => {
-                self.broken(meta.frame, *e);
+                self.broken(meta.frame, e);
                 // Drop the damaged start line and look for the next one.
                 let line = memchr(b'\n', rest).map(|i| i + 1).unwrap_or(rest.len());
                 Take::Framed(blank + line.max(1))

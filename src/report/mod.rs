@@ -403,24 +403,22 @@ impl AccountBook {
     /// The table, ordered by account, with each account's root cause.
     pub fn rows(self) -> Vec<AccountRow> {
         let harmless = self.harmless;
-        let mut rows: Vec<AccountRow> = self
-            .groups
+        fn key(r: &AccountRow) -> (&str, &str, &str, &str, &str) {
+            (&r.user, &r.auth_user, &r.realm, &r.client, &r.server)
+        }
+        // Sorted by index: a row is a few hundred bytes, and keys are
+        // distinct (one group per key), so the order is the stable one.
+        let mut order: Vec<usize> = (0..self.groups.len()).collect();
+        order.sort_unstable_by(|&a, &b| key(&self.groups[a].row).cmp(&key(&self.groups[b].row)));
+        let mut groups: Vec<Option<AccountGroup>> = self.groups.into_iter().map(Some).collect();
+        order
             .into_iter()
+            .filter_map(|i| groups[i].take())
             .map(|mut g| {
                 g.row.root_cause = root_cause(g.rules.iter().copied(), &harmless[g.hop]);
                 g.row
             })
-            .collect();
-        rows.sort_by(|a, b| {
-            (&a.user, &a.auth_user, &a.realm, &a.client, &a.server).cmp(&(
-                &b.user,
-                &b.auth_user,
-                &b.realm,
-                &b.client,
-                &b.server,
-            ))
-        });
-        rows
+            .collect()
     }
 }
 

@@ -598,6 +598,20 @@ fn finding(
 
 /// The scanner name a User-Agent contains, if any.
 pub fn scanner_name(user_agent: &str) -> Option<&'static str> {
+    // One case-insensitive pass for all names, built once: this runs for
+    // every request's User-Agent, and nearly all of them are not scanners.
+    static NAMES: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SCANNER_NAMES)
+            .ok()
+    });
+    if names.as_ref().is_some_and(|ac| !ac.is_match(user_agent)) {
+        return None;
+    }
+    // A scanner (rare): the first name of the list it contains.
     let ua = user_agent.to_ascii_lowercase();
     SCANNER_NAMES.iter().copied().find(|n| ua.contains(n))
 }

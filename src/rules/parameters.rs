@@ -2,6 +2,7 @@
 
 use super::{answered, opt, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AnsweredChallenge, AuthExchange, Outcome};
+use std::borrow::Cow;
 
 /// Challenge offered qop; the answer left out cnonce, nc or qop.
 pub fn missing_cnonce(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
@@ -197,8 +198,8 @@ pub fn uri_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
 
 /// The algorithms offered in the response that issued `ans` (several
 /// challenges may offer one each, RFC 8760), upper-cased.
-fn offered_algorithms(ex: &AuthExchange, ans: &AnsweredChallenge) -> Vec<String> {
-    let from_response: Vec<String> = ex
+fn offered_algorithms<'a>(ex: &'a AuthExchange, ans: &'a AnsweredChallenge) -> Vec<Cow<'a, str>> {
+    let from_response: Vec<Cow<str>> = ex
         .rounds
         .iter()
         .filter_map(|r| r.response.as_ref())
@@ -224,7 +225,7 @@ fn is_md5(alg: &str) -> bool {
 /// The answer's algorithm was not offered; or only algorithms other than
 /// MD5 were offered and the client never answered.
 pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
-    let mut reported: Vec<(Vec<String>, String)> = Vec::new();
+    let mut reported: Vec<(Vec<Cow<str>>, Cow<str>)> = Vec::new();
     for r in &ex.rounds {
         for (sc, ans) in answered(r) {
             let Some(ans) = ans else { continue };
@@ -267,7 +268,7 @@ pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
     let Some(resp) = last.response.as_ref().filter(|x| x.is_challenge()) else {
         return;
     };
-    let offered: Vec<String> = resp
+    let offered: Vec<Cow<str>> = resp
         .digest_challenges()
         .map(|c| c.challenge.algorithm_or_default())
         .collect();

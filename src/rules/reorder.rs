@@ -4,7 +4,7 @@
 //! in time order holds them here until they are [`REORDER_NS`] older than
 //! the newest exchange seen, then takes them earliest first.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// How long events wait for earlier ones to arrive (capture time).
@@ -14,33 +14,24 @@ pub const REORDER_NS: i64 = 300 * 1_000_000_000;
 /// events of one frame).
 pub type At = (i64, u64, u8);
 
-struct Entry<T> {
-    at: At,
-    /// Arrival order, for events of the same place.
+/// A waiting event's place in the heap; the event itself stays in a slot,
+/// so that reordering moves 32 bytes rather than the whole event.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    time: i64,
+    frame: u64,
+    /// (order among the events of one frame, arrival order): events of
+    /// the same place come out in the order they came in.
+    order: u8,
     seq: u64,
-    item: T,
-}
-
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl<T> Ord for Entry<T> {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
+    slot: u32,
 }
 
 /// A time-ordered waiting room.
 pub struct Reorder<T> {
-    heap: BinaryHeap<Reverse<Entry<T>>>,
+    heap: BinaryHeap<Reverse<Key>>,
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -48,6 +39,8 @@ impl<T> Default for Reorder<T> {
     fn default() -> Self {
         Reorder {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -56,20 +49,36 @@ impl<T> Default for Reorder<T> {
 impl<T> Reorder<T> {
     pub fn push(&mut self, at: At, item: T) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry {
-            at,
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(item);
+                i
+            }
+            None => {
+                // More than 2^32 events waiting at once cannot fit in
+                // memory anyway; the slot index cannot overflow first.
+                self.slots.push(Some(item));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse(Key {
+            time: at.0,
+            frame: at.1,
+            order: at.2,
             seq: self.seq,
-            item,
+            slot,
         }));
     }
 
     /// The earliest event, if it happened before `t` (ns).
     pub fn pop_before(&mut self, t: i64) -> Option<(At, T)> {
-        if self.heap.peek().is_some_and(|e| e.0.at.0 < t) {
-            self.heap.pop().map(|Reverse(e)| (e.at, e.item))
-        } else {
-            None
+        if !self.heap.peek().is_some_and(|k| k.0.time < t) {
+            return None;
         }
+        let Reverse(k) = self.heap.pop()?;
+        let item = self.slots.get_mut(k.slot as usize)?.take()?;
+        self.free.push(k.slot);
+        Some(((k.time, k.frame, k.order), item))
     }
 
     /// Events waiting (tests check that it stays bounded).

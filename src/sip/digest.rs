@@ -403,11 +403,18 @@ impl Challenge {
     }
 
     /// The algorithm, upper-cased, with the RFC default.
-    pub fn algorithm_or_default(&self) -> String {
-        self.algorithm
-            .as_deref()
-            .map(|a| a.to_ascii_uppercase())
-            .unwrap_or_else(|| "MD5".into())
+    pub fn algorithm_or_default(&self) -> Cow<'_, str> {
+        upper_or_md5(self.algorithm.as_deref())
+    }
+}
+
+/// An algorithm name in upper case, MD5 when absent; borrowed when it is
+/// already upper case (as it nearly always is).
+fn upper_or_md5(algorithm: Option<&str>) -> Cow<'_, str> {
+    match algorithm {
+        None => Cow::Borrowed("MD5"),
+        Some(a) if !a.bytes().any(|b| b.is_ascii_lowercase()) => Cow::Borrowed(a),
+        Some(a) => Cow::Owned(a.to_ascii_uppercase()),
     }
 }
 
@@ -566,11 +573,8 @@ impl Credentials {
         }
     }
 
-    pub fn algorithm_or_default(&self) -> String {
-        self.algorithm
-            .as_deref()
-            .map(|a| a.to_ascii_uppercase())
-            .unwrap_or_else(|| "MD5".into())
+    pub fn algorithm_or_default(&self) -> Cow<'_, str> {
+        upper_or_md5(self.algorithm.as_deref())
     }
 
     /// The digest username without a trailing `@domain` (or a bare `@`).

@@ -201,9 +201,40 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
 }
 
 impl<'a> Message<'a> {
+    /// An empty message for [`Message::parse_into`]: costs nothing to make
+    /// (the header slots stay uninitialised).
+    pub fn blank() -> Message<'a> {
+        Message {
+            start: StartLine::Response {
+                status: 0,
+                reason: b"",
+            },
+            headers: [const { MaybeUninit::uninit() }; MAX_HEADERS],
+            header_count: 0,
+            body: b"",
+            raw: b"",
+            notes: ParseNotes::default(),
+        }
+    }
+
     /// Parses one message from the front of `buf`. On success the message's
     /// `raw.len()` says how many bytes it took.
     pub fn parse(buf: &'a [u8], framing: Framing) -> Result<Status<Message<'a>>, ParseError> {
+        let mut msg = Message::blank();
+        Ok(match msg.parse_into(buf, framing)? {
+            Status::Complete(()) => Status::Complete(msg),
+            Status::Partial => Status::Partial,
+        })
+    }
+
+    /// [`Message::parse`] into `self` (whatever it held is replaced): the
+    /// hot path parses into a message on its own stack, because returning
+    /// one by value copies its few KiB of header slots.
+    pub fn parse_into(
+        &mut self,
+        buf: &'a [u8],
+        framing: Framing,
+    ) -> Result<Status<()>, ParseError> {
         let first_nl = match memchr(b'\n', &buf[..buf.len().min(MAX_HEADER_BYTES)]) {
             Some(i) => i,
             None => {
@@ -221,14 +252,12 @@ impl<'a> Message<'a> {
             }
         };
         let start = parse_start_line(strip_cr(&buf[..first_nl]))?;
-        let mut msg = Message {
-            start,
-            headers: [const { MaybeUninit::uninit() }; MAX_HEADERS],
-            header_count: 0,
-            body: b"",
-            raw: b"",
-            notes: ParseNotes::default(),
-        };
+        let msg = self;
+        msg.start = start;
+        msg.header_count = 0;
+        msg.body = b"";
+        msg.raw = b"";
+        msg.notes = ParseNotes::default();
         if first_nl == 0 || buf[first_nl - 1] != b'\r' {
             msg.notes.lf_only = true;
         }
@@ -357,7 +386,7 @@ impl<'a> Message<'a> {
         let end = body_start.min(buf.len()) + body_len;
         msg.body = &buf[body_start.min(buf.len())..end];
         msg.raw = &buf[..end];
-        Ok(Status::Complete(msg))
+        Ok(Status::Complete(()))
     }
 
     fn push_header_line(&mut self, line: &'a [u8]) -> Option<Header<'a>> {
