@@ -72,7 +72,7 @@ impl<T> Reorder<T> {
 
     /// The earliest event, if it happened before `t` (ns).
     pub fn pop_before(&mut self, t: i64) -> Option<(At, T)> {
-        if !self.heap.peek().is_some_and(|k| k.0.time < t) {
+        if self.heap.peek().is_none_or(|k| k.0.time >= t) {
             return None;
         }
         let Reverse(k) = self.heap.pop()?;

@@ -355,7 +355,7 @@ impl<'a> Message<'a> {
                     // bytes that did arrive already start the next message,
                     // the length is wrong, and waiting for it would swallow
                     // the messages after it. Frame to what exists.
-                    match next_start_line(&buf[body_start..], &msg) {
+                    match next_start_line(&buf[body_start..], msg) {
                         Some(k) => {
                             msg.notes.body_truncated = true;
                             k
