@@ -10,6 +10,7 @@ pub mod ladder;
 pub mod markdown;
 pub mod redact;
 pub mod sanitize;
+mod slots;
 pub mod text;
 
 use crate::analysis::Analysis;
@@ -241,8 +242,9 @@ pub struct AccountBook {
     harmless: Vec<Vec<&'static str>>,
     /// By exchange id: (account + 1, hop with [`SUCCEEDED`] set when the
     /// exchange succeeded); (0, 0) for ids not seen. Eight bytes an
-    /// exchange: ids are dense (1, 2, 3, ... in the order exchanges finish).
-    exchanges: Vec<(u32, u32)>,
+    /// exchange (ids are dense: 1, 2, 3, ... in the order exchanges
+    /// finish), most of them in a temporary file: see [`slots`].
+    exchanges: slots::Slots,
     /// Keep each account's exchange ids (the terminal and ticket reports
     /// look them up; the JSON report does not).
     keep_ids: bool,
@@ -267,7 +269,7 @@ impl AccountBook {
             groups: Vec::new(),
             hops: HashMap::default(),
             harmless: Vec::new(),
-            exchanges: Vec::new(),
+            exchanges: slots::Slots::new(),
             keep_ids,
         }
     }
@@ -364,23 +366,19 @@ impl AccountBook {
         row.rounds += ex.rounds.len();
         count_attempts(ex, row);
         row.last_outcome = ex.outcome;
-        if let Some(slot) = ex.id.checked_add(1) {
-            if self.exchanges.len() < slot {
-                self.exchanges.resize(slot, (0, 0));
-            }
-            let succeeded = if ex.outcome == Outcome::Succeeded {
-                SUCCEEDED
-            } else {
-                0
-            };
-            self.exchanges[ex.id] = (account as u32 + 1, hop as u32 | succeeded);
-        }
+        let succeeded = if ex.outcome == Outcome::Succeeded {
+            SUCCEEDED
+        } else {
+            0
+        };
+        self.exchanges
+            .set(ex.id, (account as u32 + 1, hop as u32 | succeeded));
     }
 
     /// Counts a finding for the accounts of the exchanges it names.
     pub fn finding(&mut self, f: &Finding) {
         for e in f.exchange.iter().chain(&f.related_exchanges) {
-            let Some(&(account, hop)) = self.exchanges.get(*e).filter(|x| x.0 > 0) else {
+            let Some((account, hop)) = self.exchanges.get(*e).filter(|x| x.0 > 0) else {
                 continue;
             };
             let succeeded = hop & SUCCEEDED != 0;
