@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use sipauth_diag::capture::{open_reader, pcap, CaptureReader};
 use sipauth_diag::sip::message::StartLine;
-use sipauth_diag::sip::{Challenge, Credentials, Framing, Message, Status};
+use sipauth_diag::sip::{Challenge, Credentials, Framing, Message, Status, Text};
 
 /// Bytes that are mostly SIP-ish text, so the interesting paths are hit.
 fn sipish_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -186,13 +186,13 @@ fn challenge() -> impl Strategy<Value = Challenge> {
         .prop_map(
             |((realm, nonce, opaque, algorithm), qop, stale, domain, other)| Challenge {
                 scheme: "Digest".into(),
-                realm,
-                nonce,
-                opaque,
-                algorithm,
-                qop,
+                realm: realm.map(Text::from),
+                nonce: nonce.map(Text::from),
+                opaque: opaque.map(Text::from),
+                algorithm: algorithm.map(Text::from),
+                qop: qop.into_iter().map(Text::from).collect(),
                 stale,
-                domain,
+                domain: domain.map(Text::from),
                 other,
                 problems: Vec::new(),
             },
@@ -202,7 +202,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
 /// A header value as a server would write it.
 fn format_challenge(c: &Challenge) -> String {
     let mut p = Vec::new();
-    let q = |n: &str, v: &Option<String>, p: &mut Vec<String>| {
+    let q = |n: &str, v: &Option<Text>, p: &mut Vec<String>| {
         if let Some(v) = v {
             p.push(format!("{n}={}", quote(v)));
         }
@@ -248,16 +248,16 @@ fn credentials() -> impl Strategy<Value = Credentials> {
             )| {
                 Credentials {
                     scheme: "Digest".into(),
-                    username: Some(username),
-                    realm: Some(realm),
-                    nonce: Some(nonce),
-                    uri: Some(uri),
-                    response: Some(response),
-                    algorithm,
-                    cnonce,
-                    opaque,
-                    qop,
-                    nc,
+                    username: Some(username.into()),
+                    realm: Some(realm.into()),
+                    nonce: Some(nonce.into()),
+                    uri: Some(uri.into()),
+                    response: Some(response.into()),
+                    algorithm: algorithm.map(Text::from),
+                    cnonce: cnonce.map(Text::from),
+                    opaque: opaque.map(Text::from),
+                    qop: qop.map(Text::from),
+                    nc: nc.map(Text::from),
                     userhash,
                     other,
                     problems: Vec::new(),
@@ -269,7 +269,7 @@ fn credentials() -> impl Strategy<Value = Credentials> {
 /// A header value as a client would write it.
 fn format_credentials(c: &Credentials) -> String {
     let mut p = Vec::new();
-    let q = |n: &str, v: &Option<String>, p: &mut Vec<String>| {
+    let q = |n: &str, v: &Option<Text>, p: &mut Vec<String>| {
         if let Some(v) = v {
             p.push(format!("{n}={}", quote(v)));
         }

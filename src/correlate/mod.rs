@@ -20,6 +20,7 @@
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
+use crate::sip::Text;
 use crate::sip::{
     AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Shared, Status,
 };
@@ -99,9 +100,9 @@ pub struct RequestInfo {
     pub frame: u64,
     pub ts: Ts,
     pub cseq: u32,
-    pub branch: String,
-    pub request_uri: String,
-    pub call_id: String,
+    pub branch: Text,
+    pub request_uri: Text,
+    pub call_id: Text,
     pub credentials: Vec<SentCredentials>,
     /// Raw credentials header values that did not parse as anything.
     pub retransmissions: u32,
@@ -118,7 +119,7 @@ pub struct ResponseInfo {
     pub frame: u64,
     pub ts: Ts,
     pub status: u16,
-    pub reason: String,
+    pub reason: Text,
     pub challenges: Vec<IssuedChallenge>,
     pub warning: Option<String>,
     pub retransmissions: u32,
@@ -234,6 +235,11 @@ fn lossy(b: &[u8]) -> String {
     crate::sip::digest::lossy_text(b).into_owned()
 }
 
+/// [`lossy`], inline when short.
+fn text(b: &[u8]) -> Text {
+    Text::new(crate::sip::digest::lossy_text(b))
+}
+
 impl AuthExchange {
     /// The user part of the From URI: the account placing the request.
     pub fn user(&self) -> Option<String> {
@@ -252,15 +258,15 @@ impl AuthExchange {
     pub fn auth_user(&self) -> Option<String> {
         self.all_credentials()
             .last()
-            .and_then(|(_, c)| c.credentials.username.clone())
+            .and_then(|(_, c)| c.credentials.username.as_deref().map(str::to_string))
     }
     /// The realm the server challenged with (else the one the client used).
     pub fn realm(&self) -> Option<String> {
         self.all_challenges()
-            .find_map(|(_, c)| c.challenge.realm.clone())
+            .find_map(|(_, c)| c.challenge.realm.as_deref().map(str::to_string))
             .or_else(|| {
                 self.all_credentials()
-                    .find_map(|(_, c)| c.credentials.realm.clone())
+                    .find_map(|(_, c)| c.credentials.realm.as_deref().map(str::to_string))
             })
     }
     pub fn all_challenges(&self) -> impl Iterator<Item = (usize, &IssuedChallenge)> {
@@ -976,9 +982,9 @@ impl Correlator {
             frame: meta.frame,
             ts: meta.ts,
             cseq,
-            branch: lossy(branch),
-            request_uri: lossy(msg.request_uri().unwrap_or(b"")),
-            call_id: lossy(call_id),
+            branch: text(branch),
+            request_uri: text(msg.request_uri().unwrap_or(b"")),
+            call_id: text(call_id),
             credentials,
             retransmissions: 0,
             retransmission_frames: Vec::new(),
@@ -1322,8 +1328,8 @@ impl Correlator {
             }
         }
         let reason = match msg.start {
-            crate::sip::message::StartLine::Response { reason, .. } => lossy(trim(reason)),
-            _ => String::new(),
+            crate::sip::message::StartLine::Response { reason, .. } => text(trim(reason)),
+            _ => Text::default(),
         };
         round.response = Some(ResponseInfo {
             frame: meta.frame,

@@ -177,7 +177,7 @@ impl Filter {
         names.extend(ex.user());
         for (_, c) in ex.all_credentials() {
             if let Some(u) = &c.credentials.username {
-                names.push(u.clone());
+                names.push(u.to_string());
                 names.extend(c.credentials.user_part().map(str::to_string));
             }
         }

@@ -122,11 +122,11 @@ pub fn shorten(s: &str, max: usize) -> String {
     format!("{head}..")
 }
 
-fn push(params: &mut Vec<Param>, name: &'static str, value: Option<String>) {
+fn push(params: &mut Vec<Param>, name: &'static str, value: Option<impl Into<String>>) {
     if let Some(value) = value {
         params.push(Param {
             name,
-            value,
+            value: value.into(),
             highlight: false,
         });
     }
@@ -203,7 +203,7 @@ pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
                 }
                 push(&mut params, "algorithm", c.algorithm.clone());
                 if c.stale {
-                    push(&mut params, "stale", Some("true".into()));
+                    push(&mut params, "stale", Some("true"));
                 }
             }
             steps.push(Step {

@@ -12,7 +12,7 @@ use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
 use crate::rules::Finding;
 use crate::sip::message::UriParts;
-use crate::sip::{Challenge, Credentials};
+use crate::sip::{Challenge, Credentials, Text};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -64,11 +64,25 @@ fn opt(s: &mut Option<String>, field: Field, v: &mut dyn FnMut(&mut String, Fiel
     }
 }
 
+/// [`opt`] for a digest parameter.
+fn opt_text(s: &mut Option<Text>, field: Field, v: &mut dyn FnMut(&mut String, Field)) {
+    if let Some(t) = s {
+        text_field(t, field, v);
+    }
+}
+
+/// The visitor over a [`Text`] field.
+fn text_field(t: &mut Text, field: Field, v: &mut dyn FnMut(&mut String, Field)) {
+    let mut owned = t.to_string();
+    v(&mut owned, field);
+    *t = Text::from(owned);
+}
+
 fn walk_challenge(c: &mut Challenge, v: &mut dyn FnMut(&mut String, Field)) {
-    opt(&mut c.nonce, Field::Secret("nonce"), v);
-    opt(&mut c.opaque, Field::Secret("opaque"), v);
-    opt(&mut c.realm, Field::Text, v);
-    opt(&mut c.domain, Field::Text, v);
+    opt_text(&mut c.nonce, Field::Secret("nonce"), v);
+    opt_text(&mut c.opaque, Field::Secret("opaque"), v);
+    opt_text(&mut c.realm, Field::Text, v);
+    opt_text(&mut c.domain, Field::Text, v);
     for (name, val) in &mut c.other {
         v(val, other_field(name));
     }
@@ -88,13 +102,13 @@ fn other_field(name: &str) -> Field {
 }
 
 fn walk_credentials(c: &mut Credentials, v: &mut dyn FnMut(&mut String, Field)) {
-    opt(&mut c.nonce, Field::Secret("nonce"), v);
-    opt(&mut c.cnonce, Field::Secret("cnonce"), v);
-    opt(&mut c.response, Field::Secret("response"), v);
-    opt(&mut c.opaque, Field::Secret("opaque"), v);
-    opt(&mut c.username, Field::User, v);
-    opt(&mut c.realm, Field::Text, v);
-    opt(&mut c.uri, Field::Text, v);
+    opt_text(&mut c.nonce, Field::Secret("nonce"), v);
+    opt_text(&mut c.cnonce, Field::Secret("cnonce"), v);
+    opt_text(&mut c.response, Field::Secret("response"), v);
+    opt_text(&mut c.opaque, Field::Secret("opaque"), v);
+    opt_text(&mut c.username, Field::User, v);
+    opt_text(&mut c.realm, Field::Text, v);
+    opt_text(&mut c.uri, Field::Text, v);
     for (name, val) in &mut c.other {
         v(val, other_field(name));
     }
@@ -113,13 +127,13 @@ fn walk_exchange(ex: &mut AuthExchange, v: &mut dyn FnMut(&mut String, Field)) {
     opt(&mut ex.server_agent, Field::Agent, v);
     opt(&mut ex.failure, Field::Text, v);
     for r in &mut ex.rounds {
-        v(&mut r.request.request_uri, Field::Text);
-        v(&mut r.request.call_id, Field::Text);
+        text_field(&mut r.request.request_uri, Field::Text, v);
+        text_field(&mut r.request.call_id, Field::Text, v);
         for sc in &mut r.request.credentials {
             walk_credentials(&mut sc.credentials, v);
         }
         if let Some(resp) = &mut r.response {
-            v(&mut resp.reason, Field::Text);
+            text_field(&mut resp.reason, Field::Text, v);
             opt(&mut resp.warning, Field::Text, v);
             for c in &mut resp.challenges {
                 walk_challenge(&mut c.challenge, v);

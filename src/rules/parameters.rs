@@ -2,6 +2,7 @@
 
 use super::{answered, opt, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AnsweredChallenge, AuthExchange, Outcome};
+use crate::sip::Text;
 use std::borrow::Cow;
 
 /// Challenge offered qop; the answer left out cnonce, nc or qop.
@@ -55,7 +56,7 @@ pub fn qop_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
     for r in &ex.rounds {
         for (sc, ans) in answered(r) {
             let c = &sc.credentials;
-            let offered: Option<&[String]> = ans.map(|a| a.challenge.qop.as_slice());
+            let offered: Option<&[Text]> = ans.map(|a| a.challenge.qop.as_slice());
             let problem = match (offered, c.qop.as_deref()) {
                 (Some([]), Some(used)) => Some(format!(
                     "the answer uses qop={used} although the challenge offered no qop"
@@ -173,7 +174,7 @@ pub fn uri_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
             if seen.iter().any(|(a, b)| a == uri && b == ruri) {
                 continue;
             }
-            seen.push((uri.clone(), ruri.clone()));
+            seen.push((uri.to_string(), ruri.to_string()));
             out.push(Finding {
                 rule: "uri-mismatch",
                 severity: Severity::Warning,

@@ -33,7 +33,7 @@ pub fn unsupported_scheme(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
             } else if c.challenge.scheme.is_empty() {
                 "(none)".to_string()
             } else {
-                c.challenge.scheme.clone()
+                c.challenge.scheme.to_string()
             };
             if !schemes.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
                 schemes.push(name);

@@ -255,7 +255,12 @@ fn variations(ctx: &Ctx<'_>, trial: &Trial<'_>, account: &Account) -> Vec<Variat
     ];
     let domains = [
         (from_host.clone(), "the From host"),
-        (challenged.clone().or(c.realm.clone()), "the realm"),
+        (
+            challenged
+                .clone()
+                .or(c.realm.as_deref().map(str::to_string)),
+            "the realm",
+        ),
         (to_host.clone(), "the To host"),
         (ruri_host.clone(), "the Request-URI host"),
     ];
@@ -689,8 +694,8 @@ fn describe(
 ) -> Finding {
     let ex = ctx.ex;
     let c = &ctx.sc.credentials;
-    let sent_user = c.username.clone().unwrap_or_default();
-    let sent_realm = c.realm.clone().unwrap_or_default();
+    let sent_user = c.username.as_deref().unwrap_or_default().to_string();
+    let sent_realm = c.realm.as_deref().unwrap_or_default().to_string();
     let algorithm = c.algorithm_or_default();
     let qop = c.qop.clone().unwrap_or_else(|| "none".into());
     let label = account.label();
@@ -804,14 +809,15 @@ fn describe(
             let sent = match v.field {
                 Field::Username => sent_user.clone(),
                 Field::Realm => sent_realm.clone(),
-                Field::Uri => c.uri.clone().unwrap_or_default(),
+                Field::Uri => c.uri.as_deref().unwrap_or_default().to_string(),
                 Field::Method => ex.method.clone(),
                 Field::Algorithm => c
                     .algorithm
-                    .clone()
-                    .unwrap_or_else(|| "(absent, i.e. MD5)".into()),
-                Field::Nonce => c.nonce.clone().unwrap_or_default(),
-                Field::Qop => c.qop.clone().unwrap_or_else(|| "(absent)".into()),
+                    .as_deref()
+                    .unwrap_or("(absent, i.e. MD5)")
+                    .to_string(),
+                Field::Nonce => c.nonce.as_deref().unwrap_or_default().to_string(),
+                Field::Qop => c.qop.as_deref().unwrap_or("(absent)").to_string(),
             };
             let (msg, fix) = field_words(ctx, v, &sent);
             let name = v.field.name();

@@ -8,6 +8,7 @@
 //! the `malformed-credentials` rule can name it instead of failing.
 
 use super::message::trim;
+use super::Text;
 use memchr::{memchr, memchr2};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -60,8 +61,11 @@ pub struct RawParam<'a> {
 impl<'a> RawParam<'a> {
     /// The value with quoted-pair escapes resolved, as text (lossy for
     /// invalid UTF-8, which is reported separately).
-    pub fn text(&self) -> String {
-        self.text_cow().into_owned()
+    pub fn text(&self) -> Text {
+        match self.text_cow() {
+            Cow::Borrowed(b) => Text::new(b),
+            Cow::Owned(o) => Text::from(o),
+        }
     }
 
     /// Like [`RawParam::text`], borrowed when there is nothing to resolve.
@@ -336,16 +340,16 @@ impl<T: Serialize> Serialize for Shared<T> {
 /// A challenge from a 401/407, owned so it can outlive the packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Challenge {
-    pub scheme: String,
-    pub realm: Option<String>,
-    pub nonce: Option<String>,
-    pub opaque: Option<String>,
+    pub scheme: Text,
+    pub realm: Option<Text>,
+    pub nonce: Option<Text>,
+    pub opaque: Option<Text>,
     /// As written (e.g. "md5"); `None` means the default, MD5.
-    pub algorithm: Option<String>,
+    pub algorithm: Option<Text>,
     /// The offered qop values, from the quoted list.
-    pub qop: Vec<String>,
+    pub qop: Vec<Text>,
     pub stale: bool,
-    pub domain: Option<String>,
+    pub domain: Option<Text>,
     pub other: Vec<(String, String)>,
     pub problems: Vec<Problem>,
 }
@@ -391,14 +395,15 @@ impl Challenge {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(str::to_string)
+                .map(Text::new)
                 .collect();
         } else if lower_eq(name, "stale") {
             self.stale = p.text_cow().eq_ignore_ascii_case("true");
         } else if lower_eq(name, "domain") {
             self.domain = Some(p.text());
         } else {
-            self.other.push((lossy_text(name).into_owned(), p.text()));
+            self.other
+                .push((lossy_text(name).into_owned(), p.text_cow().into_owned()));
         }
     }
 
@@ -428,7 +433,7 @@ struct ChallengeSink<F: FnMut(Challenge)> {
 impl<'a, F: FnMut(Challenge)> ScanSink<'a> for ChallengeSink<F> {
     fn scheme(&mut self, scheme: &'a [u8]) {
         let next = Challenge {
-            scheme: lossy_text(scheme).into_owned(),
+            scheme: Text::new(lossy_text(scheme)),
             ..Default::default()
         };
         if let Some(done) = self.current.replace(next) {
@@ -457,7 +462,7 @@ impl<'a> ScanSink<'a> for CredentialsSink {
     fn scheme(&mut self, scheme: &'a [u8]) {
         self.schemes += 1;
         if self.schemes == 1 {
-            self.c.scheme = lossy_text(scheme).into_owned();
+            self.c.scheme = Text::new(lossy_text(scheme));
         }
     }
     fn param(&mut self, param: RawParam<'a>) {
@@ -475,17 +480,17 @@ impl<'a> ScanSink<'a> for CredentialsSink {
 /// Credentials from an Authorization/Proxy-Authorization header, owned.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Credentials {
-    pub scheme: String,
-    pub username: Option<String>,
-    pub realm: Option<String>,
-    pub nonce: Option<String>,
-    pub uri: Option<String>,
-    pub response: Option<String>,
-    pub algorithm: Option<String>,
-    pub cnonce: Option<String>,
-    pub opaque: Option<String>,
-    pub qop: Option<String>,
-    pub nc: Option<String>,
+    pub scheme: Text,
+    pub username: Option<Text>,
+    pub realm: Option<Text>,
+    pub nonce: Option<Text>,
+    pub uri: Option<Text>,
+    pub response: Option<Text>,
+    pub algorithm: Option<Text>,
+    pub cnonce: Option<Text>,
+    pub opaque: Option<Text>,
+    pub qop: Option<Text>,
+    pub nc: Option<Text>,
     pub userhash: bool,
     pub other: Vec<(String, String)>,
     pub problems: Vec<Problem>,
@@ -569,7 +574,8 @@ impl Credentials {
         } else if lower_eq(name, "userhash") {
             self.userhash = p.text_cow().eq_ignore_ascii_case("true");
         } else {
-            self.other.push((lossy_text(name).into_owned(), p.text()));
+            self.other
+                .push((lossy_text(name).into_owned(), p.text_cow().into_owned()));
         }
     }
 
