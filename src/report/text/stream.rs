@@ -27,6 +27,8 @@ pub struct TextStream {
     /// a small capture is written by [`super::write`] itself, which lists
     /// them all. `None` once there were more.
     kept: Option<Vec<(AuthExchange, Vec<Finding>)>>,
+    /// Most exchanges kept ([`BIG`]).
+    keep_at_most: usize,
     exchanges: usize,
     by_outcome: BTreeMap<&'static str, usize>,
     by_severity: BTreeMap<&'static str, usize>,
@@ -102,8 +104,16 @@ impl Default for TextStream {
 
 impl TextStream {
     pub fn new() -> TextStream {
+        TextStream::keeping(BIG)
+    }
+
+    /// A collector that keeps the exchanges while at most `limit` have
+    /// arrived. Tests pass 0, to have even small captures written from
+    /// what is collected.
+    pub fn keeping(limit: usize) -> TextStream {
         TextStream {
             kept: Some(Vec::new()),
+            keep_at_most: limit,
             exchanges: 0,
             by_outcome: BTreeMap::new(),
             by_severity: BTreeMap::new(),
@@ -170,7 +180,7 @@ impl TextStream {
     }
 
     fn keep(&mut self, ex: AuthExchange, findings: Vec<Finding>) {
-        if self.exchanges > BIG {
+        if self.exchanges > self.keep_at_most {
             self.kept = None;
         } else if let Some(kept) = &mut self.kept {
             kept.push((ex, findings));
