@@ -1756,4 +1756,40 @@ mod tests {
         assert_eq!(clip("abcdef", 10), "abcdef");
         assert_eq!(clip("abcdefghijkl", 8), "abcde...");
     }
+
+    /// A capture-wide rule's finding about an exchange handed over long
+    /// before (nc-reuse does that) still names that exchange's method in
+    /// the streamed verdict, as in the kept one.
+    #[test]
+    fn a_late_finding_names_the_method_of_its_exchange() {
+        let mut r = refused_thrice("alice");
+        r.analysis.exchanges[1].method = "INVITE".into();
+        let late = Finding {
+            rule: "nc-reuse",
+            severity: Severity::Warning,
+            exchange: Some(r.analysis.exchanges[1].id),
+            related_exchanges: Vec::new(),
+            frames: vec![7],
+            message: "nonce answered twice".into(),
+            evidence: Default::default(),
+            fix: "fix the client".into(),
+        };
+        r.analysis.findings = vec![late.clone()];
+        let kept = render(&r, false, false);
+        assert!(kept.contains("cannot place calls"), "{kept}");
+        let mut view = TextStream::keeping(0);
+        for ex in std::mem::take(&mut r.analysis.exchanges) {
+            view.exchange(ex, Vec::new());
+        }
+        view.findings(&r.analysis.findings);
+        let mut streamed = Vec::new();
+        let o = TextOptions {
+            color: false,
+            width: 100,
+            ladder: false,
+            details: false,
+        };
+        view.finish(r.analysis, &o, &mut streamed).unwrap();
+        assert_eq!(kept, String::from_utf8(streamed).unwrap());
+    }
 }

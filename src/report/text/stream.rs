@@ -38,6 +38,7 @@ pub struct TextStream {
     accounts: Vec<AccountNotes>,
     /// In the order rules first fired.
     rules: Vec<RuleNotes>,
+    methods: Methods,
     /// Exchanges with a finding at warning level or worse.
     bad: IdSet,
     /// The worst exchanges so far, best first, at most [`MAX_WORST`].
@@ -52,11 +53,12 @@ pub struct TextStream {
 /// What the diagnosis needs of one account besides its row.
 #[derive(Default)]
 struct AccountNotes {
-    /// The method of its first exchange: the verdict's fallback.
-    first_method: Option<String>,
+    /// Its first exchange, whose method the verdict names when no finding
+    /// is about the account.
+    first_exchange: Option<usize>,
     /// Its most severe finding (the first of equals): the severity and the
-    /// method of the exchange it is about.
-    worst: Option<(Severity, String)>,
+    /// exchange it is about.
+    worst: Option<(Severity, usize)>,
     /// Per rule, its finding about the earliest of the account's
     /// exchanges: the words of the account's cause.
     causes: Vec<CauseNote>,
@@ -123,6 +125,7 @@ impl TextStream {
             book: AccountBook::new(false),
             accounts: Vec::new(),
             rules: Vec::new(),
+            methods: Methods::default(),
             bad: IdSet::default(),
             worst_lines: Vec::new(),
             seen: 0,
@@ -140,10 +143,9 @@ impl TextStream {
                 self.accounts
                     .resize_with(account + 1, AccountNotes::default);
             }
-            self.accounts[account]
-                .first_method
-                .get_or_insert_with(|| ex.method.clone());
+            self.accounts[account].first_exchange.get_or_insert(ex.id);
         }
+        self.methods.record(&ex);
         for f in &findings {
             self.finding(f, Some(&ex));
         }
@@ -210,8 +212,7 @@ impl TextStream {
             self.bad.insert(e as u64);
         }
         if let Some(notes) = account.and_then(|a| self.accounts.get_mut(a)) {
-            let method = ex.filter(|x| x.id == e).map(|x| x.method.as_str());
-            notes.add(f, e, method);
+            notes.add(f, e);
         }
         if ex.is_none() {
             self.late_finding_on_worst(f, e);
@@ -287,7 +288,10 @@ impl TextStream {
         let views = rows
             .iter()
             .zip(&account_at)
-            .map(|(row, &a)| account_view(row, self.accounts.get(a).map(|n| (a, n)), &wide_causes))
+            .map(|(row, &a)| {
+                let notes = self.accounts.get(a).map(|n| (a, n));
+                account_view(row, notes, &wide_causes, &self.methods)
+            })
             .collect();
         let tally = Tally {
             exchanges: self.exchanges,
@@ -340,16 +344,9 @@ fn write_kept(
 }
 
 impl AccountNotes {
-    /// `method` is that of the exchange the finding is about, when known.
-    fn add(&mut self, f: &Finding, exchange: usize, method: Option<&str>) {
-        if self.worst.as_ref().is_none_or(|(s, _)| f.severity > *s) {
-            // A capture-wide rule's finding comes after its exchange was
-            // handed over: the account's first method stands in.
-            let method = method
-                .or(self.first_method.as_deref())
-                .unwrap_or("?")
-                .to_string();
-            self.worst = Some((f.severity, method));
+    fn add(&mut self, f: &Finding, exchange: usize) {
+        if self.worst.is_none_or(|(s, _)| f.severity > s) {
+            self.worst = Some((f.severity, exchange));
         }
         match self.causes.iter_mut().find(|c| c.rule == f.rule) {
             Some(c) if c.exchange <= exchange => {}
@@ -391,6 +388,7 @@ fn account_view<'a>(
     row: &'a AccountRow,
     notes: Option<(usize, &'a AccountNotes)>,
     wide_causes: &HashMap<(usize, &'static str), &'a Finding>,
+    methods: &Methods,
 ) -> AccountView<'a> {
     let Some((account, notes)) = notes else {
         return AccountView {
@@ -399,10 +397,12 @@ fn account_view<'a>(
             cause: None,
         };
     };
-    let (severity, method) = match &notes.worst {
-        Some((s, m)) => (Some(*s), m.as_str()),
-        None => (None, notes.first_method.as_deref().unwrap_or("?")),
-    };
+    let method = notes
+        .worst
+        .and_then(|(_, e)| methods.of(e))
+        .or_else(|| notes.first_exchange.and_then(|e| methods.of(e)))
+        .unwrap_or("?");
+    let severity = notes.worst.map(|(s, _)| s);
     let cause = row.root_cause.as_ref().and_then(|c| {
         let own = notes
             .causes
@@ -555,6 +555,44 @@ impl RuleNotes {
             frames: self.frames.iter().take(MAX_FRAMES_SHOWN).collect(),
             frame_count: self.frames.len(),
         }
+    }
+}
+
+/// The method of every exchange, a byte each: the verdict names the
+/// method of the exchange an account's worst finding is about, and a
+/// capture-wide rule's finding (nc-reuse) comes after its exchange was
+/// handed over.
+#[derive(Default)]
+struct Methods {
+    /// Distinct methods, at most 255 (a crafted capture with more gets
+    /// the account's first method, or "?", for the others).
+    names: Vec<String>,
+    /// By exchange id: 1 + the method's place in `names`; 0 for unknown.
+    by_exchange: Vec<u8>,
+}
+
+impl Methods {
+    fn record(&mut self, ex: &AuthExchange) {
+        let code = match self.names.iter().position(|m| *m == ex.method) {
+            Some(i) => i + 1,
+            None if self.names.len() < usize::from(u8::MAX) => {
+                self.names.push(ex.method.clone());
+                self.names.len()
+            }
+            None => 0,
+        };
+        let Some(slot) = ex.id.checked_add(1) else {
+            return;
+        };
+        if self.by_exchange.len() < slot {
+            self.by_exchange.resize(slot, 0);
+        }
+        self.by_exchange[ex.id] = u8::try_from(code).unwrap_or(0);
+    }
+
+    fn of(&self, exchange: usize) -> Option<&str> {
+        let code = usize::from(*self.by_exchange.get(exchange)?);
+        self.names.get(code.checked_sub(1)?).map(String::as_str)
     }
 }
 
