@@ -54,7 +54,10 @@ Rules and what they mean: docs/rules.md, or --list-rules.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Summary, accounts and findings for a person at a terminal.
+    /// Summary, accounts and findings for a person at a terminal;
+    /// without --details, --ladder, filters or --redact it is collected
+    /// from exchanges as they finish, in bounded memory, on captures of
+    /// any size.
     Text,
     /// The full report as one JSON document (docs/report-schema.md);
     /// without filters or --redact it is written from exchanges as they
