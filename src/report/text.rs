@@ -386,11 +386,12 @@ pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()>
         write_overview(&view, o, &p, &mut HashSet::new(), out)?;
         details::write(a, &p, out)?;
     } else {
+        let digests = rule_digests(a, &rows);
         write_view(
             &view,
             o,
             &p,
-            || rule_digests(a, &rows),
+            &digests,
             || worst_exchanges(a, &by_exchange),
             out,
         )?;
@@ -454,20 +455,20 @@ fn write_overview<'a>(
 }
 
 /// The view without `--details`: the overview, the findings by rule, the
-/// worst exchanges of a large capture and where to look next. Rules and
-/// worst exchanges come from closures: either path builds them its way.
+/// worst exchanges of a large capture (asked for only then) and where to
+/// look next.
 fn write_view<'a>(
     v: &'a View<'a>,
     o: &TextOptions,
     p: &Paint,
-    rules: impl FnOnce() -> Vec<RuleDigest<'a>>,
+    rules: &[RuleDigest<'a>],
     worst: impl FnOnce() -> WorstExchanges,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let w = usize::from(o.width.clamp(40, MAX_WIDTH));
     let mut fixes_shown: HashSet<&str> = HashSet::new();
     let big = write_overview(v, o, p, &mut fixes_shown, out)?;
-    write_rules(&rules(), v.rows.len(), p, w, &mut fixes_shown, out)?;
+    write_rules(rules, v.rows.len(), p, w, &mut fixes_shown, out)?;
     if big {
         write_worst(&worst(), p, w, out)?;
     }

@@ -15,6 +15,7 @@ use crate::correlate::AuthExchange;
 use crate::report::{redact::Level, verdict_for, AccountBook, AccountRow, Report};
 use crate::rules::{Finding, Severity};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
@@ -227,11 +228,7 @@ impl TextStream {
         if sev < Severity::Warning {
             return;
         }
-        let key = (
-            std::cmp::Reverse(sev),
-            std::cmp::Reverse(ex.rounds.len()),
-            ex.id,
-        );
+        let key = (Reverse(sev), Reverse(ex.rounds.len()), ex.id);
         let at = self.worst_lines.partition_point(|l| l.order() < key);
         if at >= MAX_WORST {
             return;
@@ -273,51 +270,66 @@ impl TextStream {
         let mut rules = self.rules;
         rules.sort_by_key(|r| super::rule_order(r.severity, r.rule));
         let named = accounts_named_by_rules(&self.book, &rules);
-        let numbered = self.book.numbered_rows();
-        // Account number -> row, and row -> account number.
-        let mut row_of = vec![0; numbered.len()];
-        let mut account_at = Vec::with_capacity(numbered.len());
-        let mut rows = Vec::with_capacity(numbered.len());
-        for (row, (account, r)) in numbered.into_iter().enumerate() {
-            if let Some(slot) = row_of.get_mut(account) {
-                *slot = row;
-            }
-            account_at.push(account);
-            rows.push(r);
-        }
-        let views = rows
+        let table = AccountTable::of(self.book);
+        let views = table
+            .rows
             .iter()
-            .zip(&account_at)
+            .zip(&table.account_at)
             .map(|(row, &a)| {
                 let notes = self.accounts.get(a).map(|n| (a, n));
                 account_view(row, notes, &wide_causes, &self.methods)
             })
             .collect();
-        let tally = Tally {
-            exchanges: self.exchanges,
-            by_outcome: self.by_outcome,
-            by_severity: self.by_severity,
-            rules: rules.len(),
-            worst: self.worst,
-        };
-        write_inputs(&analysis.inputs, None, Level::None, &p, w, out)?;
         let view = View {
-            tally,
-            rows: &rows,
+            tally: Tally {
+                exchanges: self.exchanges,
+                by_outcome: self.by_outcome,
+                by_severity: self.by_severity,
+                rules: rules.len(),
+                worst: self.worst,
+            },
+            rows: &table.rows,
             views,
         };
+        let digests = rule_digests(&rules, named, &table);
         let worst = WorstExchanges {
             lines: self.worst_lines,
             total: self.bad.len(),
         };
-        write_view(
-            &view,
-            o,
-            &p,
-            || rule_digests(&rules, named, &rows, &row_of),
-            || worst,
-            out,
-        )
+        write_inputs(&analysis.inputs, None, Level::None, &p, w, out)?;
+        write_view(&view, o, &p, &digests, || worst, out)
+    }
+}
+
+/// The accounts table, with each row's account number and back.
+struct AccountTable {
+    rows: Vec<AccountRow>,
+    /// By row: its account number ([`AccountBook::account_of`]).
+    account_at: Vec<usize>,
+    /// By account number: its row.
+    row_of: Vec<usize>,
+}
+
+impl AccountTable {
+    fn of(book: AccountBook) -> AccountTable {
+        let numbered = book.numbered_rows();
+        let mut table = AccountTable {
+            rows: Vec::with_capacity(numbered.len()),
+            account_at: Vec::with_capacity(numbered.len()),
+            row_of: vec![0; numbered.len()],
+        };
+        for (row, (account, r)) in numbered.into_iter().enumerate() {
+            if let Some(slot) = table.row_of.get_mut(account) {
+                *slot = row;
+            }
+            table.account_at.push(account);
+            table.rows.push(r);
+        }
+        table
+    }
+
+    fn row(&self, account: usize) -> Option<&AccountRow> {
+        self.rows.get(*self.row_of.get(account)?)
     }
 }
 
@@ -434,7 +446,7 @@ fn accounts_named_by_rules(
         .map(|r| {
             let mut top: Vec<(usize, (usize, u64))> =
                 r.accounts.iter().map(|(&a, &n)| (a, n)).collect();
-            top.sort_by_key(|&(_, (count, first))| (std::cmp::Reverse(count), first));
+            top.sort_by_key(|&(_, (count, first))| (Reverse(count), first));
             top.truncate(MAX_ACCOUNTS_PER_RULE);
             let mut named: Vec<(usize, Vec<usize>)> =
                 top.iter().map(|&(a, _)| (a, Vec::new())).collect();
@@ -455,8 +467,7 @@ fn accounts_named_by_rules(
 fn rule_digests<'a>(
     rules: &'a [RuleNotes],
     named: Vec<Vec<(usize, Vec<usize>)>>,
-    rows: &[AccountRow],
-    row_of: &[usize],
+    table: &AccountTable,
 ) -> Vec<RuleDigest<'a>> {
     let mut named = named.into_iter();
     rules
@@ -469,9 +480,7 @@ fn rule_digests<'a>(
                 exchanges: r.ids.len(),
                 exchange_ranges: sorted_ranges(ids),
                 wide: r.findings - r.about_exchanges,
-                detail: named
-                    .next()
-                    .map(|accounts| r.detail(accounts, rows, row_of)),
+                detail: named.next().map(|accounts| r.detail(accounts, table)),
             }
         })
         .collect()
@@ -526,16 +535,11 @@ impl RuleNotes {
         }
     }
 
-    fn detail(
-        &self,
-        accounts: Vec<(usize, Vec<usize>)>,
-        rows: &[AccountRow],
-        row_of: &[usize],
-    ) -> RuleDetail<'_> {
+    fn detail(&self, accounts: Vec<(usize, Vec<usize>)>, table: &AccountTable) -> RuleDetail<'_> {
         let named = accounts
             .iter()
             .filter_map(|(a, ids)| {
-                let row = rows.get(*row_of.get(*a)?)?;
+                let row = table.row(*a)?;
                 Some(account_named(row, &sorted_ranges(ids.iter().copied())))
             })
             .collect();
