@@ -54,7 +54,10 @@ Rules and what they mean: docs/rules.md, or --list-rules.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Summary, accounts and findings for a person at a terminal.
+    /// Summary, accounts and findings for a person at a terminal;
+    /// without --details, --ladder, filters or --redact it is collected
+    /// from exchanges as they finish, in bounded memory, on captures of
+    /// any size.
     Text,
     /// The full report as one JSON document (docs/report-schema.md);
     /// without filters or --redact it is written from exchanges as they
@@ -573,20 +576,39 @@ pub fn run(args: Args) -> i32 {
             .and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
+    let text_options = report::text::TextOptions {
+        color: use_color(args.color, args.output.is_some()),
+        width: terminal_width(),
+        ladder: args.ladder,
+        details: args.details,
+    };
+    if args.format == OutputFormat::Text
+        && !args.ladder
+        && !args.details
+        && redaction == redact::Level::None
+        && filter.is_empty()
+    {
+        // The view from exchanges as they finish: memory holds counters,
+        // accounts and rules, not the exchanges. --details and --ladder
+        // print every exchange; filters and redaction need the whole
+        // analysis: they take the path below.
+        let mut view = report::text::TextStream::new();
+        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            view.exchange(ex, findings)
+        });
+        bar.finish_and_clear();
+        view.findings(&analysis.findings);
+        let worst = view.worst();
+        let written = view
+            .finish(analysis, &text_options, &mut sink)
+            .and_then(|_| sink.flush());
+        return exit_status(written, worst, status, &args);
+    }
     let analysis = analysis::analyze(inputs, &opts);
     bar.finish_and_clear();
     let report = Report::build(analysis, &filter, redaction);
     let written = match args.format {
-        OutputFormat::Text => report::text::write(
-            &report,
-            &report::text::TextOptions {
-                color: use_color(args.color, args.output.is_some()),
-                width: terminal_width(),
-                ladder: args.ladder,
-                details: args.details,
-            },
-            &mut sink,
-        ),
+        OutputFormat::Text => report::text::write(&report, &text_options, &mut sink),
         OutputFormat::Json => report::json::write(&report, &mut sink),
         OutputFormat::Markdown => report::markdown::write(&report, &mut sink),
         OutputFormat::Html => report::html::write(&report, &mut sink),

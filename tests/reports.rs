@@ -4,6 +4,9 @@
 //! exit when the reader of a pipe goes away.
 
 mod common;
+#[allow(dead_code)]
+#[path = "../examples/gen-capture/generator.rs"]
+mod generator;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -719,4 +722,121 @@ fn streamed_json_report_equals_the_kept_one() {
     assert!(compared >= 1, "testdata has at least one capture");
     assert!(with_findings >= 1 || !shared().exists());
     println!("{compared} captures compared, {with_findings} with findings");
+}
+
+/// The text view written as exchanges finish (what a plain run does) is
+/// byte for byte the view of the kept analysis: on every capture, in
+/// colour and not, at two widths; collected both with the small-capture
+/// shortcut (at most 20 exchanges kept) and without it, and on generated
+/// captures larger than that, with and without known passwords.
+#[test]
+fn streamed_text_report_equals_the_kept_one() {
+    let mut files = Vec::new();
+    readable_captures(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+        &mut files,
+    );
+    if shared().exists() {
+        readable_captures(&shared().join("captures"), &mut files);
+        readable_captures(&shared().join("public"), &mut files);
+    } else {
+        eprintln!("skipping the shared captures: ../shared not found");
+    }
+    let plain = sipauth_diag::analysis::Options::default();
+    let mut compared = 0;
+    for p in &files {
+        for keep in [0, 20] {
+            if compare_text_views(p, &plain, keep) {
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 2, "testdata has at least one capture");
+    let dir = tempfile::tempdir().unwrap();
+    for seed in [1, 2] {
+        let (pcap, truth) = generated_capture(dir.path(), seed);
+        let store = sipauth_diag::credentials::CredentialStore::parse(
+            truth.credentials.join("\n").as_bytes(),
+        )
+        .expect("the generator's credentials");
+        let mut known = plain.clone();
+        known.rules.credentials = Some(std::sync::Arc::new(store));
+        for opts in [&plain, &known] {
+            assert!(compare_text_views(&pcap, opts, 20), "{}", pcap.display());
+        }
+    }
+    println!("{compared} captures compared, and 4 generated ones");
+}
+
+/// A capture of 2 MB with 300 accounts and no RTP: far more than 20
+/// exchanges, every rule the generator knows.
+fn generated_capture(dir: &Path, seed: u64) -> (PathBuf, generator::Truth) {
+    let pcap = dir.join(format!("gen-{seed}.pcap"));
+    let mut cfg = generator::Config::for_size_mb(2, seed);
+    cfg.accounts = 300;
+    cfg.rtp_per_call = 0;
+    let file = std::fs::File::create(&pcap).unwrap();
+    let truth = generator::generate(cfg, std::io::BufWriter::new(file)).expect("generate");
+    (pcap, truth)
+}
+
+/// Compares the kept and the streamed text view of one capture, the
+/// collector keeping exchanges while at most `keep` arrived; false when
+/// the capture cannot be read.
+fn compare_text_views(p: &Path, opts: &sipauth_diag::analysis::Options, keep: usize) -> bool {
+    use sipauth_diag::analysis::{analyze, analyze_streaming};
+    use sipauth_diag::report::text::{self, TextOptions, TextStream};
+    use sipauth_diag::report::Report;
+    let Some(input) = open_input(p) else {
+        return false;
+    };
+    let kept = Report::plain(analyze(vec![input], opts));
+    for color in [false, true] {
+        for width in [80, 100] {
+            let o = TextOptions {
+                color,
+                width,
+                ladder: false,
+                details: false,
+            };
+            let mut expected = Vec::new();
+            text::write(&kept, &o, &mut expected).unwrap();
+            let mut view = TextStream::keeping(keep);
+            let input = open_input(p).expect("opened before");
+            let streamed = analyze_streaming(vec![input], opts, &mut |ex, f| view.exchange(ex, f));
+            view.findings(&streamed.findings);
+            assert_eq!(
+                view.worst(),
+                kept.analysis.findings.iter().map(|f| f.severity).max(),
+                "{}: worst severity",
+                p.display()
+            );
+            let mut got = Vec::new();
+            view.finish(streamed, &o, &mut got).unwrap();
+            assert!(
+                expected == got,
+                "{} (colour {color}, width {width}, keeping {keep}): streamed text differs from the kept one:\n{}",
+                p.display(),
+                first_difference(&expected, &got)
+            );
+        }
+    }
+    true
+}
+
+/// The first line where two outputs differ, both ways.
+fn first_difference(expected: &[u8], got: &[u8]) -> String {
+    let (e, g) = (
+        String::from_utf8_lossy(expected),
+        String::from_utf8_lossy(got),
+    );
+    let mut lines = e.lines().zip(g.lines()).enumerate();
+    match lines.find(|(_, (a, b))| a != b) {
+        Some((n, (a, b))) => format!("line {}:\n  kept:     {a}\n  streamed: {b}", n + 1),
+        None => format!(
+            "{} lines kept, {} streamed",
+            e.lines().count(),
+            g.lines().count()
+        ),
+    }
 }

@@ -85,20 +85,33 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     report::markdown::write(&r, &mut out).expect("writing to a Vec cannot fail");
     report::html::write(&r, &mut out).expect("writing to a Vec cannot fail");
-    // The streamed JSON report and JSON lines, as the CLI writes them.
+    // The streamed JSON report, JSON lines and text view, as the CLI
+    // writes them (the text view from what it collected, whatever the
+    // number of exchanges).
     let Some(input) = open() else {
         return;
     };
     let mut doc = report::json::JsonDoc::in_memory();
     let mut lines = Vec::new();
     let mut jsonl = sipauth_diag::jsonl::JsonlWriter::new(&mut lines);
+    let mut view = report::text::TextStream::keeping(0);
     let a = analyze_streaming(vec![input], &Options::default(), &mut |ex, f| {
         doc.exchange(&ex, &f);
         jsonl.exchange(&ex, &f);
+        view.exchange(ex, f);
     });
     doc.findings(&a.findings);
     let mut out = Vec::new();
     doc.finish(&a, None, report::redact::Level::None, &mut out)
         .expect("writing to a Vec cannot fail");
     jsonl.finish(&a).expect("writing to a Vec cannot fail");
+    view.findings(&a.findings);
+    let plain = report::text::TextOptions {
+        color: true,
+        width: 80,
+        ladder: false,
+        details: false,
+    };
+    view.finish(a, &plain, &mut out)
+        .expect("writing to a Vec cannot fail");
 });

@@ -398,8 +398,23 @@ impl AccountBook {
         }
     }
 
+    /// The account (numbered from 0 in the order accounts were first
+    /// seen) an exchange was counted for.
+    pub fn account_of(&self, exchange: usize) -> Option<usize> {
+        match self.exchanges.get(exchange) {
+            Some((account, _)) if account > 0 => Some(account as usize - 1),
+            _ => None,
+        }
+    }
+
     /// The table, ordered by account, with each account's root cause.
     pub fn rows(self) -> Vec<AccountRow> {
+        self.numbered_rows().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// [`AccountBook::rows`], each with its number of
+    /// [`AccountBook::account_of`].
+    pub fn numbered_rows(self) -> Vec<(usize, AccountRow)> {
         let harmless = self.harmless;
         fn key(r: &AccountRow) -> (&str, &str, &str, &str, &str) {
             (&r.user, &r.auth_user, &r.realm, &r.client, &r.server)
@@ -411,10 +426,10 @@ impl AccountBook {
         let mut groups: Vec<Option<AccountGroup>> = self.groups.into_iter().map(Some).collect();
         order
             .into_iter()
-            .filter_map(|i| groups[i].take())
-            .map(|mut g| {
+            .filter_map(|i| groups[i].take().map(|g| (i, g)))
+            .map(|(i, mut g)| {
                 g.row.root_cause = root_cause(g.rules.iter().copied(), &harmless[g.hop]);
-                g.row
+                (i, g.row)
             })
             .collect()
     }
@@ -515,10 +530,15 @@ impl<'a> Lookup<'a> {
 
 /// What the account could or could not do, in words.
 pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) -> String {
+    verdict_for(row, method, worst.map(|f| f.severity))
+}
+
+/// [`verdict_words`] given only the severity of the worst finding.
+pub fn verdict_for(row: &AccountRow, method: &str, worst: Option<Severity>) -> String {
     let register = method.eq_ignore_ascii_case("REGISTER");
     let call = method.eq_ignore_ascii_case("INVITE");
     let failing = row.last_outcome != Outcome::Succeeded && row.failures > 0;
-    let serious = worst.is_some_and(|f| f.severity >= Severity::Error);
+    let serious = worst.is_some_and(|s| s >= Severity::Error);
     if failing || (row.successes == 0 && serious) {
         if register {
             "cannot register".into()
@@ -535,7 +555,7 @@ pub fn verdict_words(row: &AccountRow, method: &str, worst: Option<&Finding>) ->
         }
     } else if row.successes == 0 {
         "shows no final answer in the capture".into()
-    } else if worst.is_some_and(|f| f.severity >= Severity::Warning) {
+    } else if worst.is_some_and(|s| s >= Severity::Warning) {
         if register {
             "registers, with a problem to look at".into()
         } else {

@@ -9,15 +9,21 @@
 //! asked for.
 
 mod details;
+mod stream;
 
+pub use stream::TextStream;
+
+use super::filter::Scope;
 use super::ladder::{self, AsciiStyle};
+use super::redact::Level;
 use super::sanitize::term;
 use super::{accounts, cause_rank, endpoint, summary, verdict_words, AccountRow, Report};
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, InputSummary};
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
 use comfy_table::{presets, ColumnConstraint, ContentArrangement, Table, Width};
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Write};
 
 pub struct TextOptions {
@@ -117,13 +123,14 @@ fn table(width: u16) -> Table {
 const MAX_FRAMES_SHOWN: usize = 30;
 
 fn frames(f: &[u64]) -> String {
-    let v: Vec<String> = f
-        .iter()
-        .take(MAX_FRAMES_SHOWN)
-        .map(u64::to_string)
-        .collect();
-    if f.len() > MAX_FRAMES_SHOWN {
-        format!("{} ... ({} more)", v.join(","), f.len() - MAX_FRAMES_SHOWN)
+    frame_list(&f[..f.len().min(MAX_FRAMES_SHOWN)], f.len())
+}
+
+/// The first frames of a list of `total`, and how many more there are.
+fn frame_list(shown: &[u64], total: usize) -> String {
+    let v: Vec<String> = shown.iter().map(u64::to_string).collect();
+    if total > shown.len() {
+        format!("{} ... ({} more)", v.join(","), total - shown.len())
     } else {
         v.join(",")
     }
@@ -210,24 +217,44 @@ fn ranges(ids: &[usize]) -> String {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    sorted_ranges(ids)
+}
+
+/// [`ranges`] of ids already ascending and distinct; all ranges are
+/// counted, only the first [`MAX_RANGES`] are written out.
+fn sorted_ranges(ids: impl IntoIterator<Item = usize>) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let mut j = i;
-        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
-            j += 1;
+    let mut total = 0;
+    let mut flush = |run: (usize, usize), parts: &mut Vec<String>| {
+        total += 1;
+        if parts.len() < MAX_RANGES {
+            parts.push(if run.1 > run.0 {
+                format!("#{}-#{}", run.0, run.1)
+            } else {
+                format!("#{}", run.0)
+            });
         }
-        parts.push(if j > i {
-            format!("#{}-#{}", ids[i], ids[j])
-        } else {
-            format!("#{}", ids[i])
-        });
-        i = j + 1;
+    };
+    let mut run: Option<(usize, usize)> = None;
+    for id in ids {
+        run = match run {
+            Some((start, end)) if end.checked_add(1) == Some(id) => Some((start, id)),
+            Some(done) => {
+                flush(done, &mut parts);
+                Some((id, id))
+            }
+            None => Some((id, id)),
+        };
     }
-    if parts.len() > MAX_RANGES {
-        let rest: usize = parts.len() - MAX_RANGES;
-        parts.truncate(MAX_RANGES);
-        format!("{} and {rest} more ranges", parts.join(", "))
+    if let Some(done) = run {
+        flush(done, &mut parts);
+    }
+    if total > MAX_RANGES {
+        format!(
+            "{} and {} more ranges",
+            parts.join(", "),
+            total - MAX_RANGES
+        )
     } else {
         parts.join(", ")
     }
@@ -255,17 +282,36 @@ struct AccountView<'a> {
     row: &'a AccountRow,
     verdict: String,
     /// The finding that best explains the account (its root cause).
-    cause: Option<&'a Finding>,
+    cause: Option<Cause<'a>>,
+}
+
+/// What the diagnosis prints of the finding behind an account's root
+/// cause.
+#[derive(Clone, Copy)]
+struct Cause<'a> {
+    rule: &'static str,
+    message: &'a str,
+    fix: &'a str,
+}
+
+impl<'a> Cause<'a> {
+    fn of(f: &'a Finding) -> Cause<'a> {
+        Cause {
+            rule: f.rule,
+            message: &f.message,
+            fix: &f.fix,
+        }
+    }
 }
 
 /// The finding of `rule` about one of the account's exchanges, else a
-/// capture-wide one citing one of its frames.
+/// capture-wide one naming one of them among its related exchanges (as
+/// [`super::AccountBook`] counted it for the account).
 fn cause_finding<'a>(
     wide: &[&'a Finding],
     row: &AccountRow,
     rule: &str,
     by_exchange: &HashMap<usize, Vec<&'a Finding>>,
-    by_id: &HashMap<usize, &AuthExchange>,
 ) -> Option<&'a Finding> {
     let own = row
         .exchange_ids
@@ -274,119 +320,219 @@ fn cause_finding<'a>(
         .find(|f| f.rule == rule)
         .copied();
     own.or_else(|| {
-        let frames: HashSet<u64> = row
-            .exchange_ids
-            .iter()
-            .filter_map(|id| by_id.get(id))
-            .flat_map(|e| e.frames.iter().copied())
-            .collect();
-        wide.iter()
-            .copied()
-            .find(|f| f.rule == rule && f.frames.iter().any(|fr| frames.contains(fr)))
+        wide.iter().copied().find(|f| {
+            f.rule == rule
+                && f.related_exchanges
+                    .iter()
+                    .any(|e| row.exchange_ids.binary_search(e).is_ok())
+        })
     })
 }
 
-pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
-    let a = &r.analysis;
-    let p = Paint { on: o.color };
-    let width = o.width.clamp(40, MAX_WIDTH);
-    let w = usize::from(width);
-
-    write_inputs(r, &p, w, out)?;
-
-    let rows = accounts(&a.exchanges, &a.findings);
-    let lookup = super::Lookup::new(a);
+/// Findings by the exchange they are about, in report order.
+fn findings_by_exchange(a: &Analysis) -> HashMap<usize, Vec<&Finding>> {
     let mut by_exchange: HashMap<usize, Vec<&Finding>> = HashMap::new();
     for f in &a.findings {
         if let Some(e) = f.exchange {
             by_exchange.entry(e).or_default().push(f);
         }
     }
-    let by_id: HashMap<usize, &AuthExchange> = a.exchanges.iter().map(|e| (e.id, e)).collect();
+    by_exchange
+}
+
+fn account_views<'a>(
+    a: &'a Analysis,
+    rows: &'a [AccountRow],
+    by_exchange: &HashMap<usize, Vec<&'a Finding>>,
+) -> Vec<AccountView<'a>> {
+    let lookup = super::Lookup::new(a);
     // Findings about no single exchange, in report order: the fallback
     // cause of an account, looked for once per account.
     let wide: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
-    let views: Vec<AccountView> = rows
-        .iter()
+    rows.iter()
         .map(|row| {
             let worst = lookup.worst_finding(&row.exchange_ids);
             let method = lookup.account_method(row, worst);
             let cause = row
                 .root_cause
                 .as_ref()
-                .and_then(|c| cause_finding(&wide, row, c.rule, &by_exchange, &by_id));
+                .and_then(|c| cause_finding(&wide, row, c.rule, by_exchange));
             AccountView {
                 row,
                 verdict: verdict_words(row, method, worst),
-                cause,
+                cause: cause.map(Cause::of),
             }
         })
-        .collect();
+        .collect()
+}
 
-    write_verdict(a, &views, &p, w, out)?;
-    let mut fixes_shown: HashSet<&str> = HashSet::new();
-    write_diagnosis(&views, &p, w, &mut fixes_shown, out)?;
-    let cut = write_accounts(&views, &p, width, o.details, out)?;
-    let big = a.exchanges.len() > BIG || cut;
-    if big && !o.details {
-        write_sources(&rows, width, &p, out)?;
-    }
+/// Writes the report of an analysis in memory: the view of [`write_view`],
+/// or with `--details` every finding of every exchange, and the ladders.
+pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let a = &r.analysis;
+    let p = Paint { on: o.color };
+    let w = usize::from(o.width.clamp(40, MAX_WIDTH));
+
+    write_inputs(&a.inputs, r.scope.as_ref(), r.redaction, &p, w, out)?;
+    let rows = accounts(&a.exchanges, &a.findings);
+    let by_exchange = findings_by_exchange(a);
+    let views = account_views(a, &rows, &by_exchange);
+    let view = View {
+        tally: Tally::of(a),
+        rows: &rows,
+        views,
+    };
     if o.details {
+        write_overview(&view, o, &p, &mut HashSet::new(), out)?;
         details::write(a, &p, out)?;
     } else {
-        write_rules(a, &rows, &p, w, &mut fixes_shown, out)?;
-        if big {
-            write_worst(a, &by_exchange, &p, w, out)?;
-        }
-        if !a.exchanges.is_empty() {
-            write_wrapped(
-                out,
-                "More: --details lists every finding of every exchange; --ladder draws the \
-                 messages; --format json has everything, for scripts; narrow the view with \
-                 --user, --ip, --call-id or --rule.",
-                w,
-                "",
-                "      ",
-            )?;
-            writeln!(out)?;
-        }
+        let digests = rule_digests(a, &rows);
+        write_view(
+            &view,
+            o,
+            &p,
+            &digests,
+            || worst_exchanges(a, &by_exchange),
+            out,
+        )?;
     }
-
     if o.ladder {
-        let style = if o.color {
-            AsciiStyle {
-                mark_on: "\x1b[1;31m",
-                mark_off: "\x1b[0m",
-            }
-        } else {
-            AsciiStyle {
-                mark_on: "",
-                mark_off: "",
-            }
-        };
-        for ex in &a.exchanges {
-            writeln!(
-                out,
-                "{} #{} {} {}  {}",
-                p.bold("Ladder"),
-                ex.id,
-                term(&ex.method),
-                term(&ex.user().unwrap_or_else(|| "?".into())),
-                p.outcome(ex.outcome)
-            )?;
-            let l = ladder::build(ex, &a.findings);
-            for line in ladder::ascii(&l, w, &style) {
-                writeln!(out, "{line}")?;
-            }
-            writeln!(out)?;
-        }
+        write_ladders(a, o, &p, w, out)?;
     }
     Ok(())
 }
 
-fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
-    let a = &r.analysis;
-    for i in a.inputs.iter().take(MAX_INPUTS) {
+/// What the sections after the inputs are drawn from, whether the
+/// analysis was kept or streamed.
+struct View<'a> {
+    tally: Tally,
+    rows: &'a [AccountRow],
+    views: Vec<AccountView<'a>>,
+}
+
+/// The counts the verdict prints.
+struct Tally {
+    exchanges: usize,
+    by_outcome: BTreeMap<&'static str, usize>,
+    by_severity: BTreeMap<&'static str, usize>,
+    /// Rules with at least one finding.
+    rules: usize,
+    worst: Option<Severity>,
+}
+
+impl Tally {
+    fn of(a: &Analysis) -> Tally {
+        let s = summary(a);
+        Tally {
+            exchanges: a.exchanges.len(),
+            by_outcome: s.by_outcome,
+            by_severity: s.by_severity,
+            rules: s.by_rule.len(),
+            worst: a.findings.iter().map(|f| f.severity).max(),
+        }
+    }
+}
+
+/// Verdict, diagnosis, accounts and, on large captures, sources; returns
+/// whether the capture is large (the worst exchanges are then listed).
+fn write_overview<'a>(
+    v: &'a View<'a>,
+    o: &TextOptions,
+    p: &Paint,
+    fixes_shown: &mut HashSet<&'a str>,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    let width = o.width.clamp(40, MAX_WIDTH);
+    let w = usize::from(width);
+    write_verdict(&v.tally, &v.views, p, w, out)?;
+    write_diagnosis(&v.views, p, w, fixes_shown, out)?;
+    let cut = write_accounts(&v.views, p, width, o.details, out)?;
+    let big = v.tally.exchanges > BIG || cut;
+    if big && !o.details {
+        write_sources(v.rows, width, p, out)?;
+    }
+    Ok(big)
+}
+
+/// The view without `--details`: the overview, the findings by rule, the
+/// worst exchanges of a large capture (asked for only then) and where to
+/// look next.
+fn write_view<'a>(
+    v: &'a View<'a>,
+    o: &TextOptions,
+    p: &Paint,
+    rules: &[RuleDigest<'a>],
+    worst: impl FnOnce() -> WorstExchanges,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let w = usize::from(o.width.clamp(40, MAX_WIDTH));
+    let mut fixes_shown: HashSet<&str> = HashSet::new();
+    let big = write_overview(v, o, p, &mut fixes_shown, out)?;
+    write_rules(rules, v.rows.len(), p, w, &mut fixes_shown, out)?;
+    if big {
+        write_worst(&worst(), p, w, out)?;
+    }
+    if v.tally.exchanges > 0 {
+        write_wrapped(
+            out,
+            "More: --details lists every finding of every exchange; --ladder draws the \
+             messages; --format json has everything, for scripts; narrow the view with \
+             --user, --ip, --call-id or --rule.",
+            w,
+            "",
+            "      ",
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_ladders(
+    a: &Analysis,
+    o: &TextOptions,
+    p: &Paint,
+    w: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let style = if o.color {
+        AsciiStyle {
+            mark_on: "\x1b[1;31m",
+            mark_off: "\x1b[0m",
+        }
+    } else {
+        AsciiStyle {
+            mark_on: "",
+            mark_off: "",
+        }
+    };
+    for ex in &a.exchanges {
+        writeln!(
+            out,
+            "{} #{} {} {}  {}",
+            p.bold("Ladder"),
+            ex.id,
+            term(&ex.method),
+            term(&ex.user().unwrap_or_else(|| "?".into())),
+            p.outcome(ex.outcome)
+        )?;
+        let l = ladder::build(ex, &a.findings);
+        for line in ladder::ascii(&l, w, &style) {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_inputs(
+    inputs: &[InputSummary],
+    scope: Option<&Scope>,
+    redaction: Level,
+    p: &Paint,
+    w: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for i in inputs.iter().take(MAX_INPUTS) {
         let line = format!(
             "{} ({}{}), {} packets, {} SIP messages",
             term(&i.name),
@@ -430,8 +576,8 @@ fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Res
             )?;
         }
     }
-    if a.inputs.len() > MAX_INPUTS {
-        let rest = &a.inputs[MAX_INPUTS..];
+    if inputs.len() > MAX_INPUTS {
+        let rest = &inputs[MAX_INPUTS..];
         writeln!(
             out,
             "{} ... {}: {} packets, {} SIP messages, {}",
@@ -446,7 +592,7 @@ fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Res
             )
         )?;
     }
-    if let Some(sc) = &r.scope {
+    if let Some(sc) = scope {
         writeln!(
             out,
             "{} {}: showing {} of {} exchanges, {} of {} findings",
@@ -458,21 +604,20 @@ fn write_inputs(r: &Report, p: &Paint, w: usize, out: &mut dyn Write) -> io::Res
             sc.findings_total
         )?;
     }
-    if r.redaction != super::redact::Level::None {
-        writeln!(out, "{}", super::redact::notice(r.redaction))?;
+    if redaction != Level::None {
+        writeln!(out, "{}", super::redact::notice(redaction))?;
     }
     writeln!(out)
 }
 
 fn write_verdict(
-    a: &Analysis,
+    t: &Tally,
     views: &[AccountView],
     p: &Paint,
     w: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let s = summary(a);
-    let outcomes: Vec<String> = s
+    let outcomes: Vec<String> = t
         .by_outcome
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
@@ -480,15 +625,14 @@ fn write_verdict(
     let exchanges = format!(
         "{} ({})",
         plural(
-            a.exchanges.len(),
+            t.exchanges,
             "authentication exchange",
             "authentication exchanges"
         ),
         outcomes.join(", ")
     );
     let troubled = views.iter().filter(|v| has_problem(v.row)).count();
-    let worst = a.findings.iter().map(|f| f.severity).max();
-    let verdict = if a.exchanges.is_empty() {
+    let verdict = if t.exchanges == 0 {
         "no SIP request was challenged for a password or carried one.".to_string()
     } else if troubled == 0 {
         // Fine means the latest exchange was accepted; the rest simply
@@ -521,7 +665,7 @@ fn write_verdict(
             plural(views.len(), "account", "accounts")
         )
     };
-    let head = match worst {
+    let head = match t.worst {
         Some(sv) if troubled > 0 && sv >= Severity::Warning => p.sev(sv, "Verdict:"),
         _ => p.bold("Verdict:"),
     };
@@ -542,7 +686,7 @@ fn write_verdict(
     ]
     .iter()
     .filter_map(|sv| {
-        s.by_severity
+        t.by_severity
             .get(sv.as_str())
             .map(|n| p.sev(*sv, &format!("{n} {}", sv.as_str())))
     })
@@ -557,7 +701,7 @@ fn write_verdict(
             out,
             "Findings: {} from {}",
             sev_line.join(", "),
-            plural(s.by_rule.len(), "rule", "rules")
+            plural(t.rules, "rule", "rules")
         )?;
     }
     writeln!(out)
@@ -662,9 +806,9 @@ fn write_diagnosis<'a>(
             }
         }
         if let Some(f) = first.cause {
-            write_wrapped(out, &sentence(&term(&f.message)), w, "    ", "    ")?;
-            if fixes_shown.insert(f.fix.as_str()) {
-                let fix = format!("Fix: {}", term(&f.fix));
+            write_wrapped(out, &sentence(&term(f.message)), w, "    ", "    ")?;
+            if fixes_shown.insert(f.fix) {
+                let fix = format!("Fix: {}", term(f.fix));
                 write_wrapped(out, &fix, w, "    ", "         ")?;
             } else {
                 writeln!(out, "    Fix: as above ({}).", f.rule)?;
@@ -965,7 +1109,7 @@ fn write_sources(
     writeln!(out)
 }
 
-/// The findings of one rule.
+/// The findings of one rule, in report order.
 struct RuleGroup<'a> {
     rule: &'static str,
     findings: Vec<&'a Finding>,
@@ -981,17 +1125,50 @@ impl RuleGroup<'_> {
     }
 }
 
-fn write_rules<'a>(
-    a: &'a Analysis,
-    rows: &[AccountRow],
-    p: &Paint,
-    w: usize,
-    fixes_shown: &mut HashSet<&'a str>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    if a.findings.is_empty() {
-        return Ok(());
-    }
+/// Where a rule comes in the findings: most severe first, then the
+/// rules that name a cause, then by name.
+fn rule_order(severity: Severity, rule: &'static str) -> (Reverse<Severity>, usize, &'static str) {
+    (Reverse(severity), cause_rank(rule).0, rule)
+}
+
+/// One entry of the findings by rule, as printed.
+struct RuleDigest<'a> {
+    rule: &'static str,
+    severity: Severity,
+    /// Distinct exchanges the rule's findings are about, and their ranges.
+    exchanges: usize,
+    exchange_ranges: String,
+    /// Findings about no single exchange.
+    wide: usize,
+    /// Only for the first [`MAX_RULES_IN_FULL`] rules.
+    detail: Option<RuleDetail<'a>>,
+}
+
+struct RuleDetail<'a> {
+    /// The accounts with most findings of the rule, as "who @ client
+    /// #ranges", and how many accounts have one.
+    accounts: Vec<String>,
+    account_count: usize,
+    /// The first finding in capture order, and whether there are others.
+    first: &'a Finding,
+    several: bool,
+    /// Per evidence entry of `first`: the other values its key took.
+    also: Vec<OtherValues>,
+    /// The first frames, ascending, and how many distinct frames in all.
+    frames: Vec<u64>,
+    frame_count: usize,
+}
+
+/// Other values an evidence key took in the other findings of a rule:
+/// the first [`MAX_ALSO`], and how many distinct ones in all.
+#[derive(Default)]
+struct OtherValues {
+    listed: Vec<String>,
+    distinct: usize,
+}
+
+/// The entries of the findings by rule, from an analysis in memory.
+fn rule_digests<'a>(a: &'a Analysis, rows: &[AccountRow]) -> Vec<RuleDigest<'a>> {
     let mut groups: Vec<RuleGroup> = Vec::new();
     for f in &a.findings {
         match groups.iter_mut().find(|g| g.rule == f.rule) {
@@ -1002,225 +1179,359 @@ fn write_rules<'a>(
             }),
         }
     }
-    groups.sort_by(|x, y| {
-        y.severity()
-            .cmp(&x.severity())
-            .then(cause_rank(x.rule).0.cmp(&cause_rank(y.rule).0))
-            .then(x.rule.cmp(y.rule))
-    });
+    groups.sort_by_key(|g| rule_order(g.severity(), g.rule));
     let account_of: HashMap<usize, usize> = rows
         .iter()
         .enumerate()
         .flat_map(|(i, r)| r.exchange_ids.iter().map(move |&e| (e, i)))
         .collect();
-    writeln!(out, "{} (by rule, most severe first)", p.bold("Findings"))?;
-    for (n, g) in groups.iter().enumerate() {
-        let sev = g.severity();
-        let ids: Vec<usize> = g.findings.iter().filter_map(|f| f.exchange).collect();
-        let wide = g.findings.len() - ids.len();
-        let mut scope = Vec::new();
-        if !ids.is_empty() {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(n, g)| {
+            let ids: Vec<usize> = g.findings.iter().filter_map(|f| f.exchange).collect();
             let mut distinct = ids.clone();
             distinct.sort_unstable();
             distinct.dedup();
-            scope.push(format!(
-                "{}: {}",
-                plural(distinct.len(), "exchange", "exchanges"),
-                ranges(&distinct)
-            ));
-        }
-        if wide > 0 {
-            scope.push(plural(
-                wide,
-                "capture-wide finding",
-                "capture-wide findings",
-            ));
-        }
-        let tag = format!("{:<8}", sev.as_str());
-        let head = format!("{} {}  ", tag, g.rule);
-        let lines = wrap(&scope.join("; "), w, &head, "           ");
-        for (i, l) in lines.iter().enumerate() {
-            if i == 0 {
-                // Colour the tag and the rule after wrapping plain text.
-                let rest = &l[tag.len() + 1 + g.rule.len()..];
-                writeln!(out, "{} {}{}", p.sev(sev, &tag), p.bold(g.rule), rest)?;
-            } else {
-                writeln!(out, "{l}")?;
+            RuleDigest {
+                rule: g.rule,
+                severity: g.severity(),
+                exchanges: distinct.len(),
+                exchange_ranges: ranges(&distinct),
+                wide: g.findings.len() - ids.len(),
+                detail: (n < MAX_RULES_IN_FULL).then(|| rule_detail(g, &ids, rows, &account_of)),
             }
-        }
-        if n >= MAX_RULES_IN_FULL {
-            // Past the most severe rules, a count is enough.
-            if n + 1 == groups.len() {
-                writeln!(out, "    (--rule RULE shows one of these in full)")?;
-                writeln!(out)?;
-            }
+        })
+        .collect()
+}
+
+fn rule_detail<'a>(
+    g: &RuleGroup<'a>,
+    ids: &[usize],
+    rows: &[AccountRow],
+    account_of: &HashMap<usize, usize>,
+) -> RuleDetail<'a> {
+    // Findings per account, in order of first appearance.
+    let mut per: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut slot: HashMap<usize, usize> = HashMap::new();
+    for &e in ids {
+        let Some(&acc) = account_of.get(&e) else {
             continue;
-        }
-        // Which accounts, when there are several to tell apart.
-        if rows.len() > 1 && !ids.is_empty() {
-            let mut per: Vec<(usize, Vec<usize>)> = Vec::new();
-            let mut slot: HashMap<usize, usize> = HashMap::new();
-            for &e in &ids {
-                let Some(&acc) = account_of.get(&e) else {
-                    continue;
-                };
-                let i = *slot.entry(acc).or_insert_with(|| {
-                    per.push((acc, Vec::new()));
-                    per.len() - 1
-                });
-                per[i].1.push(e);
-            }
-            per.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-            let mut parts: Vec<String> = per
-                .iter()
-                .take(MAX_ACCOUNTS_PER_RULE)
-                .map(|(acc, v)| {
-                    let r = &rows[*acc];
-                    format!("{} @ {} {}", who(r), term(&r.client), ranges(v))
-                })
-                .collect();
-            if per.len() > MAX_ACCOUNTS_PER_RULE {
-                parts.push(format!(
-                    "and {}",
-                    plural(
-                        per.len() - MAX_ACCOUNTS_PER_RULE,
-                        "more account",
-                        "more accounts"
-                    )
-                ));
-            }
-            write_wrapped(
-                out,
-                &format!(
-                    "{}: {}",
-                    if per.len() == 1 {
-                        "account"
-                    } else {
-                        "accounts"
-                    },
-                    parts.join("; ")
-                ),
-                w,
-                "    ",
-                "              ",
-            )?;
-        }
-        // One representative: the first, in capture order.
-        let rep = g.findings[0];
-        let label = match rep.exchange {
-            Some(e) if g.findings.len() > 1 => format!("e.g. #{e}: "),
-            Some(e) => format!("#{e}: "),
-            None => String::new(),
         };
-        write_wrapped(
-            out,
-            &format!("{label}{}", term(&rep.message)),
-            w,
-            "    ",
-            "      ",
-        )?;
-        let kw = rep
-            .evidence
-            .0
-            .iter()
-            .map(|(k, _)| term(k).chars().count())
-            .max()
-            .unwrap_or(0);
-        for (k, v) in &rep.evidence.0 {
-            // Other values the same key took in the other findings.
+        let i = *slot.entry(acc).or_insert_with(|| {
+            per.push((acc, Vec::new()));
+            per.len() - 1
+        });
+        per[i].1.push(e);
+    }
+    per.sort_by_key(|(_, v)| Reverse(v.len()));
+    let accounts = per
+        .iter()
+        .take(MAX_ACCOUNTS_PER_RULE)
+        .map(|(acc, v)| account_named(&rows[*acc], &ranges(v)))
+        .collect();
+    let first = g.findings[0];
+    let also = first
+        .evidence
+        .0
+        .iter()
+        .map(|(k, v)| {
             let mut seen: HashSet<&str> = HashSet::new();
-            let mut also: Vec<&str> = Vec::new();
+            let mut listed = Vec::new();
             for f in &g.findings[1..] {
                 for (k2, v2) in &f.evidence.0 {
-                    if k2 == k && v2 != v && seen.insert(v2) && also.len() < MAX_ALSO {
-                        also.push(v2);
+                    if k2 == k && v2 != v && seen.insert(v2) && listed.len() < MAX_ALSO {
+                        listed.push(v2.clone());
                     }
                 }
             }
-            let more = seen.len() - also.len();
-            let mut value = term(v).into_owned();
-            if also.iter().any(|s| s.chars().count() > MAX_ALSO_CHARS) {
-                // Sentences cut short would look alike: count them.
-                value.push_str(&format!(
-                    " ({} other {})",
-                    seen.len(),
-                    if seen.len() == 1 { "value" } else { "values" }
-                ));
-            } else if !also.is_empty() {
-                let list: Vec<String> = also.iter().map(|s| term(s).into_owned()).collect();
-                value.push_str(&format!(" (also: {}", list.join("; ")));
-                if more > 0 {
-                    value.push_str(&format!("; {more} more"));
-                }
-                value.push(')');
+            OtherValues {
+                listed,
+                distinct: seen.len(),
             }
-            let key = term(k);
-            let pad = " ".repeat(kw.saturating_sub(key.chars().count()));
-            let first = format!("      {key}{pad}  ");
-            let indent = " ".repeat(first.chars().count());
-            let lines = wrap(&value, w, &first, &indent);
-            for (i, l) in lines.iter().enumerate() {
-                if i == 0 {
-                    writeln!(
-                        out,
-                        "      {}{}",
-                        p.dim(&format!("{key}{pad}")),
-                        &l[6 + key.len() + pad.len()..]
-                    )?;
-                } else {
-                    writeln!(out, "{l}")?;
-                }
-            }
+        })
+        .collect();
+    let mut all_frames: Vec<u64> = g
+        .findings
+        .iter()
+        .flat_map(|f| f.frames.iter().copied())
+        .collect();
+    all_frames.sort_unstable();
+    all_frames.dedup();
+    let frame_count = all_frames.len();
+    all_frames.truncate(MAX_FRAMES_SHOWN);
+    RuleDetail {
+        accounts,
+        account_count: per.len(),
+        first,
+        several: g.findings.len() > 1,
+        also,
+        frames: all_frames,
+        frame_count,
+    }
+}
+
+/// An account as the findings name it, with the exchanges concerned.
+fn account_named(row: &AccountRow, ranges: &str) -> String {
+    format!("{} @ {} {}", who(row), term(&row.client), ranges)
+}
+
+fn write_rules<'a>(
+    digests: &[RuleDigest<'a>],
+    accounts: usize,
+    p: &Paint,
+    w: usize,
+    fixes_shown: &mut HashSet<&'a str>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if digests.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{} (by rule, most severe first)", p.bold("Findings"))?;
+    for g in digests {
+        write_rule_head(g, p, w, out)?;
+        let Some(d) = &g.detail else {
+            // Past the most severe rules, a count is enough.
+            continue;
+        };
+        // Which accounts, when there are several to tell apart.
+        if accounts > 1 && g.exchanges > 0 {
+            write_rule_accounts(d, w, out)?;
         }
-        let mut all_frames: Vec<u64> = g
-            .findings
-            .iter()
-            .flat_map(|f| f.frames.iter().copied())
-            .collect();
-        all_frames.sort_unstable();
-        all_frames.dedup();
-        if !all_frames.is_empty() {
-            let list = frames(&all_frames).replace(',', ", ");
-            let lines = wrap(&list, w, "      frames ", "             ");
-            for (i, l) in lines.iter().enumerate() {
-                if i == 0 {
-                    writeln!(
-                        out,
-                        "      {}{}",
-                        p.dim("frames"),
-                        &l["      frames".len()..]
-                    )?;
-                } else {
-                    writeln!(out, "{l}")?;
-                }
-            }
-        }
-        if fixes_shown.insert(rep.fix.as_str()) {
-            let lines = wrap(&term(&rep.fix), w, "    fix: ", "         ");
-            for (i, l) in lines.iter().enumerate() {
-                if i == 0 {
-                    writeln!(out, "    {}{}", p.bold("fix:"), &l["    fix:".len()..])?;
-                } else {
-                    writeln!(out, "{l}")?;
-                }
-            }
-        } else {
-            writeln!(out, "    {} as in the Diagnosis above.", p.bold("fix:"))?;
-        }
+        write_rule_example(d, p, w, out)?;
+        write_rule_fix(d.first, p, w, fixes_shown, out)?;
+        writeln!(out)?;
+    }
+    if digests.len() > MAX_RULES_IN_FULL {
+        writeln!(out, "    (--rule RULE shows one of these in full)")?;
         writeln!(out)?;
     }
     Ok(())
 }
 
-/// The exchanges with the most severe findings, then the most rounds, one
-/// line each, with a Call-ID to look one up.
-fn write_worst(
-    a: &Analysis,
-    by_exchange: &HashMap<usize, Vec<&Finding>>,
+/// Severity, rule and what it is about.
+fn write_rule_head(g: &RuleDigest, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
+    let sev = g.severity;
+    let mut scope = Vec::new();
+    if g.exchanges > 0 {
+        scope.push(format!(
+            "{}: {}",
+            plural(g.exchanges, "exchange", "exchanges"),
+            g.exchange_ranges
+        ));
+    }
+    if g.wide > 0 {
+        scope.push(plural(
+            g.wide,
+            "capture-wide finding",
+            "capture-wide findings",
+        ));
+    }
+    let tag = format!("{:<8}", sev.as_str());
+    let head = format!("{} {}  ", tag, g.rule);
+    let lines = wrap(&scope.join("; "), w, &head, "           ");
+    for (i, l) in lines.iter().enumerate() {
+        if i == 0 {
+            // Colour the tag and the rule after wrapping plain text.
+            let rest = &l[tag.len() + 1 + g.rule.len()..];
+            writeln!(out, "{} {}{}", p.sev(sev, &tag), p.bold(g.rule), rest)?;
+        } else {
+            writeln!(out, "{l}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_rule_accounts(d: &RuleDetail, w: usize, out: &mut dyn Write) -> io::Result<()> {
+    let mut parts = d.accounts.clone();
+    if d.account_count > MAX_ACCOUNTS_PER_RULE {
+        parts.push(format!(
+            "and {}",
+            plural(
+                d.account_count - MAX_ACCOUNTS_PER_RULE,
+                "more account",
+                "more accounts"
+            )
+        ));
+    }
+    write_wrapped(
+        out,
+        &format!(
+            "{}: {}",
+            if d.account_count == 1 {
+                "account"
+            } else {
+                "accounts"
+            },
+            parts.join("; ")
+        ),
+        w,
+        "    ",
+        "              ",
+    )
+}
+
+/// One representative finding (the first, in capture order) with the
+/// other values of its evidence and the frames of all.
+fn write_rule_example(d: &RuleDetail, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
+    let rep = d.first;
+    let label = match rep.exchange {
+        Some(e) if d.several => format!("e.g. #{e}: "),
+        Some(e) => format!("#{e}: "),
+        None => String::new(),
+    };
+    write_wrapped(
+        out,
+        &format!("{label}{}", term(&rep.message)),
+        w,
+        "    ",
+        "      ",
+    )?;
+    let kw = rep
+        .evidence
+        .0
+        .iter()
+        .map(|(k, _)| term(k).chars().count())
+        .max()
+        .unwrap_or(0);
+    for ((k, v), also) in rep.evidence.0.iter().zip(&d.also) {
+        let mut value = term(v).into_owned();
+        value.push_str(&also_text(also));
+        let key = term(k);
+        let pad = " ".repeat(kw.saturating_sub(key.chars().count()));
+        let first = format!("      {key}{pad}  ");
+        let indent = " ".repeat(first.chars().count());
+        let lines = wrap(&value, w, &first, &indent);
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                writeln!(
+                    out,
+                    "      {}{}",
+                    p.dim(&format!("{key}{pad}")),
+                    &l[6 + key.len() + pad.len()..]
+                )?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+    }
+    if d.frame_count > 0 {
+        let list = frame_list(&d.frames, d.frame_count).replace(',', ", ");
+        let lines = wrap(&list, w, "      frames ", "             ");
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                writeln!(
+                    out,
+                    "      {}{}",
+                    p.dim("frames"),
+                    &l["      frames".len()..]
+                )?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// " (also: a; b; 3 more)" after a piece of evidence, or the count of
+/// other values when they are long.
+fn also_text(also: &OtherValues) -> String {
+    let listed = &also.listed;
+    if listed.iter().any(|s| s.chars().count() > MAX_ALSO_CHARS) {
+        // Sentences cut short would look alike: count them.
+        format!(
+            " ({} other {})",
+            also.distinct,
+            if also.distinct == 1 {
+                "value"
+            } else {
+                "values"
+            }
+        )
+    } else if !listed.is_empty() {
+        let list: Vec<String> = listed.iter().map(|s| term(s).into_owned()).collect();
+        let mut text = format!(" (also: {}", list.join("; "));
+        let more = also.distinct - listed.len();
+        if more > 0 {
+            text.push_str(&format!("; {more} more"));
+        }
+        text.push(')');
+        text
+    } else {
+        String::new()
+    }
+}
+
+/// The fix once; later rules with the same fix point back to it.
+fn write_rule_fix<'a>(
+    rep: &'a Finding,
     p: &Paint,
     w: usize,
+    fixes_shown: &mut HashSet<&'a str>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    if fixes_shown.insert(rep.fix.as_str()) {
+        let lines = wrap(&term(&rep.fix), w, "    fix: ", "         ");
+        for (i, l) in lines.iter().enumerate() {
+            if i == 0 {
+                writeln!(out, "    {}{}", p.bold("fix:"), &l["    fix:".len()..])?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
+        }
+    } else {
+        writeln!(out, "    {} as in the Diagnosis above.", p.bold("fix:"))?;
+    }
+    Ok(())
+}
+
+/// One line of "Worst exchanges".
+struct WorstLine {
+    id: usize,
+    severity: Severity,
+    rounds: usize,
+    method: String,
+    user: String,
+    client: String,
+    server: String,
+    outcome: Outcome,
+    /// Rules of its findings, in report order (repeats in a row dropped).
+    rules: Vec<&'static str>,
+    call_id: String,
+}
+
+impl WorstLine {
+    fn new(ex: &AuthExchange, severity: Severity, rules: Vec<&'static str>) -> WorstLine {
+        WorstLine {
+            id: ex.id,
+            severity,
+            rounds: ex.rounds.len(),
+            method: ex.method.clone(),
+            user: ex.user().unwrap_or_else(|| "?".into()),
+            client: endpoint(ex.client),
+            server: endpoint(ex.server),
+            outcome: ex.outcome,
+            rules,
+            call_id: ex.call_ids.first().cloned().unwrap_or_else(|| "?".into()),
+        }
+    }
+
+    /// Most severe first, then most rounds, then in capture order.
+    fn order(&self) -> (Reverse<Severity>, Reverse<usize>, usize) {
+        (Reverse(self.severity), Reverse(self.rounds), self.id)
+    }
+}
+
+/// The first [`MAX_WORST`] exchanges with warnings or worse, and how many
+/// there are.
+struct WorstExchanges {
+    lines: Vec<WorstLine>,
+    total: usize,
+}
+
+/// The exchanges with the most severe findings, then the most rounds.
+fn worst_exchanges(a: &Analysis, by_exchange: &HashMap<usize, Vec<&Finding>>) -> WorstExchanges {
     let mut bad: Vec<(&AuthExchange, Severity)> = a
         .exchanges
         .iter()
@@ -1229,49 +1540,54 @@ fn write_worst(
             (sev >= Severity::Warning).then_some((e, sev))
         })
         .collect();
-    if bad.is_empty() {
+    let total = bad.len();
+    bad.sort_by_key(|(e, sev)| (Reverse(*sev), Reverse(e.rounds.len()), e.id));
+    let lines = bad
+        .iter()
+        .take(MAX_WORST)
+        .map(|(ex, sev)| {
+            let mut rules: Vec<&'static str> = by_exchange
+                .get(&ex.id)
+                .into_iter()
+                .flatten()
+                .map(|f| f.rule)
+                .collect();
+            rules.dedup();
+            WorstLine::new(ex, *sev, rules)
+        })
+        .collect();
+    WorstExchanges { lines, total }
+}
+
+/// The worst exchanges one line each, with a Call-ID to look one up.
+fn write_worst(worst: &WorstExchanges, p: &Paint, w: usize, out: &mut dyn Write) -> io::Result<()> {
+    if worst.total == 0 {
         return Ok(());
     }
-    let total = bad.len();
-    bad.sort_by(|x, y| {
-        y.1.cmp(&x.1)
-            .then(y.0.rounds.len().cmp(&x.0.rounds.len()))
-            .then(x.0.id.cmp(&y.0.id))
-    });
     writeln!(
         out,
         "{} ({} of {} with warnings or worse)",
         p.bold("Worst exchanges"),
-        bad.len().min(MAX_WORST),
-        total
+        worst.lines.len(),
+        worst.total
     )?;
-    for (ex, sev) in bad.iter().take(MAX_WORST) {
-        let mut rules: Vec<&str> = by_exchange
-            .get(&ex.id)
-            .into_iter()
-            .flatten()
-            .map(|f| f.rule)
-            .collect();
-        rules.dedup();
+    for ex in &worst.lines {
         let line = format!(
             "#{} {} {} {} -> {}: {} after {}; {}; Call-ID {}",
             ex.id,
             term(&ex.method),
-            term(&ex.user().unwrap_or_else(|| "?".into())),
-            endpoint(ex.client),
-            endpoint(ex.server),
+            term(&ex.user),
+            ex.client,
+            ex.server,
             ex.outcome.as_str(),
-            plural(ex.rounds.len(), "round", "rounds"),
-            rules.join(", "),
-            clip(
-                &term(ex.call_ids.first().map(String::as_str).unwrap_or("?")),
-                40
-            )
+            plural(ex.rounds, "round", "rounds"),
+            ex.rules.join(", "),
+            clip(&term(&ex.call_id), 40)
         );
         let lines = wrap(&line, w, "  * ", "    ");
         for (i, l) in lines.iter().enumerate() {
             if i == 0 {
-                writeln!(out, "  {} {}", p.sev(*sev, "*"), &l[4..])?;
+                writeln!(out, "  {} {}", p.sev(ex.severity, "*"), &l[4..])?;
             } else {
                 writeln!(out, "{l}")?;
             }
@@ -1440,5 +1756,41 @@ mod tests {
     fn clip_marks_the_cut() {
         assert_eq!(clip("abcdef", 10), "abcdef");
         assert_eq!(clip("abcdefghijkl", 8), "abcde...");
+    }
+
+    /// A capture-wide rule's finding about an exchange handed over long
+    /// before (nc-reuse does that) still names that exchange's method in
+    /// the streamed verdict, as in the kept one.
+    #[test]
+    fn a_late_finding_names_the_method_of_its_exchange() {
+        let mut r = refused_thrice("alice");
+        r.analysis.exchanges[1].method = "INVITE".into();
+        let late = Finding {
+            rule: "nc-reuse",
+            severity: Severity::Warning,
+            exchange: Some(r.analysis.exchanges[1].id),
+            related_exchanges: Vec::new(),
+            frames: vec![7],
+            message: "nonce answered twice".into(),
+            evidence: Default::default(),
+            fix: "fix the client".into(),
+        };
+        r.analysis.findings = vec![late.clone()];
+        let kept = render(&r, false, false);
+        assert!(kept.contains("cannot place calls"), "{kept}");
+        let mut view = TextStream::keeping(0);
+        for ex in std::mem::take(&mut r.analysis.exchanges) {
+            view.exchange(ex, Vec::new());
+        }
+        view.findings(&r.analysis.findings);
+        let mut streamed = Vec::new();
+        let o = TextOptions {
+            color: false,
+            width: 100,
+            ladder: false,
+            details: false,
+        };
+        view.finish(r.analysis, &o, &mut streamed).unwrap();
+        assert_eq!(kept, String::from_utf8(streamed).unwrap());
     }
 }
