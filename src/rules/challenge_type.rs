@@ -45,18 +45,17 @@ pub fn register_challenged_with_407(ex: &AuthExchange, _: &RuleConfig, out: &mut
 /// 401 answered with Proxy-Authorization, or 407 with Authorization.
 pub fn credentials_header_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
     for r in &ex.rounds {
-        let pairs: Vec<_> = answered(r).collect();
-        let Some(expected) = pairs
-            .iter()
-            .find_map(|(_, a)| a.map(|a| (a.header, a.frame)))
-        else {
+        let Some(expected) = answered(r).find_map(|(_, a)| a.map(|a| (a.header, a.frame))) else {
             continue;
         };
         // Fine if any credentials header is the right one.
-        if pairs.iter().any(|(sc, _)| sc.header == expected.0.answer()) {
+        if answered(r).any(|(sc, _)| sc.header == expected.0.answer()) {
             continue;
         }
-        let sent = pairs[0].0.header;
+        let Some((first, _)) = answered(r).next() else {
+            continue;
+        };
+        let sent = first.header;
         out.push(Finding {
             rule: "credentials-header-mismatch",
             severity: Severity::Error,

@@ -13,16 +13,15 @@ pub fn malformed_credentials(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fi
     let mut problems: Vec<String> = Vec::new();
     let mut frames = Vec::new();
     let mut header = None;
-    let offered: Vec<&str> = ex
-        .all_challenges()
-        .map(|(_, c)| c.challenge.scheme.as_str())
-        .collect();
+    let offered = |scheme: &str| {
+        ex.all_challenges()
+            .any(|(_, c)| c.challenge.scheme.eq_ignore_ascii_case(scheme))
+    };
     for r in &ex.rounds {
         for sc in r.request.credentials.iter().filter(|c| !c.relayed) {
             let c = &sc.credentials;
             // A scheme nobody offered: garbage, or Basic (which SIP forbids).
-            let scheme_problem = (!c.is_digest()
-                && !offered.iter().any(|o| o.eq_ignore_ascii_case(&c.scheme)))
+            let scheme_problem = (!c.is_digest() && !offered(&c.scheme))
             .then(|| {
                 if c.scheme.is_empty() {
                     "no authentication scheme".to_string()

@@ -44,8 +44,7 @@ pub fn nonce_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
         else {
             continue;
         };
-        let latest: Vec<&str> = issued_nonces(prev).collect();
-        if latest.is_empty() {
+        if issued_nonces(prev).next().is_none() {
             continue;
         }
         let r = &ex.rounds[i];
@@ -55,10 +54,12 @@ pub fn nonce_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
             sc.credentials
                 .nonce
                 .as_deref()
-                .is_some_and(|n| latest.contains(&n))
+                .is_some_and(|n| issued_nonces(prev).any(|l| l == n))
         }) {
             continue;
         }
+        // A mismatch (rare): now the list is worth collecting.
+        let latest: Vec<&str> = issued_nonces(prev).collect();
         let realms: Vec<&str> = prev
             .digest_challenges()
             .filter_map(|c| c.challenge.realm.as_deref())

@@ -61,14 +61,15 @@ pub fn auth_loop(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) {
     if ex.outcome == Outcome::Succeeded || !ex.sent_credentials() {
         return;
     }
-    let challenged: Vec<_> = ex
-        .rounds
-        .iter()
-        .filter_map(|r| r.response.as_ref().filter(|resp| resp.is_challenge()))
-        .collect();
-    if challenged.len() < cfg.loop_rounds {
+    let challenges = || {
+        ex.rounds
+            .iter()
+            .filter_map(|r| r.response.as_ref().filter(|resp| resp.is_challenge()))
+    };
+    if challenges().count() < cfg.loop_rounds {
         return;
     }
+    let challenged: Vec<_> = challenges().collect();
     let nonces: Vec<_> = challenged
         .iter()
         .filter_map(|r| {

@@ -230,8 +230,13 @@ pub fn algorithm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Findi
     for r in &ex.rounds {
         for (sc, ans) in answered(r) {
             let Some(ans) = ans else { continue };
-            let offered = offered_algorithms(ex, ans);
             let used = sc.credentials.algorithm_or_default();
+            // The answered challenge's own algorithm is always among those
+            // offered: the common case needs no list.
+            if ans.challenge.algorithm_or_default() == used {
+                continue;
+            }
+            let offered = offered_algorithms(ex, ans);
             if offered.contains(&used) {
                 continue;
             }
