@@ -21,8 +21,7 @@ pub fn malformed_credentials(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fi
         for sc in r.request.credentials.iter().filter(|c| !c.relayed) {
             let c = &sc.credentials;
             // A scheme nobody offered: garbage, or Basic (which SIP forbids).
-            let scheme_problem = (!c.is_digest() && !offered(&c.scheme))
-            .then(|| {
+            let scheme_problem = (!c.is_digest() && !offered(&c.scheme)).then(|| {
                 if c.scheme.is_empty() {
                     "no authentication scheme".to_string()
                 } else {
