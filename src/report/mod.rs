@@ -259,6 +259,9 @@ struct AccountGroup {
     rules: Vec<(&'static str, Severity)>,
     /// Hop of its first exchange.
     hop: usize,
+    /// The addresses `row.client` and `row.server` were formatted from.
+    client: Option<std::net::IpAddr>,
+    server: Option<std::net::SocketAddr>,
 }
 
 impl AccountBook {
@@ -272,11 +275,6 @@ impl AccountBook {
             exchanges: slots::Slots::new(),
             keep_ids,
         }
-    }
-
-    fn key_hash(&self, key: &(String, String, String, String, String)) -> u64 {
-        use std::hash::BuildHasher;
-        self.index.hasher().hash_one(key)
     }
 
     /// Counts an exchange for its account. Findings naming it must come
@@ -295,26 +293,31 @@ impl AccountBook {
         auth_user: Option<&str>,
         realm: Option<&str>,
     ) {
-        let user = user.unwrap_or("?").to_string();
-        let auth_user = auth_user.unwrap_or("-").to_string();
-        let realm = realm.unwrap_or("-").to_string();
-        let client = ex
-            .client
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "?".into());
-        let server = endpoint(ex.server);
+        let (user, auth_user, realm) = (
+            user.unwrap_or("?"),
+            auth_user.unwrap_or("-"),
+            realm.unwrap_or("-"),
+        );
+        let (client, server) = (ex.client.map(|a| a.ip()), ex.server);
         let hop_key = (ex.client, ex.server);
         let next_hop = self.hops.len();
         let hop = *self.hops.entry(hop_key).or_insert(next_hop);
         if hop == self.harmless.len() {
             self.harmless.push(Vec::new());
         }
-        let key = (user, auth_user, realm, client, server);
-        let hash = self.key_hash(&key);
+        // Looked up by the addresses themselves: they are formatted (and
+        // the names copied) only for a new account, not for every exchange.
+        let hash = {
+            use std::hash::BuildHasher;
+            self.index
+                .hasher()
+                .hash_one((user, auth_user, realm, client, server))
+        };
         let same = |g: &AccountGroup| {
             let r = &g.row;
-            (&r.user, &r.auth_user, &r.realm, &r.client, &r.server)
-                == (&key.0, &key.1, &key.2, &key.3, &key.4)
+            (g.client, g.server) == (client, server)
+                && (r.user.as_str(), r.auth_user.as_str(), r.realm.as_str())
+                    == (user, auth_user, realm)
         };
         let found = match self.index.get(&hash) {
             Some(&i) if same(&self.groups[i]) => Some(i),
@@ -328,7 +331,6 @@ impl AccountBook {
         let account = match found {
             Some(i) => i,
             None => {
-                let (user, auth_user, realm, client, server) = key;
                 let i = self.groups.len();
                 match self.index.entry(hash) {
                     std::collections::hash_map::Entry::Occupied(_) => self.collided.push(i),
@@ -338,11 +340,11 @@ impl AccountBook {
                 }
                 self.groups.push(AccountGroup {
                     row: AccountRow {
-                        user,
-                        auth_user,
-                        realm,
-                        client,
-                        server,
+                        user: user.to_string(),
+                        auth_user: auth_user.to_string(),
+                        realm: realm.to_string(),
+                        client: client.map_or_else(|| "?".into(), |ip| ip.to_string()),
+                        server: endpoint(server),
                         exchanges: 0,
                         attempts: 0,
                         failures: 0,
@@ -354,6 +356,8 @@ impl AccountBook {
                     },
                     rules: Vec::new(),
                     hop,
+                    client,
+                    server,
                 });
                 i
             }
