@@ -277,6 +277,20 @@ impl AccountBook {
         }
     }
 
+    fn key_hash(
+        &self,
+        user: &str,
+        auth_user: &str,
+        realm: &str,
+        client: Option<std::net::IpAddr>,
+        server: Option<std::net::SocketAddr>,
+    ) -> u64 {
+        use std::hash::BuildHasher;
+        self.index
+            .hasher()
+            .hash_one((user, auth_user, realm, client, server))
+    }
+
     /// Counts an exchange for its account. Findings naming it must come
     /// after it ([`AccountBook::finding`]).
     pub fn exchange(&mut self, ex: &AuthExchange) {
@@ -307,12 +321,7 @@ impl AccountBook {
         }
         // Looked up by the addresses themselves: they are formatted (and
         // the names copied) only for a new account, not for every exchange.
-        let hash = {
-            use std::hash::BuildHasher;
-            self.index
-                .hasher()
-                .hash_one((user, auth_user, realm, client, server))
-        };
+        let hash = self.key_hash(user, auth_user, realm, client, server);
         let same = |g: &AccountGroup| {
             let r = &g.row;
             (g.client, g.server) == (client, server)
@@ -700,14 +709,13 @@ mod tests {
         let mut book = AccountBook::new(true);
         book.exchange(&alice);
         // Make bob's key hash to alice's slot, as a collision would.
-        let bob_key = (
-            bob.user().unwrap(),
-            bob.auth_user().unwrap_or_else(|| "-".into()),
-            bob.realm().unwrap_or_else(|| "-".into()),
-            bob.client.unwrap().ip().to_string(),
-            endpoint(bob.server),
+        let h = book.key_hash(
+            &bob.user().unwrap(),
+            &bob.auth_user().unwrap_or_else(|| "-".into()),
+            &bob.realm().unwrap_or_else(|| "-".into()),
+            bob.client.map(|a| a.ip()),
+            bob.server,
         );
-        let h = book.key_hash(&bob_key);
         book.index.insert(h, 0);
         book.exchange(&bob);
         book.exchange(&bob);
