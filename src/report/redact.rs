@@ -121,8 +121,8 @@ fn walk_exchange(ex: &mut AuthExchange, v: &mut dyn FnMut(&mut String, Field)) {
     for c in &mut ex.call_ids {
         v(c, Field::Text);
     }
-    v(&mut ex.from_uri, Field::Text);
-    v(&mut ex.to_uri, Field::Text);
+    text_field(&mut ex.from_uri, Field::Text, v);
+    text_field(&mut ex.to_uri, Field::Text, v);
     opt(&mut ex.user_agent, Field::Agent, v);
     opt(&mut ex.server_agent, Field::Agent, v);
     opt(&mut ex.failure, Field::Text, v);

@@ -1507,7 +1507,7 @@ impl WorstLine {
             id: ex.id,
             severity,
             rounds: ex.rounds.len(),
-            method: ex.method.clone(),
+            method: ex.method.to_string(),
             user: ex.user().unwrap_or_else(|| "?".into()),
             client: endpoint(ex.client),
             server: endpoint(ex.server),

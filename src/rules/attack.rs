@@ -658,7 +658,7 @@ impl Scanners {
                 user_agent: ua.to_string(),
                 first_frame: ex.rounds.first().map(|r| r.request.frame).unwrap_or(0),
                 requests: ex.rounds.len() as u64,
-                methods: ex.method.clone(),
+                methods: ex.method.to_string(),
                 exchanges: vec![ex.id],
             }),
         }

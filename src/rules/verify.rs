@@ -500,7 +500,7 @@ fn judge(store: &CredentialStore, ctx: &Ctx<'_>, search: bool) -> Option<(usize,
         cnonce: c.cnonce.as_deref(),
         nc: c.nc.as_deref(),
         qop,
-        method: ctx.ex.method.clone(),
+        method: ctx.ex.method.to_string(),
         uri: uri.to_string(),
         body,
     };
@@ -810,7 +810,7 @@ fn describe(
                 Field::Username => sent_user.clone(),
                 Field::Realm => sent_realm.clone(),
                 Field::Uri => c.uri.as_deref().unwrap_or_default().to_string(),
-                Field::Method => ex.method.clone(),
+                Field::Method => ex.method.to_string(),
                 Field::Algorithm => c
                     .algorithm
                     .as_deref()

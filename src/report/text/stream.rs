@@ -580,7 +580,7 @@ impl Methods {
         let code = match self.names.iter().position(|m| *m == ex.method) {
             Some(i) => i + 1,
             None if self.names.len() < usize::from(u8::MAX) => {
-                self.names.push(ex.method.clone());
+                self.names.push(ex.method.to_string());
                 self.names.len()
             }
             None => 0,
