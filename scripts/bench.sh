@@ -14,8 +14,9 @@
 # Environment: SIZE_MB (stage bench, default 200), SIZES (whole runs, default
 # "20 200"), ACCOUNTS (default 12000), BENCH_DIR (default /tmp/sipauth-bench),
 # KEEP=1 keeps the generated captures, RUNS (stage repetitions, default 3),
-# FORMATS (whole-run formats, default "jsonl json"; "text" keeps the whole
-# analysis in memory, so leave it out for multi-GB inputs).
+# FORMATS (whole-run formats, default "jsonl json text": all three stream;
+# "markdown" and "html" keep the whole analysis, leave them out for
+# multi-GB inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +68,7 @@ for mb in $SIZES; do
     f=$(capture "$mb")
     bytes=$(stat -L -c %s "$f")
     msgs=$(sed -n 's/.*"sip_messages": \([0-9]*\).*/\1/p' "$DIR/sip-dense-${mb}mb.truth.json")
-    for fmt in ${FORMATS:-jsonl json}; do
+    for fmt in ${FORMATS:-jsonl json text}; do
         /usr/bin/time -o "$TIMES" -f "%e %U %S %M" "$BIN" --format "$fmt" --fail-on never "$f" >/dev/null
         read -r wall user sys rss < <(tail -1 "$TIMES")
         awk -v mb="$mb" -v fmt="$fmt" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$bytes" -v m="$msgs" 'BEGIN {

@@ -45,6 +45,7 @@ else
 fi
 rows+=("$(measure sipauth-json "$BIN" --format json --fail-on never "$FILE")")
 rows+=("$(measure sipauth-jsonl "$BIN" --format jsonl --fail-on never "$FILE")")
+rows+=("$(measure sipauth-text "$BIN" --fail-on never "$FILE")")
 
 printf "%-18s %8s %8s %10s %10s\n" tool wall_s cpu_s MB/s_cpu peak_RSS
 for r in "${rows[@]}"; do
