@@ -743,7 +743,7 @@ mod tests {
             frames: Vec::new(),
             message: String::new(),
             evidence: Default::default(),
-            fix: String::new(),
+            fix: Default::default(),
         };
         a.findings = vec![
             finding("info-first", Severity::Info, Some(second.id)),

@@ -156,7 +156,9 @@ fn walk_finding(f: &mut Finding, v: &mut dyn FnMut(&mut String, Field)) {
         };
         v(val, field);
     }
-    v(&mut f.fix, Field::Text);
+    let mut fix = f.fix.to_string();
+    v(&mut fix, Field::Text);
+    f.fix = fix.into();
 }
 
 /// Labels for secret values, numbered per kind in the order met.

@@ -1471,7 +1471,7 @@ fn write_rule_fix<'a>(
     fixes_shown: &mut HashSet<&'a str>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    if fixes_shown.insert(rep.fix.as_str()) {
+    if fixes_shown.insert(&*rep.fix) {
         let lines = wrap(&term(&rep.fix), w, "    fix: ", "         ");
         for (i, l) in lines.iter().enumerate() {
             if i == 0 {

@@ -592,7 +592,7 @@ fn finding(
             why.join("; ")
         ),
         evidence,
-        fix,
+        fix: fix.into(),
     }
 }
 

@@ -79,7 +79,7 @@ pub fn auth_user_split(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>
             .add("From user", user.clone())
             .add("To user", ex.to_user().unwrap_or_default())
             .add("digest username", digest_user),
-        fix,
+        fix: fix.into(),
     });
 }
 

@@ -51,7 +51,7 @@ pub fn malformed_credentials(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Fi
     let Some(header) = header else { return };
     let mut evidence = Evidence::new().add("header", header.name());
     for (i, p) in problems.iter().take(MAX_LISTED).enumerate() {
-        evidence = evidence.add(&format!("problem {}", i + 1), p.clone());
+        evidence = evidence.add(format!("problem {}", i + 1), p.clone());
     }
     if problems.len() > MAX_LISTED {
         evidence = evidence.add("more problems", (problems.len() - MAX_LISTED).to_string());

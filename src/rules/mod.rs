@@ -23,6 +23,7 @@ use crate::correlate::{AgentSighting, AnsweredChallenge, AuthExchange, Round, Se
 use crate::credentials::CredentialStore;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -55,17 +56,23 @@ impl fmt::Display for Severity {
 /// Named pieces of evidence, in the order a reader should compare them
 /// (e.g. "challenge realm" next to "credentials realm").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Evidence(pub Vec<(String, String)>);
+pub struct Evidence(pub Vec<(Cow<'static, str>, String)>);
 
 impl Evidence {
     pub fn new() -> Evidence {
         Evidence(Vec::new())
     }
-    pub fn add(mut self, name: &str, value: impl Into<String>) -> Evidence {
-        self.0.push((name.to_string(), value.into()));
+    /// Names are nearly always literals: kept borrowed, not copied per
+    /// finding.
+    pub fn add(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Evidence {
+        self.0.push((name.into(), value.into()));
         self
     }
-    pub fn add_opt(self, name: &str, value: Option<impl Into<String>>) -> Evidence {
+    pub fn add_opt(
+        self,
+        name: impl Into<Cow<'static, str>>,
+        value: Option<impl Into<String>>,
+    ) -> Evidence {
         match value {
             Some(v) => self.add(name, v),
             None => self.add(name, "(absent)"),
@@ -97,7 +104,8 @@ pub struct Finding {
     pub frames: Vec<u64>,
     pub message: String,
     pub evidence: Evidence,
-    pub fix: String,
+    /// What to change; most rules' advice is a constant text.
+    pub fix: Cow<'static, str>,
 }
 
 /// Thresholds and switches the rules read.

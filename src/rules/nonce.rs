@@ -209,7 +209,7 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
     };
     let mut evidence = Evidence::new();
     for (i, (_, _, what)) in events.iter().take(5).enumerate() {
-        evidence = evidence.add(&format!("refusal {}", i + 1), what.clone());
+        evidence = evidence.add(format!("refusal {}", i + 1), what.clone());
     }
     if events.len() > 5 {
         evidence = evidence.add("more refusals", (events.len() - 5).to_string());
@@ -229,7 +229,7 @@ pub fn stale_nonce(ex: &AuthExchange, cfg: &RuleConfig, out: &mut Vec<Finding>) 
         message,
         evidence,
         fix: if worst_delay >= cfg.late_answer {
-            format!("The answer came {worst_delay:.1} s after the challenge and by then the nonce had most likely expired. A client should answer at once: store the password on the device instead of prompting for it, and check that it is not overloaded. Or lengthen the server's nonce lifetime (Kamailio nonce_expire, Asterisk PJSIP nonce_lifetime, FreeSWITCH nonce-ttl).")
+            format!("The answer came {worst_delay:.1} s after the challenge and by then the nonce had most likely expired. A client should answer at once: store the password on the device instead of prompting for it, and check that it is not overloaded. Or lengthen the server's nonce lifetime (Kamailio nonce_expire, Asterisk PJSIP nonce_lifetime, FreeSWITCH nonce-ttl).").into()
         } else {
             "stale=true means the password was right but the nonce was old; the client should retry at once with the new nonce. If it keeps happening, check the clocks (NTP) of the server(s) and client, and the server's nonce lifetime.".into()
         },

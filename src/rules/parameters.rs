@@ -148,7 +148,7 @@ pub fn realm_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
                 fix: format!(
                     "Set the realm / SIP domain / authentication domain on the client to {} (or leave it empty so the client takes the realm from the challenge).",
                     q(ch)
-                ),
+                ).into(),
             });
         }
     }

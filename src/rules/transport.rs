@@ -49,7 +49,7 @@ pub fn encrypted_signalling(net: &NetStats, _: &RuleConfig, out: &mut Vec<Findin
         .add("encrypted SIP flows", sip.len().to_string())
         .add("servers", servers.join(", "));
     for (i, f) in sip.iter().take(LISTED).enumerate() {
-        evidence = evidence.add(&format!("flow {}", i + 1), flow(f));
+        evidence = evidence.add(format!("flow {}", i + 1), flow(f));
     }
     if sip.len() > LISTED {
         evidence = evidence.add("more flows", (sip.len() - LISTED).to_string());
@@ -125,7 +125,7 @@ mod tests {
             .evidence
             .0
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (&**k, v.as_str()))
             .collect();
         assert!(ev.contains(&("servers", "10.0.0.1:5061")));
         assert!(ev.contains(&("flow 1", "10.0.0.5:40000 -> 10.0.0.1:5061 (from frame 4)")));

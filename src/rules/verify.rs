@@ -823,8 +823,8 @@ fn describe(
             let name = v.field.name();
             let evidence = Evidence::new()
                 .add("field", name)
-                .add(&format!("{name} sent"), sent.clone())
-                .add(&format!("{name} the digest was computed with"), v.value.clone())
+                .add(format!("{name} sent"), sent.clone())
+                .add(format!("{name} the digest was computed with"), v.value.clone())
                 .add("that value is", v.source.clone())
                 .add("account (credentials file)", label.clone())
                 .add("server answer", answer.clone());
@@ -888,7 +888,7 @@ fn describe(
         frames: Vec::new(),
         message,
         evidence,
-        fix,
+        fix: fix.into(),
     }
 }
 

@@ -374,7 +374,7 @@ impl CauseNote {
             rule: f.rule,
             exchange,
             message: f.message.as_str().into(),
-            fix: f.fix.as_str().into(),
+            fix: (*f.fix).into(),
         }
     }
 }
