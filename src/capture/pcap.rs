@@ -44,6 +44,10 @@ pub struct PcapReader {
     base_offset: u64,
     eof: bool,
     done: bool,
+    /// The timestamp `peek` found for the record now at the front, whole
+    /// in the buffer: `next` takes it instead of reading the record header
+    /// again (inputs are merged by time, so every record is peeked first).
+    peeked: Option<Ts>,
     frame: u64,
     ng_big_endian: bool,
     interfaces: Vec<Interface>,
@@ -245,7 +249,10 @@ impl PcapReader {
         let Kind::Pcap { big_endian, .. } = self.kind else {
             return None;
         };
-        let ts = self.prepare_pcap()?;
+        let ts = match self.peeked.take() {
+            Some(ts) => ts,
+            None => self.prepare_pcap()?,
+        };
         let s = self.start;
         let incl = self.u32_at(s + 8, big_endian) as usize;
         let orig = self.u32_at(s + 12, big_endian);
@@ -392,7 +399,10 @@ impl PcapReader {
 
     fn next_pcapng(&mut self) -> Option<Record<'_>> {
         loop {
-            let ts = self.prepare_pcapng()?;
+            let ts = match self.peeked.take() {
+                Some(ts) => ts,
+                None => self.prepare_pcapng()?,
+            };
             let s = self.start;
             let block_type = self.u32_at(s, self.ng_big_endian);
             let len = self.u32_at(s + 4, self.ng_big_endian) as usize;
@@ -472,6 +482,7 @@ impl PcapReaderBuilder {
             base_offset: 0,
             eof: false,
             done: false,
+            peeked: None,
             frame: 0,
             ng_big_endian: false,
             interfaces: Vec::new(),
@@ -504,10 +515,14 @@ impl CaptureReader for PcapReader {
     }
 
     fn peek(&mut self) -> Peek {
+        if let Some(ts) = self.peeked {
+            return Peek::At(ts);
+        }
         let ts = match self.kind {
             Kind::Pcap { .. } => self.prepare_pcap(),
             Kind::PcapNg => self.prepare_pcapng(),
         };
+        self.peeked = ts;
         ts.map_or(Peek::End, Peek::At)
     }
 
