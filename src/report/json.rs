@@ -3,10 +3,13 @@
 
 use super::{filter::Scope, redact, AccountBook, Report};
 use crate::analysis::Analysis;
-use crate::capture::Transport;
+use crate::capture::{Transport, Ts};
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
+use crate::sip::UriParts;
+use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
 use std::net::SocketAddr;
@@ -52,6 +55,70 @@ impl Serialize for Endpoint {
     }
 }
 
+/// A capture timestamp as [`Ts::rfc3339`] writes it, serialised from a
+/// buffer on the stack (one String an exchange less).
+struct Rfc3339(Ts);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match rfc3339_digits(self.0) {
+            Some(digits) => {
+                s.serialize_str(std::str::from_utf8(&digits).map_err(S::Error::custom)?)
+            }
+            None => s.serialize_str(&self.0.rfc3339()),
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` of [`Ts::rfc3339`], for years 0 to 9999
+/// (others, which take more digits or a sign, are left to it).
+fn rfc3339_digits(ts: Ts) -> Option<[u8; 27]> {
+    let secs = ts.0.div_euclid(1_000_000_000);
+    let micros = ts.0.rem_euclid(1_000_000_000) / 1000;
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = crate::capture::civil_from_days(secs.div_euclid(86_400));
+    let year = u64::try_from(y).ok().filter(|&y| y <= 9999)?;
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for digit in b[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, (sod / 3600) as u64);
+    put(14, 2, ((sod / 60) % 60) as u64);
+    put(17, 2, (sod % 60) as u64);
+    put(20, 6, micros as u64);
+    Some(b)
+}
+
+/// The user, auth user and realm of an exchange, borrowed from it where
+/// [`AuthExchange::user`], [`AuthExchange::auth_user`] and
+/// [`AuthExchange::realm`] return new Strings (a test holds them equal).
+fn user_of(ex: &AuthExchange) -> Option<Cow<'_, str>> {
+    UriParts::parse(ex.from_uri.as_bytes())
+        .user
+        .map(crate::sip::digest::lossy_text)
+}
+
+fn auth_user_of(ex: &AuthExchange) -> Option<&str> {
+    ex.all_credentials()
+        .last()
+        .and_then(|(_, c)| c.credentials.username.as_deref())
+}
+
+fn realm_of(ex: &AuthExchange) -> Option<&str> {
+    ex.all_challenges()
+        .find_map(|(_, c)| c.challenge.realm.as_deref())
+        .or_else(|| {
+            ex.all_credentials()
+                .find_map(|(_, c)| c.credentials.realm.as_deref())
+        })
+}
+
 /// An exchange as the JSON report and the JSON lines show it; `kind` is
 /// the `type` field of a line and absent in the report.
 #[derive(Serialize)]
@@ -65,15 +132,15 @@ pub(crate) struct ExchangeFields<'a> {
     client: Endpoint,
     server: Endpoint,
     transport: Transport,
-    user: Option<String>,
-    auth_user: Option<String>,
-    realm: Option<String>,
-    user_agent: &'a Option<String>,
+    user: Option<Cow<'a, str>>,
+    auth_user: Option<&'a str>,
+    realm: Option<&'a str>,
+    user_agent: Option<&'a str>,
     rounds: usize,
     outcome: Outcome,
     final_status: Option<u16>,
-    failure: &'a Option<String>,
-    start: String,
+    failure: Option<&'a str>,
+    start: Rfc3339,
     frames: &'a [u64],
 }
 
@@ -88,15 +155,15 @@ impl<'a> ExchangeFields<'a> {
             client: Endpoint(ex.client),
             server: Endpoint(ex.server),
             transport: ex.transport,
-            user: ex.user(),
-            auth_user: ex.auth_user(),
-            realm: ex.realm(),
-            user_agent: &ex.user_agent,
+            user: user_of(ex),
+            auth_user: auth_user_of(ex),
+            realm: realm_of(ex),
+            user_agent: ex.user_agent.as_deref(),
             rounds: ex.rounds.len(),
             outcome: ex.outcome,
             final_status: ex.final_status,
-            failure: &ex.failure,
-            start: ex.first_ts.rfc3339(),
+            failure: ex.failure.as_deref(),
+            start: Rfc3339(ex.first_ts),
             frames: &ex.frames,
         }
     }
@@ -264,12 +331,8 @@ impl JsonDoc {
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
         let fields = ExchangeFields::new(ex, None);
-        self.accounts.exchange_named(
-            ex,
-            fields.user.as_deref(),
-            fields.auth_user.as_deref(),
-            fields.realm.as_deref(),
-        );
+        self.accounts
+            .exchange_named(ex, fields.user.as_deref(), fields.auth_user, fields.realm);
         if self.error.is_none() {
             if let Err(e) = self.exchanges.push(&fields) {
                 self.error = Some(e);
@@ -394,6 +457,46 @@ mod tests {
             let mut want = Vec::new();
             write_pretty_reference(&mut want, &(0..10).map(|i| (i, &long)).collect::<Vec<_>>());
             assert_eq!(got, want, "to_disk: {to_disk}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_ts_writes_them() {
+        // Nanoseconds since 1970 in an i64 span the years 1677 to 2262:
+        // the ends, and the edges of seconds, days and years.
+        let mut samples = vec![0, 1, -1, 999, 1_000, i64::MIN, i64::MAX];
+        for t in [0, 1_767_225_599_999_999_999, 946_684_800_000_000_000] {
+            for k in [-2, -1, 0, 1, 59, 60, 3_599, 3_600, 86_399, 86_400] {
+                samples.push(t + k * 1_000_000_000);
+                samples.push(t + k * 1_000_000_000 - 1);
+            }
+        }
+        for t in samples {
+            let ts = Ts(t);
+            assert_eq!(
+                serde_json::to_string(&Rfc3339(ts)).unwrap(),
+                serde_json::to_string(&ts.rfc3339()).unwrap(),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn borrowed_names_are_the_exchanges_own() {
+        let exchanges = crate::rules::testutil::one_retry(
+            crate::rules::testutil::WWW_QOP,
+            &crate::rules::testutil::auth_qop("al\u{9b}ice"),
+            401,
+            "Unauthorized",
+        );
+        let mut no_user = exchanges[0].clone();
+        no_user.from_uri = "sip:lab.example".into();
+        let mut odd = exchanges[0].clone();
+        odd.from_uri = "sip:b\u{fffd}b@x".into();
+        for ex in exchanges.iter().chain([&no_user, &odd]) {
+            assert_eq!(user_of(ex).map(Cow::into_owned), ex.user());
+            assert_eq!(auth_user_of(ex).map(str::to_string), ex.auth_user());
+            assert_eq!(realm_of(ex).map(str::to_string), ex.realm());
         }
     }
 

@@ -38,7 +38,9 @@ pub(crate) fn write_compact<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> 
 /// Appends `s` as a JSON string: serde_json's escapes (quote, backslash,
 /// C0 controls), plus `\uXXXX` for DEL, C1 controls and bidi controls so
 /// that the output is safe to print to a terminal.
-#[inline]
+/// Inlined where strings are written (the call cost as much as the rest
+/// for the short strings reports are made of); the escaping is not.
+#[inline(always)]
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     if is_plain(s.as_bytes()) {
         out.reserve(s.len() + 2);
@@ -46,10 +48,16 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
     } else {
-        out.push(b'"');
-        write_escaped(out, s);
-        out.push(b'"');
+        write_escaped_string(out, s);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn write_escaped_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    write_escaped(out, s);
+    out.push(b'"');
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -145,17 +153,28 @@ fn write_unicode_escape(out: &mut Vec<u8>, c: char) {
     }
 }
 
-/// Decimal digits, as serde_json (itoa) writes integers.
+/// Decimal digits, as serde_json (itoa) writes integers; two at a time.
 fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
+    while v >= 100 {
+        let pair = 2 * (v % 100) as usize;
+        v /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = 2 * v as usize;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        digits[at] = b'0' + v as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
@@ -762,6 +781,24 @@ mod tests {
             "j": i64::MIN,
         }));
         assert_as_reference(&Vec::<u8>::new());
+        let numbers: Vec<u64> = (0..20)
+            .flat_map(|k| {
+                [
+                    10u64.pow(k) - 1,
+                    10u64.pow(k),
+                    10u64.pow(k) + 1,
+                    10u64.pow(k) / 7 * 5,
+                ]
+            })
+            .chain([u64::MAX, 0])
+            .collect();
+        assert_as_reference(&numbers);
+        assert_as_reference(
+            &numbers
+                .iter()
+                .map(|&n| (n as i64).wrapping_neg())
+                .collect::<Vec<_>>(),
+        );
         assert_as_reference(&[[0u8; 0]; 2]);
         assert_as_reference("top-level string");
         assert_eq!(
