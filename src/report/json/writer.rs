@@ -113,12 +113,24 @@ fn is_plain(s: &[u8]) -> bool {
     words.all(|w| w.first_chunk::<8>().is_some_and(word_is_plain)) && word_is_plain(last)
 }
 
-/// The slow path of [`write_string`], character by character: what
-/// serde_json escapes as serde_json does, then the characters that are
-/// dangerous on a terminal as `\u` and at least four hex digits.
+/// The slow path of [`write_string`]: what serde_json escapes as
+/// serde_json does, then the characters that are dangerous on a terminal
+/// as `\u` and at least four hex digits. Plain ASCII bytes pass a byte at
+/// a time; only the other characters are decoded.
 fn write_escaped(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if byte_is_plain(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        // `i` is on a character boundary: only ASCII bytes and whole
+        // characters were stepped over.
+        let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
         let escape: &[u8] = match c {
             '"' => b"\\\"",
             '\\' => b"\\\\",
@@ -128,17 +140,21 @@ fn write_escaped(out: &mut Vec<u8>, s: &str) {
             '\u{c}' => b"\\f",
             '\r' => b"\\r",
             c if is_dangerous(c) => b"",
-            _ => continue,
+            _ => {
+                i += c.len_utf8();
+                continue;
+            }
         };
-        out.extend_from_slice(&s.as_bytes()[start..i]);
-        start = i + c.len_utf8();
+        out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
             write_unicode_escape(out, c);
         } else {
             out.extend_from_slice(escape);
         }
+        i += c.len_utf8();
+        start = i;
     }
-    out.extend_from_slice(&s.as_bytes()[start..]);
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// `\u` and the code point in lower-case hex, at least four digits (as
