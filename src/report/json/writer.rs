@@ -239,13 +239,17 @@ impl JsonWriter<'_> {
     /// A new line and the indentation of the current depth.
     fn newline(&mut self) {
         const INDENTED: &[u8; 33] = b"\n                                ";
-        match INDENTED.get(..1 + 2 * self.depth) {
-            Some(line) => self.out.extend_from_slice(line),
-            None => {
-                self.out.push(b'\n');
-                let at = self.out.len();
-                self.out.resize(at + 2 * self.depth, b' ');
-            }
+        let len = 1 + 2 * self.depth;
+        if len <= INDENTED.len() {
+            // A copy of constant size (a few stores, where one of variable
+            // size is a call), cut to length.
+            let at = self.out.len();
+            self.out.extend_from_slice(INDENTED);
+            self.out.truncate(at + len);
+        } else {
+            self.out.push(b'\n');
+            let at = self.out.len();
+            self.out.resize(at + 2 * self.depth, b' ');
         }
     }
 
@@ -260,8 +264,11 @@ impl JsonWriter<'_> {
     }
 
     fn colon(&mut self) {
-        self.out
-            .extend_from_slice(if self.pretty { b": " } else { b":" });
+        if self.pretty {
+            self.out.extend_from_slice(b": ");
+        } else {
+            self.out.push(b':');
+        }
     }
 
     /// `{"variant": ` of an enum variant with data (serde_json's
