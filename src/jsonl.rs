@@ -34,11 +34,7 @@ pub struct JsonlWriter<'w> {
 /// Compact JSON that also escapes C1 controls and bidi overrides, like the
 /// JSON report, so the stream is safe to print to a terminal.
 fn safe_compact(out: &mut Vec<u8>, v: &impl Serialize) -> io::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(
-        out,
-        crate::report::json::SafeFormatter(serde_json::ser::CompactFormatter),
-    );
-    v.serialize(&mut ser).map_err(io::Error::from)
+    crate::report::json::write_compact(out, v).map_err(io::Error::from)
 }
 
 impl<'w> JsonlWriter<'w> {
@@ -96,16 +92,17 @@ impl<'w> JsonlWriter<'w> {
         if self.error.is_some() {
             return;
         }
+        const TYPE: &[u8] = b"{\"type\":\"finding\"";
         self.scratch.clear();
-        self.scratch.extend_from_slice(b"{\"type\":\"finding\",");
+        self.scratch.extend_from_slice(TYPE);
         if let Err(e) = safe_compact(&mut self.scratch, f) {
             self.error = Some(e);
             return;
         }
-        // Drop the finding's own opening brace, after the type field.
-        let at = b"{\"type\":\"finding\",".len();
-        if self.scratch.get(at) == Some(&b'{') {
-            self.scratch.remove(at);
+        // The finding's own opening brace becomes the comma after the
+        // type field (no copy of the line to remove it).
+        if let Some(brace @ b'{') = self.scratch.get_mut(TYPE.len()) {
+            *brace = b',';
         }
         self.scratch.push(b'\n');
         if let Err(e) = self.out.write_all(&self.scratch) {

@@ -3,13 +3,19 @@
 
 use super::{filter::Scope, redact, AccountBook, Report};
 use crate::analysis::Analysis;
-use crate::capture::Transport;
+use crate::capture::{Transport, Ts};
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
+use crate::sip::UriParts;
+use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
 use std::net::SocketAddr;
+
+mod writer;
+pub(crate) use writer::write_compact;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -49,6 +55,70 @@ impl Serialize for Endpoint {
     }
 }
 
+/// A capture timestamp as [`Ts::rfc3339`] writes it, serialised from a
+/// buffer on the stack (one String an exchange less).
+struct Rfc3339(Ts);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match rfc3339_digits(self.0) {
+            Some(digits) => {
+                s.serialize_str(std::str::from_utf8(&digits).map_err(S::Error::custom)?)
+            }
+            None => s.serialize_str(&self.0.rfc3339()),
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` of [`Ts::rfc3339`], for years 0 to 9999
+/// (others, which take more digits or a sign, are left to it).
+fn rfc3339_digits(ts: Ts) -> Option<[u8; 27]> {
+    let secs = ts.0.div_euclid(1_000_000_000);
+    let micros = ts.0.rem_euclid(1_000_000_000) / 1000;
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = crate::capture::civil_from_days(secs.div_euclid(86_400));
+    let year = u64::try_from(y).ok().filter(|&y| y <= 9999)?;
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for digit in b[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, (sod / 3600) as u64);
+    put(14, 2, ((sod / 60) % 60) as u64);
+    put(17, 2, (sod % 60) as u64);
+    put(20, 6, micros as u64);
+    Some(b)
+}
+
+/// The user, auth user and realm of an exchange, borrowed from it where
+/// [`AuthExchange::user`], [`AuthExchange::auth_user`] and
+/// [`AuthExchange::realm`] return new Strings (a test holds them equal).
+fn user_of(ex: &AuthExchange) -> Option<Cow<'_, str>> {
+    UriParts::parse(ex.from_uri.as_bytes())
+        .user
+        .map(crate::sip::digest::lossy_text)
+}
+
+fn auth_user_of(ex: &AuthExchange) -> Option<&str> {
+    ex.all_credentials()
+        .last()
+        .and_then(|(_, c)| c.credentials.username.as_deref())
+}
+
+fn realm_of(ex: &AuthExchange) -> Option<&str> {
+    ex.all_challenges()
+        .find_map(|(_, c)| c.challenge.realm.as_deref())
+        .or_else(|| {
+            ex.all_credentials()
+                .find_map(|(_, c)| c.credentials.realm.as_deref())
+        })
+}
+
 /// An exchange as the JSON report and the JSON lines show it; `kind` is
 /// the `type` field of a line and absent in the report.
 #[derive(Serialize)]
@@ -62,15 +132,15 @@ pub(crate) struct ExchangeFields<'a> {
     client: Endpoint,
     server: Endpoint,
     transport: Transport,
-    user: Option<String>,
-    auth_user: Option<String>,
-    realm: Option<String>,
-    user_agent: &'a Option<String>,
+    user: Option<Cow<'a, str>>,
+    auth_user: Option<&'a str>,
+    realm: Option<&'a str>,
+    user_agent: Option<&'a str>,
     rounds: usize,
     outcome: Outcome,
     final_status: Option<u16>,
-    failure: &'a Option<String>,
-    start: String,
+    failure: Option<&'a str>,
+    start: Rfc3339,
     frames: &'a [u64],
 }
 
@@ -85,77 +155,78 @@ impl<'a> ExchangeFields<'a> {
             client: Endpoint(ex.client),
             server: Endpoint(ex.server),
             transport: ex.transport,
-            user: ex.user(),
-            auth_user: ex.auth_user(),
-            realm: ex.realm(),
-            user_agent: &ex.user_agent,
+            user: user_of(ex),
+            auth_user: auth_user_of(ex),
+            realm: realm_of(ex),
+            user_agent: ex.user_agent.as_deref(),
             rounds: ex.rounds.len(),
             outcome: ex.outcome,
             final_status: ex.final_status,
-            failure: &ex.failure,
-            start: ex.first_ts.rfc3339(),
+            failure: ex.failure.as_deref(),
+            start: Rfc3339(ex.first_ts),
             frames: &ex.frames,
         }
     }
 }
 
+/// Bytes of elements gathered before they go to the temporary file (or
+/// to the output): one write call for many elements.
+const CHUNK: usize = 1 << 16;
+
 /// Where the elements of a long array wait until the document's head is
-/// known: an unnamed temporary file (deleted by the system when closed),
-/// or memory when no temporary file can be made or the report is small.
-enum Spill {
-    File(io::BufWriter<std::fs::File>),
-    Memory(Vec<u8>),
+/// known: a buffer, emptied into an unnamed temporary file (deleted by the
+/// system when closed) whenever it holds a chunk; or memory alone when no
+/// temporary file can be made or the report is small. Elements are
+/// serialised straight into the buffer.
+struct Spill {
+    buf: Vec<u8>,
+    file: Option<std::fs::File>,
 }
 
 impl Spill {
     /// A temporary file, or memory (with the reason) when none can be made.
     fn new(to_disk: bool) -> (Spill, Option<io::Error>) {
-        if to_disk {
-            match tempfile::tempfile() {
-                Ok(f) => return (Spill::File(io::BufWriter::with_capacity(1 << 16, f)), None),
-                Err(e) => return (Spill::Memory(Vec::new()), Some(e)),
-            }
-        }
-        (Spill::Memory(Vec::new()), None)
+        let (file, error) = match to_disk {
+            true => match tempfile::tempfile() {
+                Ok(f) => (Some(f), None),
+                Err(e) => (None, Some(e)),
+            },
+            false => (None, None),
+        };
+        (
+            Spill {
+                buf: Vec::new(),
+                file,
+            },
+            error,
+        )
     }
 
+    /// Moves the buffer to the temporary file once it holds a chunk.
+    fn spill_if_full(&mut self) -> io::Result<()> {
+        if let Some(f) = &mut self.file {
+            if self.buf.len() >= CHUNK {
+                f.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// What the file holds, then what the buffer holds.
     fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
-        match self {
-            Spill::File(f) => {
-                let mut f = f.into_inner().map_err(|e| e.into_error())?;
-                f.rewind()?;
-                let mut buf = vec![0u8; 1 << 16];
-                loop {
-                    let n = f.read(&mut buf)?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    out.write_all(&buf[..n])?;
+        if let Some(mut f) = self.file {
+            f.rewind()?;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
                 }
+                out.write_all(&buf[..n])?;
             }
-            Spill::Memory(v) => out.write_all(&v),
         }
-    }
-}
-
-impl Write for Spill {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        match self {
-            Spill::File(f) => f.write(b),
-            Spill::Memory(v) => v.write(b),
-        }
-    }
-    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
-        match self {
-            Spill::File(f) => f.write_all(b),
-            Spill::Memory(v) => v.write_all(b),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Spill::File(f) => f.flush(),
-            Spill::Memory(_) => Ok(()),
-        }
+        out.write_all(&self.buf)
     }
 }
 
@@ -169,7 +240,8 @@ impl Array {
     fn push(&mut self, element: &impl Serialize) -> io::Result<()> {
         let first = self.len == 0;
         self.len += 1;
-        write_element(&mut self.spill, first, element)
+        write_element(&mut self.spill.buf, first, element)?;
+        self.spill.spill_if_full()
     }
 
     /// `[]`, or the elements one per indented block, as serde_json's
@@ -186,23 +258,9 @@ impl Array {
 
 /// One element of a top-level array, laid out as serde_json's pretty
 /// printer does: on its own line, indented two levels.
-fn write_element<W: Write + ?Sized>(
-    out: &mut W,
-    first: bool,
-    v: &impl Serialize,
-) -> io::Result<()> {
-    out.write_all(if first { b"\n    " } else { b",\n    " })?;
-    write_pretty(out, 2, v)
-}
-
-/// `v` as pretty JSON whose first line is already `depth` levels in.
-fn write_pretty<W: Write + ?Sized>(
-    out: &mut W,
-    depth: usize,
-    v: &impl Serialize,
-) -> io::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(out, Pretty::at(depth));
-    v.serialize(&mut ser).map_err(io::Error::from)
+fn write_element(out: &mut Vec<u8>, first: bool, v: &impl Serialize) -> io::Result<()> {
+    out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+    writer::write_pretty(out, 2, v).map_err(io::Error::from)
 }
 
 /// The JSON report, written as exchanges and findings arrive: exchanges
@@ -273,12 +331,8 @@ impl JsonDoc {
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
         let fields = ExchangeFields::new(ex, None);
-        self.accounts.exchange_named(
-            ex,
-            fields.user.as_deref(),
-            fields.auth_user.as_deref(),
-            fields.realm.as_deref(),
-        );
+        self.accounts
+            .exchange_named(ex, fields.user.as_deref(), fields.auth_user, fields.realm);
         if self.error.is_none() {
             if let Err(e) = self.exchanges.push(&fields) {
                 self.error = Some(e);
@@ -336,39 +390,45 @@ impl JsonDoc {
             findings_by_rule: &self.by_rule,
             findings_by_severity: &self.by_severity,
         };
-        // Written straight to `out`, one field (and one account) at a
-        // time: the accounts table of a large capture is megabytes.
-        fn field<W: Write + ?Sized>(out: &mut W, name: &str, v: &impl Serialize) -> io::Result<()> {
+        // Written one field (and a chunk of accounts) at a time: the
+        // accounts table of a large capture is megabytes.
+        let mut buf = Vec::with_capacity(CHUNK);
+        fn field(buf: &mut Vec<u8>, name: &str, v: &impl Serialize) -> io::Result<()> {
             let first = name == "schema_version";
-            out.write_all(if first { b"{\n  \"" } else { b",\n  \"" })?;
-            out.write_all(name.as_bytes())?;
-            out.write_all(b"\": ")?;
-            write_pretty(out, 1, v)
+            buf.extend_from_slice(if first { b"{\n  \"" } else { b",\n  \"" });
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(b"\": ");
+            writer::write_pretty(buf, 1, v).map_err(io::Error::from)
         }
-        field(out, "schema_version", &SCHEMA_VERSION)?;
+        field(&mut buf, "schema_version", &SCHEMA_VERSION)?;
         field(
-            out,
+            &mut buf,
             "tool",
             &Tool {
                 name: env!("CARGO_PKG_NAME"),
                 version: env!("CARGO_PKG_VERSION"),
             },
         )?;
-        field(out, "inputs", &a.inputs)?;
-        field(out, "summary", &summary)?;
-        field(out, "filter", &scope)?;
-        field(out, "redaction", &redaction)?;
-        out.write_all(b",\n  \"accounts\": ")?;
+        field(&mut buf, "inputs", &a.inputs)?;
+        field(&mut buf, "summary", &summary)?;
+        field(&mut buf, "filter", &scope)?;
+        field(&mut buf, "redaction", &redaction)?;
+        buf.extend_from_slice(b",\n  \"accounts\": ");
         let rows = self.accounts.rows();
         if rows.is_empty() {
-            out.write_all(b"[]")?;
+            buf.extend_from_slice(b"[]");
         } else {
-            out.write_all(b"[")?;
+            buf.push(b'[');
             for (i, row) in rows.iter().enumerate() {
-                write_element(out, i == 0, row)?;
+                write_element(&mut buf, i == 0, row)?;
+                if buf.len() >= CHUNK {
+                    out.write_all(&buf)?;
+                    buf.clear();
+                }
             }
-            out.write_all(b"\n  ]")?;
+            buf.extend_from_slice(b"\n  ]");
         }
+        out.write_all(&buf)?;
         drop(rows);
         out.write_all(b",\n  \"exchanges\": ")?;
         self.exchanges.copy_to(out)?;
@@ -379,198 +439,70 @@ impl JsonDoc {
     }
 }
 
-/// Writes a piece of a JSON string, escaping C1 controls, bidi overrides
-/// and DEL as `\uXXXX` (serde_json escapes only C0 controls).
-fn write_safe_fragment<W: ?Sized + Write>(w: &mut W, fragment: &str) -> io::Result<()> {
-    // ASCII below DEL (almost every string) passes as is: serde_json has
-    // already escaped C0 controls. One comparison a byte; fragments are
-    // short, so a plain loop beats a search call.
-    if fragment.bytes().all(|b| b < 0x7f) {
-        return w.write_all(fragment.as_bytes());
-    }
-    let mut start = 0;
-    for (i, c) in fragment.char_indices() {
-        if super::sanitize::is_dangerous(c) {
-            w.write_all(&fragment.as_bytes()[start..i])?;
-            write!(w, "\\u{:04x}", c as u32)?;
-            start = i + c.len_utf8();
-        }
-    }
-    w.write_all(&fragment.as_bytes()[start..])
-}
-
-/// serde_json's pretty layout (two spaces a level) for a value whose first
-/// line is already `depth` levels in, with the escaping of
-/// [`write_safe_fragment`]: elements of the report are written where they
-/// go, without a second pass to indent them.
-struct Pretty {
-    depth: usize,
-    has_value: bool,
-}
-
-impl Pretty {
-    fn at(depth: usize) -> Pretty {
-        Pretty {
-            depth,
-            has_value: false,
-        }
-    }
-
-    fn indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
-        const PAD: &[u8] = b"                ";
-        let mut n = 2 * self.depth;
-        while n > 0 {
-            let k = n.min(PAD.len());
-            w.write_all(&PAD[..k])?;
-            n -= k;
-        }
-        Ok(())
-    }
-
-    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
-        self.depth += 1;
-        self.has_value = false;
-        w.write_all(bracket)
-    }
-
-    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
-        self.depth -= 1;
-        if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
-        }
-        w.write_all(bracket)
-    }
-
-    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
-    }
-}
-
-impl serde_json::ser::Formatter for Pretty {
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, f: &str) -> io::Result<()> {
-        write_safe_fragment(w, f)
-    }
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.open(w, b"[")
-    }
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.close(w, b"]")
-    }
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.item(w, first)
-    }
-    fn end_array_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.open(w, b"{")
-    }
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.close(w, b"}")
-    }
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.item(w, first)
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-    fn end_object_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
-
-/// Pretty JSON that also escapes C1 controls and bidi overrides as
-/// `\uXXXX` (serde_json escapes only C0), so the report is safe to `cat`
-/// to a terminal.
-pub(crate) struct SafeFormatter<F>(pub F);
-
-impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter<F> {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        write_safe_fragment(w, fragment)
-    }
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
-    }
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
-    }
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn pretty_in_place_lays_out_as_serde_json_does() {
-        let v = serde_json::json!({
-            "a": [1, {"b": [], "c": {}}, [[]], "x\u{9b}"],
-            "d": {"e": null, "f": [true, false]},
-            "g": []
-        });
-        let mut got = Vec::new();
-        write_pretty(&mut got, 0, &v).unwrap();
-        let want = serde_json::to_string_pretty(&v)
-            .unwrap()
-            .replace("\u{9b}", "\\u009b");
-        assert_eq!(String::from_utf8(got).unwrap(), want);
-        // Two levels in: every line after the first moves right by four.
-        let mut got = Vec::new();
-        write_pretty(&mut got, 2, &serde_json::json!({"k": [1]})).unwrap();
-        assert_eq!(
-            String::from_utf8(got).unwrap(),
-            "{\n      \"k\": [\n        1\n      ]\n    }"
-        );
+    fn spilled_elements_come_back_in_order_after_the_file() {
+        for to_disk in [false, true] {
+            let (spill, _) = Spill::new(to_disk);
+            let mut array = Array { spill, len: 0 };
+            let long = "x".repeat(CHUNK / 3);
+            for i in 0..10 {
+                array.push(&(i, &long)).unwrap();
+            }
+            let mut got = Vec::new();
+            array.copy_to(&mut got).unwrap();
+            let mut want = Vec::new();
+            write_pretty_reference(&mut want, &(0..10).map(|i| (i, &long)).collect::<Vec<_>>());
+            assert_eq!(got, want, "to_disk: {to_disk}");
+        }
     }
 
     #[test]
-    fn c1_controls_and_bidi_are_escaped() {
-        let mut buf = Vec::new();
-        let mut ser = serde_json::Serializer::with_formatter(
-            &mut buf,
-            SafeFormatter(serde_json::ser::PrettyFormatter::new()),
+    fn timestamps_are_written_as_ts_writes_them() {
+        // Nanoseconds since 1970 in an i64 span the years 1677 to 2262:
+        // the ends, and the edges of seconds, days and years.
+        let mut samples = vec![0, 1, -1, 999, 1_000, i64::MIN, i64::MAX];
+        for t in [0, 1_767_225_599_999_999_999, 946_684_800_000_000_000] {
+            for k in [-2, -1, 0, 1, 59, 60, 3_599, 3_600, 86_399, 86_400] {
+                samples.push(t + k * 1_000_000_000);
+                samples.push(t + k * 1_000_000_000 - 1);
+            }
+        }
+        for t in samples {
+            let ts = Ts(t);
+            assert_eq!(
+                serde_json::to_string(&Rfc3339(ts)).unwrap(),
+                serde_json::to_string(&ts.rfc3339()).unwrap(),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn borrowed_names_are_the_exchanges_own() {
+        let exchanges = crate::rules::testutil::one_retry(
+            crate::rules::testutil::WWW_QOP,
+            &crate::rules::testutil::auth_qop("al\u{9b}ice"),
+            401,
+            "Unauthorized",
         );
-        serde::Serialize::serialize(&["a\u{9b}b\u{202e}c\x1bé\x7f", "del\x7f"], &mut ser).unwrap();
-        let s = String::from_utf8(buf).unwrap();
-        assert!(s.contains(r#""a\u009bb\u202ec\u001bé\u007f""#), "{s}");
-        assert!(s.contains(r#""del\u007f""#), "{s}");
-        let back: Vec<String> = serde_json::from_str(&s).unwrap();
-        assert_eq!(back[0], "a\u{9b}b\u{202e}c\x1bé\x7f");
+        let mut no_user = exchanges[0].clone();
+        no_user.from_uri = "sip:lab.example".into();
+        let mut odd = exchanges[0].clone();
+        odd.from_uri = "sip:b\u{fffd}b@x".into();
+        for ex in exchanges.iter().chain([&no_user, &odd]) {
+            assert_eq!(user_of(ex).map(Cow::into_owned), ex.user());
+            assert_eq!(auth_user_of(ex).map(str::to_string), ex.auth_user());
+            assert_eq!(realm_of(ex).map(str::to_string), ex.realm());
+        }
+    }
+
+    /// serde_json's pretty printer for an array at depth 1.
+    fn write_pretty_reference(out: &mut Vec<u8>, v: &impl Serialize) {
+        let text = serde_json::to_string_pretty(v).unwrap();
+        out.extend_from_slice(text.replace('\n', "\n  ").as_bytes());
     }
 }
