@@ -37,36 +37,48 @@ impl Ts {
     }
     /// RFC 3339 in UTC with microseconds.
     pub fn rfc3339(self) -> String {
+        match self.rfc3339_digits() {
+            Some(b) => b.iter().map(|&c| char::from(c)).collect(),
+            None => {
+                let secs = self.0.div_euclid(1_000_000_000);
+                let micros = self.0.rem_euclid(1_000_000_000) / 1000;
+                let sod = secs.rem_euclid(86_400);
+                let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+                format!(
+                    "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+                    sod / 3600,
+                    (sod / 60) % 60,
+                    sod % 60
+                )
+            }
+        }
+    }
+
+    /// [`Ts::rfc3339`] as bytes on the stack, for years 0 to 9999 (others
+    /// take more digits or a sign). Written digit by digit: reports print
+    /// one per exchange, and the formatting machinery cost more than the
+    /// rest of the line.
+    pub fn rfc3339_digits(self) -> Option<[u8; 27]> {
         let secs = self.0.div_euclid(1_000_000_000);
         let micros = self.0.rem_euclid(1_000_000_000) / 1000;
-        let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        if !(0..=9999).contains(&y) {
-            return format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-                sod / 3600,
-                (sod / 60) % 60,
-                sod % 60
-            );
-        }
-        // Written digit by digit: reports print one per exchange, and the
-        // formatting machinery cost more than the rest of the line.
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let year = u64::try_from(y).ok().filter(|&y| y <= 9999)?;
         let mut b = *b"0000-00-00T00:00:00.000000Z";
         let mut put = |at: usize, width: usize, mut v: u64| {
-            for i in (at..at + width).rev() {
-                b[i] = b'0' + (v % 10) as u8;
+            for digit in b[at..at + width].iter_mut().rev() {
+                *digit = b'0' + (v % 10) as u8;
                 v /= 10;
             }
         };
-        put(0, 4, y as u64);
+        put(0, 4, year);
         put(5, 2, u64::from(m));
         put(8, 2, u64::from(d));
         put(11, 2, (sod / 3600) as u64);
         put(14, 2, ((sod / 60) % 60) as u64);
         put(17, 2, (sod % 60) as u64);
         put(20, 6, micros as u64);
-        b.iter().map(|&c| c as char).collect()
+        Some(b)
     }
     /// Time of day, for ladders and compact tables.
     pub fn clock(self) -> String {

@@ -164,7 +164,7 @@ pub struct AuthExchange {
     pub id: usize,
     pub input: u16,
     pub method: Text,
-    pub call_ids: Vec<String>,
+    pub call_ids: Vec<Text>,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub transport: Transport,
@@ -1096,7 +1096,7 @@ impl Correlator {
         let l = self.live_mut(idx);
         let ex = &mut l.ex;
         if !ex.call_ids.iter().any(|c| c.as_bytes() == call_id) {
-            ex.call_ids.push(lossy(call_id));
+            ex.call_ids.push(text(call_id));
         }
         if ex.user_agent.is_none() {
             ex.user_agent = msg.header(HeaderKind::UserAgent).map(lossy);

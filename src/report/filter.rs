@@ -195,7 +195,11 @@ impl Filter {
     }
 
     fn call_id_matches(&self, ex: &AuthExchange) -> bool {
-        self.call_ids.is_empty() || ex.call_ids.iter().any(|c| self.call_ids.contains(c))
+        self.call_ids.is_empty()
+            || ex
+                .call_ids
+                .iter()
+                .any(|c| self.call_ids.iter().any(|w| w == c))
     }
 
     fn finding_matches(&self, f: &Finding) -> bool {

@@ -61,38 +61,13 @@ struct Rfc3339(Ts);
 
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match rfc3339_digits(self.0) {
+        match self.0.rfc3339_digits() {
             Some(digits) => {
                 s.serialize_str(std::str::from_utf8(&digits).map_err(S::Error::custom)?)
             }
             None => s.serialize_str(&self.0.rfc3339()),
         }
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` of [`Ts::rfc3339`], for years 0 to 9999
-/// (others, which take more digits or a sign, are left to it).
-fn rfc3339_digits(ts: Ts) -> Option<[u8; 27]> {
-    let secs = ts.0.div_euclid(1_000_000_000);
-    let micros = ts.0.rem_euclid(1_000_000_000) / 1000;
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = crate::capture::civil_from_days(secs.div_euclid(86_400));
-    let year = u64::try_from(y).ok().filter(|&y| y <= 9999)?;
-    let mut b = *b"0000-00-00T00:00:00.000000Z";
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for digit in b[at..at + width].iter_mut().rev() {
-            *digit = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, year);
-    put(5, 2, u64::from(m));
-    put(8, 2, u64::from(d));
-    put(11, 2, (sod / 3600) as u64);
-    put(14, 2, ((sod / 60) % 60) as u64);
-    put(17, 2, (sod % 60) as u64);
-    put(20, 6, micros as u64);
-    Some(b)
 }
 
 /// The user, auth user and realm of an exchange, borrowed from it where
@@ -128,7 +103,7 @@ pub(crate) struct ExchangeFields<'a> {
     id: usize,
     input: u16,
     method: &'a str,
-    call_ids: &'a [String],
+    call_ids: &'a [crate::sip::Text],
     client: Endpoint,
     server: Endpoint,
     transport: Transport,

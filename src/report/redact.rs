@@ -119,7 +119,7 @@ fn walk_credentials(c: &mut Credentials, v: &mut dyn FnMut(&mut String, Field)) 
 
 fn walk_exchange(ex: &mut AuthExchange, v: &mut dyn FnMut(&mut String, Field)) {
     for c in &mut ex.call_ids {
-        v(c, Field::Text);
+        text_field(c, Field::Text, v);
     }
     text_field(&mut ex.from_uri, Field::Text, v);
     text_field(&mut ex.to_uri, Field::Text, v);

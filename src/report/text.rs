@@ -1513,7 +1513,10 @@ impl WorstLine {
             server: endpoint(ex.server),
             outcome: ex.outcome,
             rules,
-            call_id: ex.call_ids.first().cloned().unwrap_or_else(|| "?".into()),
+            call_id: ex
+                .call_ids
+                .first()
+                .map_or_else(|| "?".into(), |c| c.to_string()),
         }
     }
 
