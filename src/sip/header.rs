@@ -31,49 +31,37 @@ impl HeaderKind {
     /// Classifies a header name, case-insensitively, long or compact form.
     pub fn classify(name: &[u8]) -> HeaderKind {
         use HeaderKind::*;
-        if name.len() == 1 {
-            return match name[0].to_ascii_lowercase() {
-                b'v' => Via,
-                b'f' => From,
-                b't' => To,
-                b'i' => CallId,
-                b'l' => ContentLength,
-                b'c' => ContentType,
-                b'e' => ContentEncoding,
-                b'm' => Contact,
-                b'o' => Event,
-                _ => Other,
-            };
-        }
-        // Lower-case into a stack buffer and let the compiler switch on
-        // length and bytes: this runs for every header of every message.
-        let mut buf = [0u8; 19];
-        let Some(dst) = buf.get_mut(..name.len()) else {
+        let Some(first) = name.first().map(u8::to_ascii_lowercase) else {
             return Other;
         };
-        for (d, c) in dst.iter_mut().zip(name) {
-            *d = c.to_ascii_lowercase();
+        if name.len() == 1 {
+            return compact_form(first);
         }
-        match &*dst {
-            b"via" => Via,
-            b"from" => From,
-            b"to" => To,
-            b"call-id" => CallId,
-            b"cseq" => CSeq,
-            b"content-length" => ContentLength,
-            b"content-type" => ContentType,
-            b"content-encoding" => ContentEncoding,
-            b"contact" => Contact,
-            b"www-authenticate" => WwwAuthenticate,
-            b"proxy-authenticate" => ProxyAuthenticate,
-            b"authorization" => Authorization,
-            b"proxy-authorization" => ProxyAuthorization,
-            b"user-agent" => UserAgent,
-            b"server" => Server,
-            b"expires" => Expires,
-            b"event" => Event,
-            b"warning" => Warning,
-            b"reason" => Reason,
+        // This runs for every header of every message. Length and first
+        // letter leave at most one known name (two for 7 and 'c', told
+        // apart by the second letter), so one case-insensitive compare
+        // decides, without a lower-case copy; with the length a constant
+        // that compare is a few word operations.
+        match (name.len(), first) {
+            (2, b't') => named(name, b"to", To),
+            (3, b'v') => named(name, b"via", Via),
+            (4, b'f') => named(name, b"from", From),
+            (4, b'c') => named(name, b"cseq", CSeq),
+            (5, b'e') => named(name, b"event", Event),
+            (6, b's') => named(name, b"server", Server),
+            (6, b'r') => named(name, b"reason", Reason),
+            (7, b'c') if name[1].eq_ignore_ascii_case(&b'a') => named(name, b"call-id", CallId),
+            (7, b'c') => named(name, b"contact", Contact),
+            (7, b'e') => named(name, b"expires", Expires),
+            (7, b'w') => named(name, b"warning", Warning),
+            (10, b'u') => named(name, b"user-agent", UserAgent),
+            (12, b'c') => named(name, b"content-type", ContentType),
+            (13, b'a') => named(name, b"authorization", Authorization),
+            (14, b'c') => named(name, b"content-length", ContentLength),
+            (16, b'c') => named(name, b"content-encoding", ContentEncoding),
+            (16, b'w') => named(name, b"www-authenticate", WwwAuthenticate),
+            (18, b'p') => named(name, b"proxy-authenticate", ProxyAuthenticate),
+            (19, b'p') => named(name, b"proxy-authorization", ProxyAuthorization),
             _ => Other,
         }
     }
@@ -106,6 +94,46 @@ impl HeaderKind {
     }
 }
 
+/// `kind` when `name` is `known` (a lower-case header name) in any case.
+#[inline(always)]
+fn named<const N: usize>(name: &[u8], known: &[u8; N], kind: HeaderKind) -> HeaderKind {
+    match <&[u8; N]>::try_from(name) {
+        Ok(name) if eq_known_name(name, known) => kind,
+        _ => HeaderKind::Other,
+    }
+}
+
+/// `name == known` ignoring ASCII case, where `known` is a lower-case
+/// header name (letters and '-'). OR-ing 0x20 lower-cases a letter and
+/// makes no other byte one, so letters compare that way and '-' exactly;
+/// no branch per byte (`eq_ignore_ascii_case` cost twice as much).
+#[inline(always)]
+fn eq_known_name<const N: usize>(name: &[u8; N], known: &[u8; N]) -> bool {
+    let case_bit = |k: u8| (k & 0x40) >> 1; // 0x20 for a letter, 0 for '-'
+    name.iter()
+        .zip(known)
+        .fold(0, |diff, (&c, &k)| diff | ((c | case_bit(k)) ^ k))
+        == 0
+}
+
+/// The one-letter forms (RFC 3261 §7.3.3 and later registrations), given
+/// the letter in lower case.
+fn compact_form(letter: u8) -> HeaderKind {
+    use HeaderKind::*;
+    match letter {
+        b'v' => Via,
+        b'f' => From,
+        b't' => To,
+        b'i' => CallId,
+        b'l' => ContentLength,
+        b'c' => ContentType,
+        b'e' => ContentEncoding,
+        b'm' => Contact,
+        b'o' => Event,
+        _ => Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +158,83 @@ mod tests {
         );
         assert_eq!(HeaderKind::classify(b"X-Foo"), HeaderKind::Other);
         assert_eq!(HeaderKind::classify(b"k"), HeaderKind::Other);
+    }
+
+    #[test]
+    fn every_case_of_every_long_name() {
+        use HeaderKind::*;
+        for kind in [
+            Via,
+            From,
+            To,
+            CallId,
+            CSeq,
+            ContentLength,
+            ContentType,
+            ContentEncoding,
+            Contact,
+            WwwAuthenticate,
+            ProxyAuthenticate,
+            Authorization,
+            ProxyAuthorization,
+            UserAgent,
+            Server,
+            Expires,
+            Event,
+            Warning,
+            Reason,
+        ] {
+            let name = kind.canonical();
+            for variant in [
+                name.to_string(),
+                name.to_ascii_lowercase(),
+                name.to_ascii_uppercase(),
+                // Alternating case.
+                name.chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i % 2 == 0 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect(),
+            ] {
+                assert_eq!(HeaderKind::classify(variant.as_bytes()), kind, "{variant}");
+            }
+        }
+    }
+
+    #[test]
+    fn near_misses_are_other() {
+        for name in [
+            &b""[..],
+            b"Vi",
+            b"Vias",
+            b"Via-",
+            b"Viz",
+            b"Call-IDs",
+            b"Call_ID",
+            // CR is '-' with the case bit off: must not pass for '-'.
+            b"Call\rID",
+            b"Content\rLength",
+            b"Content-Lengt\x08",
+            b"Contacts",
+            b"Contac\x14",
+            b"Cxntact",
+            b"WWW-Authenticat\xc5",
+            b"Proxy-Authorizatio",
+            b"T\x0f",
+            b"q",
+            b"\xd6",
+        ] {
+            assert_eq!(
+                HeaderKind::classify(name),
+                HeaderKind::Other,
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
     }
 }

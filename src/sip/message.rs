@@ -127,14 +127,8 @@ fn is_token(c: u8) -> bool {
     TOKEN[usize::from(c)]
 }
 
-pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if first.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let mut s = trim_start(s);
     while let [rest @ .., last] = s {
         if last.is_ascii_whitespace() {
             s = rest;
@@ -143,6 +137,90 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
         }
     }
     s
+}
+
+fn trim_start(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// Name and value of a header line: the name is the (non-empty) token
+/// before the first colon, white space around it allowed, the value what
+/// follows the colon, trimmed. `None` when the line has no colon or the
+/// part before it is not one token.
+///
+/// One pass over the name: a colon is neither a token character nor white
+/// space, so the first byte after the token and its trailing white space
+/// is the line's first colon exactly when the line is a header.
+fn split_header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let line = trim_start(line);
+    let name_len = line
+        .iter()
+        .position(|&c| !is_token(c))
+        .unwrap_or(line.len());
+    let (name, after_name) = line.split_at(name_len);
+    match trim_start(after_name) {
+        [b':', value @ ..] if !name.is_empty() => Some((name, trim(value))),
+        _ => None,
+    }
+}
+
+/// Longest name [`plain_name_len`] looks for, well past any real one. It
+/// scans a byte at a time before the line end is known: the cap keeps a
+/// long run of token bytes (a stream re-parsed on every segment) searched
+/// by memchr as before.
+const MAX_PLAIN_NAME: usize = 64;
+
+/// Length of the header name that starts `line` when the colon follows it
+/// directly (no white space around the name): the usual `Name: value`.
+fn plain_name_len(line: &[u8]) -> Option<usize> {
+    let head = &line[..line.len().min(MAX_PLAIN_NAME + 1)];
+    let n = head.iter().position(|&c| !is_token(c))?;
+    (n > 0 && head.get(n) == Some(&b':')).then_some(n)
+}
+
+/// [`split_header_line`] for a line whose first `name_len` bytes are the
+/// name and the next one the colon (see [`plain_name_len`]).
+fn split_at_colon(line: &[u8], name_len: usize) -> Option<(&[u8], &[u8])> {
+    let (name, colon_value) = line.split_at_checked(name_len)?;
+    Some((name, trim(colon_value.get(1..)?)))
+}
+
+/// Finds one byte value, like `memchr`. That goes to its AVX2 code through
+/// a function pointer on every call, which costs more than searching a
+/// ~40-byte header line or a Via; SSE2 is part of every x86_64 CPU, so its
+/// searcher is made once and inlined.
+#[derive(Clone, Copy)]
+struct ByteFinder {
+    needle: u8,
+    #[cfg(target_arch = "x86_64")]
+    sse2: Option<memchr::arch::x86_64::sse2::memchr::One>,
+}
+
+impl ByteFinder {
+    #[inline(always)]
+    fn new(needle: u8) -> ByteFinder {
+        ByteFinder {
+            needle,
+            #[cfg(target_arch = "x86_64")]
+            sse2: memchr::arch::x86_64::sse2::memchr::One::new(needle),
+        }
+    }
+
+    #[inline(always)]
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(sse2) = &self.sse2 {
+            return sse2.find(haystack);
+        }
+        memchr(self.needle, haystack)
+    }
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -162,7 +240,10 @@ pub fn looks_like_sip(buf: &[u8]) -> bool {
 fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     if line.len() >= 8 && line[..4].eq_ignore_ascii_case(b"SIP/") {
         // SIP/2.0 SP Status-Code SP Reason-Phrase
-        let sp = memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+        let sp = line
+            .iter()
+            .position(|&c| c == b' ')
+            .ok_or(ParseError::BadStartLine)?;
         let rest = trim(&line[sp..]);
         if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) {
             return Err(ParseError::BadStartLine);
@@ -181,14 +262,22 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
             reason: trim(&rest[3..]),
         });
     }
-    // Method SP Request-URI SP SIP-Version
-    let sp1 = memchr(b' ', line).ok_or(ParseError::NotSip)?;
-    let method = &line[..sp1];
-    if method.is_empty() || !method.iter().all(|&c| is_token(c)) {
+    // Method SP Request-URI SP SIP-Version. The method is a token ending at
+    // the first space: one scan finds and checks it. The spaces are a few
+    // bytes from either end, too close for a memchr call to pay.
+    let method_len = line
+        .iter()
+        .position(|&c| !is_token(c))
+        .unwrap_or(line.len());
+    if method_len == 0 || line.get(method_len) != Some(&b' ') {
         return Err(ParseError::NotSip);
     }
-    let rest = &line[sp1 + 1..];
-    let sp2 = memchr::memrchr(b' ', rest).ok_or(ParseError::NotSip)?;
+    let (method, sp_rest) = line.split_at(method_len);
+    let rest = &sp_rest[1..];
+    let sp2 = rest
+        .iter()
+        .rposition(|&c| c == b' ')
+        .ok_or(ParseError::NotSip)?;
     let version = trim(&rest[sp2 + 1..]);
     if version.len() < 5 || !version[..4].eq_ignore_ascii_case(b"SIP/") {
         return Err(ParseError::NotSip);
@@ -262,6 +351,7 @@ impl<'a> Message<'a> {
             msg.notes.lf_only = true;
         }
         let mut pos = first_nl + 1;
+        let lf = ByteFinder::new(b'\n');
         let mut content_length: Option<usize> = None;
         let body_start;
         // A header line ends at LF; it continues while the next line starts
@@ -270,7 +360,11 @@ impl<'a> Message<'a> {
             if pos > MAX_HEADER_BYTES {
                 return Err(ParseError::HeadersTooLarge);
             }
-            let Some(rel) = memchr(b'\n', &buf[pos..]) else {
+            // Most lines are `Name: value`: their name is scanned once, here,
+            // and their end looked for after the colon only.
+            let plain_name = plain_name_len(&buf[pos..]);
+            let scan_from = pos + plain_name.map_or(0, |n| n + 1);
+            let Some(rel) = lf.find(&buf[scan_from..]) else {
                 if framing == Framing::Stream {
                     return if buf.len() > MAX_HEADER_BYTES {
                         Err(ParseError::HeadersTooLarge)
@@ -287,7 +381,7 @@ impl<'a> Message<'a> {
                 body_start = buf.len();
                 break;
             };
-            let mut line_end = pos + rel; // index of '\n'
+            let mut line_end = scan_from + rel; // index of '\n'
             let line = strip_cr(&buf[pos..line_end]);
             if line.is_empty() {
                 body_start = line_end + 1;
@@ -322,7 +416,12 @@ impl<'a> Message<'a> {
                 }
             }
             let full = strip_cr(&buf[pos..line_end.min(buf.len())]);
-            if let Some(h) = msg.push_header_line(full) {
+            let name_value = match plain_name {
+                Some(n) => split_at_colon(full, n),
+                None => split_header_line(full),
+            };
+            if let Some((name, value)) = name_value {
+                let h = msg.push_header(name, value);
                 if h.kind == HeaderKind::ContentLength {
                     match parse_usize(trim(h.value)) {
                         Some(n) => content_length = Some(n),
@@ -390,14 +489,15 @@ impl<'a> Message<'a> {
     }
 
     fn push_header_line(&mut self, line: &'a [u8]) -> Option<Header<'a>> {
-        let colon = memchr(b':', line)?;
-        let name = trim(&line[..colon]);
-        if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
-            return None;
-        }
+        let (name, value) = split_header_line(line)?;
+        Some(self.push_header(name, value))
+    }
+
+    /// Keeps a header, or only counts it once the slots are full.
+    fn push_header(&mut self, name: &'a [u8], value: &'a [u8]) -> Header<'a> {
         let h = Header {
             name,
-            value: trim(&line[colon + 1..]),
+            value,
             kind: HeaderKind::classify(name),
         };
         match self.headers.get_mut(self.header_count) {
@@ -407,7 +507,7 @@ impl<'a> Message<'a> {
             }
             None => self.notes.headers_dropped += 1,
         }
-        Some(h)
+        h
     }
 
     pub fn is_request(&self) -> bool {
@@ -481,7 +581,8 @@ impl<'a> Message<'a> {
     /// The top Via value (first header, first comma-separated entry).
     pub fn top_via(&self) -> Option<&'a [u8]> {
         let v = self.header(HeaderKind::Via)?;
-        Some(trim(&v[..memchr(b',', v).unwrap_or(v.len())]))
+        let comma = ByteFinder::new(b',').find(v);
+        Some(trim(&v[..comma.unwrap_or(v.len())]))
     }
 
     /// The branch parameter of the top Via.
@@ -542,19 +643,17 @@ pub(crate) fn parse_usize(s: &[u8]) -> Option<usize> {
 /// A `;name=value` parameter of a header value (Via, From, To, Contact).
 pub fn param<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     // Parameters after a name-addr's '>' or anywhere in a Via.
-    let start = memchr(b'>', value).map(|i| i + 1).unwrap_or(0);
+    let start = ByteFinder::new(b'>').find(value).map_or(0, |i| i + 1);
     let rest = &value[start..];
     // The ';'-separated pieces after the first one (as `split(';').skip(1)`
-    // would give them, found with memchr instead of byte by byte).
-    let mut from = memchr(b';', rest)? + 1;
+    // would give them, found a vector at a time instead of byte by byte).
+    let semicolon = ByteFinder::new(b';');
+    let mut from = semicolon.find(rest)? + 1;
     loop {
-        let end = memchr(b';', &rest[from..]).map_or(rest.len(), |i| from + i);
-        let p = trim(&rest[from..end]);
-        let (n, v) = match memchr(b'=', p) {
-            Some(eq) => (trim(&p[..eq]), trim(&p[eq + 1..])),
-            None => (p, &b""[..]),
-        };
-        if n.eq_ignore_ascii_case(name) {
+        let end = semicolon
+            .find(&rest[from..])
+            .map_or(rest.len(), |i| from + i);
+        if let Some(v) = value_if_named(&rest[from..end], name) {
             return Some(v);
         }
         if end == rest.len() {
@@ -562,6 +661,19 @@ pub fn param<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         }
         from = end + 1;
     }
+}
+
+/// The value of one `name=value` (or bare `name`) parameter when it is
+/// called `name`.
+fn value_if_named<'a>(piece: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let p = trim(piece);
+    // The '=' follows a short name: a plain loop costs less than setting up
+    // a memchr call.
+    let (n, v) = match p.iter().position(|&c| c == b'=') {
+        Some(eq) => (trim(&p[..eq]), trim(&p[eq + 1..])),
+        None => (p, &b""[..]),
+    };
+    n.eq_ignore_ascii_case(name).then_some(v)
 }
 
 /// The parts of a From/To/Contact value the analysis needs.
@@ -711,6 +823,662 @@ mod tests {
                 assert_eq!(param(v, n), param_by_split(v, n), "{:?} {:?}", v, n);
             }
         }
+    }
+
+    /// The parser as it was before the single-pass header lines (commit
+    /// b906b91), kept verbatim but for `self` becoming `msg`: the
+    /// differential tests below hold the new shortcuts to its exact answers.
+    mod reference {
+        use super::super::*;
+        use memchr::memchr;
+
+        pub fn parse_into<'a>(
+            msg: &mut Message<'a>,
+            buf: &'a [u8],
+            framing: Framing,
+        ) -> Result<Status<()>, ParseError> {
+            let first_nl = match memchr(b'\n', &buf[..buf.len().min(MAX_HEADER_BYTES)]) {
+                Some(i) => i,
+                None => {
+                    if framing == Framing::Stream && buf.len() < MAX_HEADER_BYTES {
+                        // Decide early whether this can become SIP at all.
+                        return if buf.is_empty() || could_start_sip(buf) {
+                            Ok(Status::Partial)
+                        } else {
+                            Err(ParseError::NotSip)
+                        };
+                    }
+                    // A datagram with one line and no line end.
+                    parse_start_line(strip_cr(buf))?;
+                    return Err(ParseError::Unterminated);
+                }
+            };
+            let start = parse_start_line(strip_cr(&buf[..first_nl]))?;
+            msg.start = start;
+            msg.header_count = 0;
+            msg.body = b"";
+            msg.raw = b"";
+            msg.notes = ParseNotes::default();
+            if first_nl == 0 || buf[first_nl - 1] != b'\r' {
+                msg.notes.lf_only = true;
+            }
+            let mut pos = first_nl + 1;
+            let mut content_length: Option<usize> = None;
+            let body_start;
+            // A header line ends at LF; it continues while the next line starts
+            // with SP/HT (folding). An empty line ends the section.
+            loop {
+                if pos > MAX_HEADER_BYTES {
+                    return Err(ParseError::HeadersTooLarge);
+                }
+                let Some(rel) = memchr(b'\n', &buf[pos..]) else {
+                    if framing == Framing::Stream {
+                        return if buf.len() > MAX_HEADER_BYTES {
+                            Err(ParseError::HeadersTooLarge)
+                        } else {
+                            Ok(Status::Partial)
+                        };
+                    }
+                    // A datagram whose header section is not terminated: take the
+                    // last line if any and treat the message as having no body.
+                    let line = strip_cr(&buf[pos..]);
+                    if !line.is_empty() {
+                        push_header_line(msg, line);
+                    }
+                    body_start = buf.len();
+                    break;
+                };
+                let mut line_end = pos + rel; // index of '\n'
+                let line = strip_cr(&buf[pos..line_end]);
+                if line.is_empty() {
+                    body_start = line_end + 1;
+                    break;
+                }
+                // Folding: extend over continuation lines.
+                loop {
+                    let next = line_end + 1;
+                    match buf.get(next) {
+                        Some(b' ') | Some(b'\t') => {
+                            msg.notes.folded = true;
+                            match memchr(b'\n', &buf[next..]) {
+                                Some(r) => line_end = next + r,
+                                None => {
+                                    if framing == Framing::Stream {
+                                        return Ok(Status::Partial);
+                                    }
+                                    line_end = buf.len();
+                                    break;
+                                }
+                            }
+                        }
+                        None if framing == Framing::Stream => {
+                            // Past the cap already: more bytes cannot help.
+                            return if next > MAX_HEADER_BYTES {
+                                Err(ParseError::HeadersTooLarge)
+                            } else {
+                                Ok(Status::Partial)
+                            };
+                        }
+                        _ => break,
+                    }
+                }
+                let full = strip_cr(&buf[pos..line_end.min(buf.len())]);
+                if let Some(h) = push_header_line(msg, full) {
+                    if h.kind == HeaderKind::ContentLength {
+                        match parse_usize(trim(h.value)) {
+                            Some(n) => content_length = Some(n),
+                            None => msg.notes.bad_content_length = true,
+                        }
+                    }
+                }
+                pos = line_end + 1;
+                if pos >= buf.len() {
+                    if framing == Framing::Stream {
+                        // Past the cap already: more bytes cannot help.
+                        return if pos > MAX_HEADER_BYTES {
+                            Err(ParseError::HeadersTooLarge)
+                        } else {
+                            Ok(Status::Partial)
+                        };
+                    }
+                    body_start = buf.len();
+                    break;
+                }
+            }
+            let available = buf.len().saturating_sub(body_start);
+            let body_len = match (content_length, framing) {
+                (Some(n), Framing::Stream) => {
+                    if n > MAX_BODY_BYTES {
+                        return Err(ParseError::BodyTooLarge);
+                    }
+                    if n > available {
+                        // A Content-Length larger than what follows: when the
+                        // bytes that did arrive already start the next message,
+                        // the length is wrong, and waiting for it would swallow
+                        // the messages after it. Frame to what exists.
+                        match next_start_line(&buf[body_start..], msg) {
+                            Some(k) => {
+                                msg.notes.body_truncated = true;
+                                k
+                            }
+                            None => return Ok(Status::Partial),
+                        }
+                    } else {
+                        n
+                    }
+                }
+                (None, Framing::Stream) => {
+                    msg.notes.no_content_length = true;
+                    0
+                }
+                (Some(n), Framing::Datagram) => {
+                    if n > available {
+                        msg.notes.body_truncated = true;
+                        available
+                    } else {
+                        n
+                    }
+                }
+                (None, Framing::Datagram) => {
+                    msg.notes.no_content_length = true;
+                    available
+                }
+            };
+            let end = body_start.min(buf.len()) + body_len;
+            msg.body = &buf[body_start.min(buf.len())..end];
+            msg.raw = &buf[..end];
+            Ok(Status::Complete(()))
+        }
+
+        fn push_header_line<'a>(msg: &mut Message<'a>, line: &'a [u8]) -> Option<Header<'a>> {
+            let colon = memchr(b':', line)?;
+            let name = trim(&line[..colon]);
+            if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
+                return None;
+            }
+            let h = Header {
+                name,
+                value: trim(&line[colon + 1..]),
+                kind: classify(name),
+            };
+            match msg.headers.get_mut(msg.header_count) {
+                Some(slot) => {
+                    slot.write(h);
+                    msg.header_count += 1;
+                }
+                None => msg.notes.headers_dropped += 1,
+            }
+            Some(h)
+        }
+
+        pub fn classify(name: &[u8]) -> HeaderKind {
+            use HeaderKind::*;
+            if name.len() == 1 {
+                return match name[0].to_ascii_lowercase() {
+                    b'v' => Via,
+                    b'f' => From,
+                    b't' => To,
+                    b'i' => CallId,
+                    b'l' => ContentLength,
+                    b'c' => ContentType,
+                    b'e' => ContentEncoding,
+                    b'm' => Contact,
+                    b'o' => Event,
+                    _ => Other,
+                };
+            }
+            // Lower-case into a stack buffer and let the compiler switch on
+            // length and bytes: this runs for every header of every message.
+            let mut buf = [0u8; 19];
+            let Some(dst) = buf.get_mut(..name.len()) else {
+                return Other;
+            };
+            for (d, c) in dst.iter_mut().zip(name) {
+                *d = c.to_ascii_lowercase();
+            }
+            match &*dst {
+                b"via" => Via,
+                b"from" => From,
+                b"to" => To,
+                b"call-id" => CallId,
+                b"cseq" => CSeq,
+                b"content-length" => ContentLength,
+                b"content-type" => ContentType,
+                b"content-encoding" => ContentEncoding,
+                b"contact" => Contact,
+                b"www-authenticate" => WwwAuthenticate,
+                b"proxy-authenticate" => ProxyAuthenticate,
+                b"authorization" => Authorization,
+                b"proxy-authorization" => ProxyAuthorization,
+                b"user-agent" => UserAgent,
+                b"server" => Server,
+                b"expires" => Expires,
+                b"event" => Event,
+                b"warning" => Warning,
+                b"reason" => Reason,
+                _ => Other,
+            }
+        }
+
+        pub fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
+            if line.len() >= 8 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+                // SIP/2.0 SP Status-Code SP Reason-Phrase
+                let sp = memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+                let rest = trim(&line[sp..]);
+                if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) {
+                    return Err(ParseError::BadStartLine);
+                }
+                if rest.len() > 3 && !rest[3].is_ascii_whitespace() {
+                    return Err(ParseError::BadStartLine);
+                }
+                let status = rest[..3]
+                    .iter()
+                    .fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
+                if !(100..=699).contains(&status) {
+                    return Err(ParseError::BadStartLine);
+                }
+                return Ok(StartLine::Response {
+                    status,
+                    reason: trim(&rest[3..]),
+                });
+            }
+            // Method SP Request-URI SP SIP-Version
+            let sp1 = memchr(b' ', line).ok_or(ParseError::NotSip)?;
+            let method = &line[..sp1];
+            if method.is_empty() || !method.iter().all(|&c| is_token(c)) {
+                return Err(ParseError::NotSip);
+            }
+            let rest = &line[sp1 + 1..];
+            let sp2 = memchr::memrchr(b' ', rest).ok_or(ParseError::NotSip)?;
+            let version = trim(&rest[sp2 + 1..]);
+            if version.len() < 5 || !version[..4].eq_ignore_ascii_case(b"SIP/") {
+                return Err(ParseError::NotSip);
+            }
+            let uri = trim(&rest[..sp2]);
+            if uri.is_empty() {
+                return Err(ParseError::BadStartLine);
+            }
+            Ok(StartLine::Request { method, uri })
+        }
+
+        fn trim(mut s: &[u8]) -> &[u8] {
+            while let [first, rest @ ..] = s {
+                if first.is_ascii_whitespace() {
+                    s = rest;
+                } else {
+                    break;
+                }
+            }
+            while let [rest @ .., last] = s {
+                if last.is_ascii_whitespace() {
+                    s = rest;
+                } else {
+                    break;
+                }
+            }
+            s
+        }
+
+        /// Does this look like the start of a SIP message? Cheap enough to run on
+        /// every UDP payload and to resynchronise a TCP stream.
+        fn looks_like_sip(buf: &[u8]) -> bool {
+            let line_end =
+                memchr(b'\n', &buf[..buf.len().min(2048)]).unwrap_or(buf.len().min(2048));
+            parse_start_line(strip_cr(&buf[..line_end])).is_ok()
+        }
+
+        /// Where, in the bytes after a header section, a complete SIP start line
+        /// begins (at the start or after a line end), unless the body is meant to
+        /// hold SIP (message/sipfrag, message/sip, multipart).
+        fn next_start_line(body: &[u8], msg: &Message<'_>) -> Option<usize> {
+            if let Some(ct) = msg.header(HeaderKind::ContentType) {
+                let ct = trim(ct);
+                let is = |p: &[u8]| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p);
+                if is(b"message/") || is(b"multipart/") {
+                    return None;
+                }
+            }
+            // Only the first bytes are searched: a stream re-parses its pending
+            // message on every segment, so a whole-body search would make a body
+            // sent in many small segments quadratic. Real bodies that lie about
+            // their length are short (SDP).
+            let window = &body[..body.len().min(BODY_RESYNC_WINDOW)];
+            let mut pos = 0;
+            loop {
+                let line_end = memchr(b'\n', &window[pos..])?;
+                if looks_like_sip(&body[pos..]) {
+                    return Some(pos);
+                }
+                pos += line_end + 1;
+            }
+        }
+    }
+
+    /// Everything a parse tells: the result, and for a complete message its
+    /// start line, headers (name, value, kind), body, notes and length.
+    fn outcome(buf: &[u8], framing: Framing, by_reference: bool) -> String {
+        let mut msg = Message::blank();
+        let result = if by_reference {
+            reference::parse_into(&mut msg, buf, framing)
+        } else {
+            msg.parse_into(buf, framing)
+        };
+        match result {
+            Ok(Status::Complete(())) => format!("{msg:?} raw {}", msg.raw.len()),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn assert_parses_like_reference(buf: &[u8]) {
+        for framing in [Framing::Datagram, Framing::Stream] {
+            assert_eq!(
+                outcome(buf, framing, false),
+                outcome(buf, framing, true),
+                "{framing:?} {:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+
+    /// Lines that reach every shortcut and its way around: compact, mixed
+    /// case and unknown names, white space around a name, non-token bytes,
+    /// no colon, folding, LF-only ends, names at and past the plain-name cap.
+    fn tricky_lines() -> Vec<Vec<u8>> {
+        let long = |n: usize| [vec![b'a'; n], b": v\r\n".to_vec()].concat();
+        let mut lines: Vec<Vec<u8>> = [
+            &b"REGISTER sip:a SIP/2.0\r\n"[..],
+            b"SIP/2.0 401 Unauthorized\r\n",
+            b"INVITE  sip:x  SIP/2.0\n",
+            b"in-vite sip:x sip/2.0\r\n",
+            b"BAD@ sip:x SIP/2.0\r\n",
+            b" REGISTER sip:a SIP/2.0\r\n",
+            b"SIP/2.0 99 x\r\n",
+            b"Via: SIP/2.0/UDP h;branch=z9hG4bKa;rport\r\n",
+            b"v: SIP/2.0/TCP h ; BRANCH = b2 , SIP/2.0/UDP g\r\n",
+            b"CONTENT-length: 3\r\n",
+            b"Content-Length:3\n",
+            b"l: 0\r\n",
+            b"Content-Length: x\r\n",
+            b"Content-Length : 4\r\n",
+            b"Call-ID : spaced\r\n",
+            b" Call-ID: lead\r\n",
+            b"\x0cCall-ID: ff\r\n",
+            b"Call\rID: cr\r\n",
+            b"Call-ID\r\n : folded colon\r\n",
+            b"Bad@Name: v\r\n",
+            b"NoColon\r\n",
+            b": empty name\r\n",
+            b"cOnTaCt: <sip:a>;expires=1\r\n",
+            b"Content-Type: message/sipfrag\r\n",
+            b"Proxy-Authorization: Digest a=b\r\n",
+            b"WWW-Authenticate: Digest realm=\"r\",\r\n nonce=\"n\"\r\n",
+            b" folded continuation\r\n",
+            b"\tfolded\n",
+            b"Name:\r\n",
+            b"Name:",
+            b"Name",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"body",
+        ]
+        .iter()
+        .map(|l| l.to_vec())
+        .collect();
+        for n in [
+            19,
+            20,
+            MAX_PLAIN_NAME - 1,
+            MAX_PLAIN_NAME,
+            MAX_PLAIN_NAME + 1,
+            200,
+        ] {
+            lines.push(long(n));
+        }
+        lines
+    }
+
+    fn sipish_message() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let line = prop_oneof![
+            4 => proptest::sample::select(tricky_lines()),
+            1 => proptest::collection::vec(
+                proptest::sample::select(b"aZ-_:; \t\r\n@.,<>=\x0c\x80".to_vec()),
+                0..12
+            ),
+        ];
+        proptest::collection::vec(line, 0..14).prop_map(|lines| lines.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parses_like_the_reference(buf in sipish_message()) {
+            assert_parses_like_reference(&buf);
+        }
+
+        #[test]
+        fn classifies_like_the_reference(
+            name in proptest::collection::vec(
+                proptest::sample::select(b"aceilnortvwxyACDILTV-_\r\x0d@\xe1".to_vec()), 0..21),
+        ) {
+            proptest::prop_assert_eq!(HeaderKind::classify(&name), reference::classify(&name));
+        }
+    }
+
+    #[test]
+    fn every_tricky_line_parses_like_the_reference() {
+        let lines = tricky_lines();
+        for start in &lines[..7] {
+            for line in &lines {
+                for end in [&b""[..], b"\r\n", b"\n", b"Via: a;branch=b\r\n\r\nxyz"] {
+                    assert_parses_like_reference(&[&start[..], line, end].concat());
+                }
+            }
+        }
+    }
+
+    /// Every known name, and each of them with any one byte changed,
+    /// classifies as before: catches a compare that lets a near miss
+    /// through (CR for '-', a letter's case bit on a non-letter).
+    #[test]
+    fn known_names_and_near_misses_classify_like_the_reference() {
+        let names: [&[u8]; 19] = [
+            b"Via",
+            b"From",
+            b"To",
+            b"Call-ID",
+            b"CSeq",
+            b"Content-Length",
+            b"Content-Type",
+            b"Content-Encoding",
+            b"Contact",
+            b"WWW-Authenticate",
+            b"Proxy-Authenticate",
+            b"Authorization",
+            b"Proxy-Authorization",
+            b"User-Agent",
+            b"Server",
+            b"Expires",
+            b"Event",
+            b"Warning",
+            b"Reason",
+        ];
+        for name in names {
+            assert_ne!(HeaderKind::classify(name), HeaderKind::Other);
+            for i in 0..name.len() {
+                for b in 0..=255u8 {
+                    let mut near = name.to_vec();
+                    near[i] = b;
+                    assert_eq!(
+                        HeaderKind::classify(&near),
+                        reference::classify(&near),
+                        "{:?}",
+                        String::from_utf8_lossy(&near)
+                    );
+                }
+            }
+        }
+        for b in 0..=255u8 {
+            assert_eq!(HeaderKind::classify(&[b]), reference::classify(&[b]));
+        }
+    }
+
+    /// Start lines with any one byte changed parse as before.
+    #[test]
+    fn start_line_near_misses_parse_like_the_reference() {
+        for line in [
+            &b"REGISTER sip:a@b SIP/2.0"[..],
+            b"SIP/2.0 401 Unauthorized",
+            b"A b SIP/2",
+        ] {
+            for i in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut near = line.to_vec();
+                    near[i] = b;
+                    assert_eq!(
+                        parse_start_line(&near),
+                        reference::parse_start_line(&near),
+                        "{:?}",
+                        String::from_utf8_lossy(&near)
+                    );
+                }
+            }
+        }
+    }
+
+    fn parsed(buf: &[u8]) -> Vec<(&[u8], &[u8], HeaderKind)> {
+        let m = complete(buf, Framing::Datagram);
+        let headers = m
+            .headers()
+            .iter()
+            .map(|h| (h.name, h.value, h.kind))
+            .collect();
+        headers
+    }
+
+    #[test]
+    fn header_lines_the_shortcut_does_not_take_still_parse() {
+        // A leading space on the first header line is not folding (there
+        // is nothing to fold into); a form feed is white space, not folding.
+        let buf = b"OPTIONS sip:a SIP/2.0\r\n\
+\x20To: <sip:lead>\r\n\
+Call-ID : spaced\r\n\
+\x0cFrom:\tff \r\n\
+Bad@Name: dropped\r\n\
+NoColon\r\n\
+: no name\r\n\
+l : 4\r\n\r\nbody";
+        let m = complete(buf, Framing::Datagram);
+        assert_eq!(
+            parsed(buf),
+            [
+                (&b"To"[..], &b"<sip:lead>"[..], HeaderKind::To),
+                (b"Call-ID", b"spaced", HeaderKind::CallId),
+                (b"From", b"ff", HeaderKind::From),
+                (b"l", b"4", HeaderKind::ContentLength),
+            ]
+        );
+        assert_eq!(m.body, b"body");
+    }
+
+    #[test]
+    fn compact_mixed_case_and_unknown_names() {
+        let buf = b"OPTIONS sip:a SIP/2.0\n\
+I: cid\n\
+cAlL-iD: again\n\
+CONTENT-LENGTH: 0\n\
+X-Content-Length: 9\n\
+Contact-X: not contact\n\n";
+        let m = complete(buf, Framing::Datagram);
+        assert!(m.notes.lf_only);
+        assert_eq!(
+            parsed(buf),
+            [
+                (&b"I"[..], &b"cid"[..], HeaderKind::CallId),
+                (b"cAlL-iD", b"again", HeaderKind::CallId),
+                (b"CONTENT-LENGTH", b"0", HeaderKind::ContentLength),
+                (b"X-Content-Length", b"9", HeaderKind::Other),
+                (b"Contact-X", b"not contact", HeaderKind::Other),
+            ]
+        );
+        assert_eq!(m.body, b"");
+    }
+
+    #[test]
+    fn names_longer_than_any_known_one() {
+        for n in [20, MAX_PLAIN_NAME, MAX_PLAIN_NAME + 1, 1000] {
+            let name = vec![b'n'; n];
+            let buf = [
+                &b"OPTIONS sip:a SIP/2.0\r\n"[..],
+                &name,
+                b": v\r\nContent-Length: 2\r\n\r\nab",
+            ]
+            .concat();
+            assert_eq!(
+                parsed(&buf),
+                [
+                    (&name[..], &b"v"[..], HeaderKind::Other),
+                    (b"Content-Length", b"2", HeaderKind::ContentLength),
+                ],
+                "name of {n} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn folded_value_and_a_colon_on_the_continuation() {
+        let buf = b"OPTIONS sip:a SIP/2.0\r\n\
+Via: SIP/2.0/UDP h\r\n ;branch=z9hG4bKf\r\n\
+Warning\r\n\t: 399 x\r\n\r\n";
+        let m = complete(buf, Framing::Datagram);
+        assert!(m.notes.folded);
+        assert_eq!(m.via_branch(), Some(&b"z9hG4bKf"[..]));
+        assert_eq!(m.header(HeaderKind::Warning), Some(&b"399 x"[..]));
+        assert_eq!(m.headers()[1].name, b"Warning");
+    }
+
+    #[test]
+    fn content_length_through_both_paths_and_bad_values() {
+        for (line, body, bad) in [
+            (&b"Content-Length: 3"[..], &b"abc"[..], false),
+            (b" Content-Length : 3 ", b"abc", false),
+            (b"Content-Length: x", b"abcde", true),
+            (b"l:", b"abcde", true),
+        ] {
+            let buf = [&b"MESSAGE sip:a SIP/2.0\r\n"[..], line, b"\r\n\r\nabcde"].concat();
+            let m = complete(&buf, Framing::Datagram);
+            assert_eq!(m.body, body, "{:?}", String::from_utf8_lossy(line));
+            assert_eq!(m.notes.bad_content_length, bad);
+        }
+    }
+
+    #[test]
+    fn stream_line_ends_found_after_the_colon_or_waited_for() {
+        let whole = b"OPTIONS sip:a SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
+        for cut in 1..whole.len() {
+            assert!(
+                matches!(
+                    Message::parse(&whole[..cut], Framing::Stream),
+                    Ok(Status::Partial)
+                ),
+                "cut at {cut}"
+            );
+        }
+        // A run of token bytes with no line end: still only a partial
+        // message until the header section cap.
+        let mut run = b"OPTIONS sip:a SIP/2.0\r\n".to_vec();
+        run.resize(MAX_HEADER_BYTES, b'a');
+        assert!(matches!(
+            Message::parse(&run, Framing::Stream),
+            Ok(Status::Partial)
+        ));
+        run.resize(MAX_HEADER_BYTES + 2, b'a');
+        assert_eq!(
+            Message::parse(&run, Framing::Stream).err(),
+            Some(ParseError::HeadersTooLarge)
+        );
     }
 
     fn complete(buf: &[u8], framing: Framing) -> Message<'_> {
