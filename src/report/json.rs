@@ -20,7 +20,7 @@ pub(crate) use writer::write_compact;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The report as a JSON value (tests and embedding; scripts read
-/// [`write`]'s output, which is the same document).
+/// [`write()`]'s output, which is the same document).
 pub fn to_value(r: &Report) -> serde_json::Value {
     let mut buf = Vec::new();
     write(r, &mut buf).expect("writing to memory");

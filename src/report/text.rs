@@ -4,7 +4,7 @@
 //! (each rule once, with its count, one representative piece of evidence
 //! and the fix once). Large captures stay short: the busiest accounts and
 //! sources, the worst exchanges, and how to see the rest. `--details`
-//! lists every finding of every exchange instead ([`details`]).
+//! lists every finding of every exchange instead (`details`).
 //! Every capture-derived string goes through [`term`]; colours only when
 //! asked for.
 
@@ -366,7 +366,7 @@ fn account_views<'a>(
         .collect()
 }
 
-/// Writes the report of an analysis in memory: the view of [`write_view`],
+/// Writes the report of an analysis in memory: the view of `write_view`,
 /// or with `--details` every finding of every exchange, and the ladders.
 pub fn write(r: &Report, o: &TextOptions, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.analysis;
