@@ -19,7 +19,7 @@ use super::{Evidence, Finding, RuleConfig, Severity};
 use crate::capture::Ts;
 use crate::correlate::{AgentSighting, AuthExchange, Outcome, Round, SentCredentials};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -340,7 +340,8 @@ pub struct BruteForce {
     /// (source, attempt) in time order.
     waiting: Reorder<(IpAddr, Attempt)>,
     newest: Ts,
-    sources: BTreeMap<IpAddr, Source>,
+    /// Sorted by address only when the findings are written.
+    sources: FxHashMap<IpAddr, Source>,
     /// Distinct User-Agents of the sources, each stored once, by id.
     agent_ids: FxHashMap<Box<str>, u32>,
     config: RuleConfig,
@@ -413,8 +414,14 @@ impl BruteForce {
         for (ua, &id) in &self.agent_ids {
             agent_names[id as usize] = ua;
         }
-        for (ip, src) in &self.sources {
-            if let Some(a) = src.attempts.as_deref().filter(|a| a.flagged()) {
+        let mut flagged: Vec<(&IpAddr, &Source)> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| s.attempts.as_deref().is_some_and(Attempts::flagged))
+            .collect();
+        flagged.sort_unstable_by_key(|(ip, _)| **ip);
+        for (ip, src) in flagged {
+            if let Some(a) = src.attempts.as_deref() {
                 let agents: Vec<&str> = src
                     .agents()
                     .iter()
@@ -444,7 +451,12 @@ fn refused(r: &Round) -> bool {
 /// as (user, frame, exchange).
 fn collect(ex: &AuthExchange, out: &mut Vec<Attempt>, success: &mut dyn FnMut(&str, u64, usize)) {
     let port = ex.client.map(|a| a.port());
-    let method = ex.method.to_ascii_uppercase();
+    // Upper case as hashed into the digest inputs; nearly always already.
+    let method: std::borrow::Cow<str> = if ex.method.bytes().any(|b| b.is_ascii_lowercase()) {
+        ex.method.to_ascii_uppercase().into()
+    } else {
+        (&*ex.method).into()
+    };
     for (i, r) in ex.rounds.iter().enumerate() {
         match own_credentials(r) {
             Some(sc) => {

@@ -4,6 +4,7 @@
 use super::reorder::{At, Reorder, REORDER_NS};
 use super::{answered, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AuthExchange, ResponseInfo};
+use crate::sip::Text;
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
@@ -253,14 +254,15 @@ fn nc_value(nc: &str) -> Option<u32> {
 struct NcUse {
     frame: u64,
     exchange: usize,
-    nc: Box<str>,
+    /// Eight hex digits as a rule: inline, no allocation.
+    nc: Text,
 }
 
 enum Ev {
     /// A challenge issued this nonce to the client.
     Issue,
     /// The client answered it: nonce text, nc, frame, exchange.
-    Use(Box<str>, NcUse),
+    Use(Text, NcUse),
 }
 
 /// A nonce event of one client, waiting for its turn in time order.
@@ -282,7 +284,7 @@ struct NonceState {
 
 struct Reuse {
     client: Option<IpAddr>,
-    nonce: Box<str>,
+    nonce: Text,
     first: NcUse,
     again: NcUse,
     count: usize,
@@ -333,10 +335,10 @@ impl NcReuse {
                     let used = NcUse {
                         frame: r.request.frame,
                         exchange: ex.id,
-                        nc: nc.as_str().into(),
+                        nc: nc.clone(),
                     };
                     let at = (r.request.ts.0, r.request.frame, 1);
-                    self.push(at, client, n, Ev::Use(n.as_str().into(), used));
+                    self.push(at, client, n, Ev::Use(n.clone(), used));
                 }
             }
             if let Some(resp) = r.response.as_ref().filter(|x| x.is_challenge()) {
