@@ -674,13 +674,8 @@ fn open_input(p: &Path) -> Option<sipauth_diag::analysis::Input> {
     })
 }
 
-/// The JSON report written as exchanges finish (what `--format json`
-/// does) is byte for byte the report of the kept analysis, on every
-/// capture: same exchanges, findings, accounts and summary.
-#[test]
-fn streamed_json_report_equals_the_kept_one() {
-    use sipauth_diag::analysis::{analyze, analyze_streaming, Options};
-    use sipauth_diag::report::{json, Report};
+/// The readable captures of testdata/ and, when it is there, ../shared.
+fn every_readable_capture() -> Vec<PathBuf> {
     let mut files = Vec::new();
     readable_captures(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
@@ -692,6 +687,17 @@ fn streamed_json_report_equals_the_kept_one() {
     } else {
         eprintln!("skipping the shared captures: ../shared not found");
     }
+    files
+}
+
+/// The JSON report written as exchanges finish (what `--format json`
+/// does) is byte for byte the report of the kept analysis, on every
+/// capture: same exchanges, findings, accounts and summary.
+#[test]
+fn streamed_json_report_equals_the_kept_one() {
+    use sipauth_diag::analysis::{analyze, analyze_streaming, Options};
+    use sipauth_diag::report::{json, Report};
+    let files = every_readable_capture();
     let opts = Options::default();
     let mut compared = 0;
     let mut with_findings = 0;
@@ -731,17 +737,7 @@ fn streamed_json_report_equals_the_kept_one() {
 /// captures larger than that, with and without known passwords.
 #[test]
 fn streamed_text_report_equals_the_kept_one() {
-    let mut files = Vec::new();
-    readable_captures(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
-        &mut files,
-    );
-    if shared().exists() {
-        readable_captures(&shared().join("captures"), &mut files);
-        readable_captures(&shared().join("public"), &mut files);
-    } else {
-        eprintln!("skipping the shared captures: ../shared not found");
-    }
+    let files = every_readable_capture();
     let plain = sipauth_diag::analysis::Options::default();
     let mut compared = 0;
     for p in &files {
