@@ -390,13 +390,13 @@ impl Challenge {
         } else if lower_eq(name, "algorithm") {
             self.algorithm = Some(p.text());
         } else if lower_eq(name, "qop") {
-            self.qop = p
-                .text_cow()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(Text::new)
-                .collect();
+            // Sized exactly: a challenge is remembered as long as its nonce
+            // may be answered, and `collect` would reserve room for four.
+            let list = p.text_cow();
+            let offered = || list.split(',').map(str::trim).filter(|s| !s.is_empty());
+            let mut qop = Vec::with_capacity(offered().count());
+            qop.extend(offered().map(Text::new));
+            self.qop = qop;
         } else if lower_eq(name, "stale") {
             self.stale = p.text_cow().eq_ignore_ascii_case("true");
         } else if lower_eq(name, "domain") {
