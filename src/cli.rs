@@ -138,6 +138,10 @@ impl FailOn {
 /// stable rule ID, the evidence side by side, and what to change on which box.
 #[derive(Debug, Parser)]
 #[command(name = "sipauth-diag", version, after_help = AFTER_HELP)]
+// The field comments are the `--help` text, written for a terminal: their
+// `user[@realm]` and `HH:MM[:SS]` are not links, and escaping them for
+// rustdoc would show the backslashes in `--help`.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct Args {
     /// Capture files (pcap, pcapng, sngrep text save, console log, gzipped
     /// or not; detected from the content); several are merged by time. '-'
