@@ -580,6 +580,35 @@ pub fn run(args: Args) -> i32 {
             .and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
+    if matches!(args.format, OutputFormat::Markdown | OutputFormat::Html)
+        && redaction == redact::Level::None
+        && filter.is_empty()
+    {
+        // The report from exchanges as they finish: their sections wait in
+        // a temporary file, memory holds counters and accounts. Filters and
+        // redaction need the whole analysis and take the path below, as
+        // does a run that cannot make a temporary file.
+        let kind = match args.format {
+            OutputFormat::Html => report::ticket::Ticket::Html,
+            _ => report::ticket::Ticket::Markdown,
+        };
+        match report::ticket::TicketStream::new(kind) {
+            Ok(mut doc) => {
+                let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+                    doc.exchange(ex, findings)
+                });
+                bar.finish_and_clear();
+                doc.findings(&analysis.findings);
+                let worst = doc.worst();
+                let written = doc.finish(analysis, &mut sink).and_then(|_| sink.flush());
+                return exit_status(written, worst, status, &args);
+            }
+            Err(e) => {
+                let w = report::ticket::TicketStream::no_disk(kind, &e);
+                eprintln!("sipauth-diag: warning: {}", report::sanitize::term(&w));
+            }
+        }
+    }
     let text_options = report::text::TextOptions {
         color: use_color(args.color, args.output.is_some()),
         width: terminal_width(),

@@ -180,6 +180,39 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Without a usable temporary directory the Markdown and HTML reports are
+/// still written, the same, from the kept analysis, and the user is told
+/// why.
+#[test]
+fn ticket_reports_without_a_temporary_directory() {
+    for (format, name) in [("markdown", "Markdown"), ("html", "HTML")] {
+        let normal = bin()
+            .args(["--format", format])
+            .arg(testdata(LAB))
+            .output()
+            .unwrap();
+        let no_tmp = bin()
+            .env("TMPDIR", "/nonexistent/sipauth-diag-test")
+            .args(["--format", format])
+            .arg(testdata(LAB))
+            .output()
+            .unwrap();
+        assert_eq!(no_tmp.status.code(), normal.status.code());
+        assert_eq!(no_tmp.stdout, normal.stdout, "the same {name} report");
+        let err = String::from_utf8_lossy(&no_tmp.stderr);
+        assert!(
+            err.contains("cannot create a temporary file")
+                && err.contains(&format!("the {name} report is kept in memory")),
+            "{err}"
+        );
+        assert!(
+            normal.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&normal.stderr)
+        );
+    }
+}
+
 /// Without a usable temporary directory the JSON report is still written,
 /// the same, from memory, and the user is told why.
 #[test]

@@ -836,3 +836,158 @@ fn first_difference(expected: &[u8], got: &[u8]) -> String {
         ),
     }
 }
+
+/// The Markdown and HTML reports written as exchanges finish (what
+/// `--format markdown|html` does without filters or `--redact`) are byte
+/// for byte the reports of the kept analysis: on every capture; on one
+/// whose nonce-count reuse, found at the end, names exchanges already
+/// written, some before the 40th failing one (their sections, ladder marks
+/// and which exchanges are drawn); and on generated captures with and
+/// without known passwords, whose brute force findings come at the end and
+/// name the accounts' exchanges.
+#[test]
+fn streamed_markdown_and_html_reports_equal_the_kept_ones() {
+    let files = every_readable_capture();
+    let plain = sipauth_diag::analysis::Options::default();
+    let mut compared = 0;
+    let mut late_named = 0;
+    for p in &files {
+        if let Some((_, named)) = compare_ticket_reports(p, &plain) {
+            compared += 1;
+            late_named += named;
+        }
+    }
+    assert!(compared >= 1, "testdata has at least one capture");
+    let dir = tempfile::tempdir().unwrap();
+    let replays = dir.path().join("nc-replays.pcap");
+    std::fs::write(&replays, nc_replay_capture()).unwrap();
+    let (_, named) = compare_ticket_reports(&replays, &plain).expect("readable");
+    assert!(named >= 10, "nonce-count reuse about {named} exchanges");
+    late_named += named;
+    let mut late = 0;
+    for seed in [1, 2] {
+        let (pcap, truth) = generated_capture(dir.path(), seed);
+        let store = sipauth_diag::credentials::CredentialStore::parse(
+            truth.credentials.join("\n").as_bytes(),
+        )
+        .expect("the generator's credentials");
+        let mut known = plain.clone();
+        known.rules.credentials = Some(std::sync::Arc::new(store));
+        for opts in [&plain, &known] {
+            late += compare_ticket_reports(&pcap, opts)
+                .expect("a generated capture")
+                .0;
+        }
+    }
+    assert!(
+        late > 0,
+        "the generated captures have capture-wide findings"
+    );
+    println!(
+        "{compared} captures compared ({late_named} capture-wide findings about one exchange), and 4 generated ones ({late} capture-wide findings)"
+    );
+}
+
+/// 100 phones register once each, two seconds apart; every even one is
+/// refused (403), every odd one accepted and, 30 s later, registers again
+/// with the same nonce and nonce count (nc-reuse: a warning about that
+/// exchange, found at the end of the capture).
+fn nc_replay_capture() -> Vec<u8> {
+    let pbx = [10, 0, 0, 1];
+    let mut msgs: Vec<(u32, Datagram)> = Vec::new();
+    for i in 0..100u8 {
+        let phone = [10, 0, 1, i + 1];
+        let t = u32::from(i) * 2;
+        let head = |cseq: u32| {
+            format!(
+                "Via: SIP/2.0/UDP 10.0.1.{}:5060;branch=z9hG4bK{i}x{cseq}\r\n\
+From: <sip:user{i}@lab.example>;tag=ft{i}\r\n\
+To: <sip:user{i}@lab.example>\r\n\
+Call-ID: replay-{i}@10.0.1.{}\r\n\
+CSeq: {cseq} REGISTER\r\n",
+                i + 1,
+                i + 1
+            )
+        };
+        let reg = |cseq: u32, auth: &str| {
+            format!(
+                "REGISTER sip:lab.example SIP/2.0\r\n{}{auth}Content-Length: 0\r\n\r\n",
+                head(cseq)
+            )
+            .into_bytes()
+        };
+        let answer = |cseq: u32, status: &str, extra: &str| {
+            format!(
+                "SIP/2.0 {status}\r\n{}{extra}Content-Length: 0\r\n\r\n",
+                head(cseq)
+            )
+            .into_bytes()
+        };
+        let creds = |cnonce: &str| {
+            format!(
+                "Authorization: Digest username=\"user{i}\", realm=\"lab.example\", nonce=\"nonce{i}\", uri=\"sip:lab.example\", response=\"{i:02x}{cnonce}456789abcdef0123456789abcdef\", qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n"
+            )
+        };
+        let www = format!(
+            "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"nonce{i}\", qop=\"auth\"\r\n"
+        );
+        let last = if i % 2 == 0 {
+            "403 Forbidden"
+        } else {
+            "200 OK"
+        };
+        msgs.push((t, (phone, pbx, t, reg(1, ""))));
+        msgs.push((t, (pbx, phone, t, answer(1, "401 Unauthorized", &www))));
+        msgs.push((t, (phone, pbx, t, reg(2, &creds("c1")))));
+        msgs.push((t, (pbx, phone, t, answer(2, last, ""))));
+        if i % 2 == 1 {
+            msgs.push((t + 30, (phone, pbx, t + 30, reg(3, &creds("c2")))));
+            msgs.push((t + 30, (pbx, phone, t + 30, answer(3, "200 OK", ""))));
+        }
+    }
+    msgs.sort_by_key(|(t, _)| *t);
+    let msgs: Vec<Datagram> = msgs.into_iter().map(|(_, d)| d).collect();
+    pcap(&msgs)
+}
+
+/// Compares the kept and the streamed Markdown and HTML reports of one
+/// capture: the number of capture-wide findings, and of those that name
+/// an exchange; `None` when the capture cannot be read.
+fn compare_ticket_reports(
+    p: &Path,
+    opts: &sipauth_diag::analysis::Options,
+) -> Option<(usize, usize)> {
+    use sipauth_diag::analysis::{analyze, analyze_streaming};
+    use sipauth_diag::report::ticket::{Ticket, TicketStream};
+    use sipauth_diag::report::{html, markdown, Report};
+    let kept = Report::plain(analyze(vec![open_input(p)?], opts));
+    let mut late = (0, 0);
+    for kind in [Ticket::Markdown, Ticket::Html] {
+        let mut expected = Vec::new();
+        match kind {
+            Ticket::Markdown => markdown::write(&kept, &mut expected).unwrap(),
+            Ticket::Html => html::write(&kept, &mut expected).unwrap(),
+        }
+        let mut doc = TicketStream::new(kind).expect("a temporary file");
+        let input = open_input(p).expect("opened before");
+        let streamed = analyze_streaming(vec![input], opts, &mut |ex, f| doc.exchange(ex, f));
+        doc.findings(&streamed.findings);
+        let named = streamed.findings.iter().filter(|f| f.exchange.is_some());
+        late = (streamed.findings.len(), named.count());
+        assert_eq!(
+            doc.worst(),
+            kept.analysis.findings.iter().map(|f| f.severity).max(),
+            "{}: worst severity",
+            p.display()
+        );
+        let mut got = Vec::new();
+        doc.finish(streamed, &mut got).unwrap();
+        assert!(
+            expected == got,
+            "{} ({kind:?}): streamed report differs from the kept one:\n{}",
+            p.display(),
+            first_difference(&expected, &got)
+        );
+    }
+    Some(late)
+}

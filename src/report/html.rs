@@ -4,9 +4,8 @@
 //! characters were made visible.
 
 use super::ladder::{self, Ladder, StepKind};
-use super::markdown::verdict_words;
 use super::sanitize::term;
-use super::{accounts, endpoint, summary, Report, MAX_LADDERS};
+use super::{endpoint, verdict_for, KeptHead, Report, TicketHead, MAX_LADDERS};
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
 use std::fmt::Write as _;
@@ -58,6 +57,8 @@ fn sev_badge(s: Severity) -> String {
     format!("<span class=\"sev {0}\">{0}</span>", s.as_str())
 }
 
+/// Writes a report in memory. A streamed report
+/// ([`super::ticket::TicketStream`]) writes the same pieces.
 pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut h = String::with_capacity(64 * 1024);
     render(r, &mut h);
@@ -66,7 +67,39 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 fn render(r: &Report, h: &mut String) {
     let a = &r.analysis;
-    let s = summary(a);
+    let k = KeptHead::of(r);
+    let verdicts = k.verdicts();
+    head(&TicketHead::kept(r, &k, &verdicts), h);
+    let lookup = &k.lookup;
+    for ex in &a.exchanges {
+        let fs = lookup.findings_of(ex.id);
+        if fs.is_empty() {
+            continue;
+        }
+        section_heading(ex.id, &exchange_title(ex), h);
+        for f in fs {
+            finding(f, h);
+        }
+    }
+    let loose: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
+    loose_findings(&loose, h);
+    let failing: Vec<&AuthExchange> = a
+        .exchanges
+        .iter()
+        .filter(|e| lookup.is_failing(e))
+        .collect();
+    ladders_intro(failing.len(), h);
+    for ex in failing.iter().take(MAX_LADDERS) {
+        ladder(&exchange_title(ex), &ladder::build(ex, &a.findings), h);
+    }
+    ladders_tail(failing.len(), h);
+    foot(h);
+}
+
+/// The head of the report: inputs, the verdict per account, the summary
+/// and accounts tables, and the heading of the findings.
+pub(crate) fn head(t: &TicketHead, h: &mut String) {
+    let s = t.summary;
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n");
@@ -79,7 +112,7 @@ fn render(r: &Report, h: &mut String) {
         env!("CARGO_PKG_NAME"),
         env!("CARGO_PKG_VERSION")
     );
-    for i in &a.inputs {
+    for i in t.inputs {
         let _ = writeln!(
             h,
             "<p class=\"meta\">Capture <code>{}</code> ({}), {} packets, {} SIP messages</p>",
@@ -92,7 +125,7 @@ fn render(r: &Report, h: &mut String) {
             let _ = writeln!(h, "<p class=\"meta\">&#9888; {}</p>", esc(w));
         }
     }
-    if let Some(sc) = &r.scope {
+    if let Some(sc) = t.scope {
         let _ = writeln!(
             h,
             "<p class=\"meta\"><b>Filter:</b> {}; showing {} of {} exchanges and {} of {} findings.</p>",
@@ -103,17 +136,16 @@ fn render(r: &Report, h: &mut String) {
             sc.findings_total
         );
     }
-    if r.redaction != super::redact::Level::None {
+    if t.redaction != super::redact::Level::None {
         let _ = writeln!(
             h,
             "<p class=\"meta\">{}</p>",
-            esc(super::redact::notice(r.redaction))
+            esc(super::redact::notice(t.redaction))
         );
     }
 
     // Verdicts.
-    let rows = accounts(&a.exchanges, &a.findings);
-    let lookup = super::Lookup::new(a);
+    let rows = t.rows;
     h.push_str("<h2>Verdict</h2>\n");
     if rows.is_empty() {
         h.push_str(
@@ -121,10 +153,9 @@ fn render(r: &Report, h: &mut String) {
         );
     } else {
         h.push_str("<ul class=\"verdict\">\n");
-        for row in &rows {
-            let worst = lookup.worst_finding(&row.exchange_ids);
-            let method = lookup.account_method(row, worst);
-            let class = match worst.map(|f| f.severity) {
+        for (row, v) in rows.iter().zip(t.verdicts) {
+            let worst = v.worst;
+            let class = match worst.map(|w| w.severity) {
                 Some(Severity::Critical | Severity::Error) => "bad",
                 Some(Severity::Warning) => "warn",
                 _ if row.failures > 0 => "bad",
@@ -144,15 +175,15 @@ fn render(r: &Report, h: &mut String) {
                 "<li class=\"{class}\">{who} (device {}, server {}) <b>{}</b>",
                 esc(&row.client),
                 esc(&row.server),
-                esc(&verdict_words(row, method, worst))
+                esc(&verdict_for(row, v.method, worst.map(|w| w.severity)))
             );
-            match worst.filter(|f| f.severity >= Severity::Warning) {
-                Some(f) => {
+            match worst.filter(|w| w.severity >= Severity::Warning) {
+                Some(w) => {
                     let _ = write!(
                         h,
                         ": {}<br><b>What to change:</b> {}",
-                        esc(&f.message),
-                        esc(&f.fix)
+                        esc(w.message),
+                        esc(w.fix)
                     );
                 }
                 None => h.push('.'),
@@ -161,7 +192,6 @@ fn render(r: &Report, h: &mut String) {
         }
         h.push_str("</ul>\n");
     }
-
     // Summary tables.
     h.push_str("<h2>Summary</h2>\n<table><tr><th>exchanges</th>");
     for k in s.by_outcome.keys() {
@@ -175,7 +205,7 @@ fn render(r: &Report, h: &mut String) {
     ] {
         let _ = write!(h, "<th>{}</th>", sev_badge(sv));
     }
-    let _ = write!(h, "</tr>\n<tr><td class=\"n\">{}</td>", a.exchanges.len());
+    let _ = write!(h, "</tr>\n<tr><td class=\"n\">{}</td>", t.exchanges);
     for v in s.by_outcome.values() {
         let _ = write!(h, "<td class=\"n\">{v}</td>");
     }
@@ -205,7 +235,7 @@ fn render(r: &Report, h: &mut String) {
     }
     if !rows.is_empty() {
         h.push_str("<h2>Accounts</h2>\n<table><tr><th>user</th><th>auth user</th><th>realm</th><th>client</th><th>server</th><th>exchanges</th><th>attempts</th><th>succeeded</th><th>failed</th><th>last</th><th>root cause</th></tr>\n");
-        for row in &rows {
+        for row in rows {
             let _ = writeln!(
                 h,
                 "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
@@ -228,51 +258,58 @@ fn render(r: &Report, h: &mut String) {
         h.push_str("</table>\n");
     }
 
-    // Findings, then ladders of the failing exchanges.
     h.push_str("<h2>Findings</h2>\n");
-    if a.findings.is_empty() {
+    if t.findings == 0 {
         h.push_str("<p>None.</p>\n");
     }
-    for ex in &a.exchanges {
-        let fs = lookup.findings_of(ex.id);
-        if fs.is_empty() {
-            continue;
-        }
-        let _ = writeln!(h, "<h3 id=\"ex{}\">{}</h3>", ex.id, exchange_title(ex));
-        for f in fs {
-            finding(f, h);
-        }
-    }
-    let loose: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
+}
+
+/// The heading of an exchange's findings; `title` is its
+/// [`exchange_title`].
+pub(crate) fn section_heading(id: usize, title: &str, h: &mut String) {
+    let _ = writeln!(h, "<h3 id=\"ex{id}\">{title}</h3>");
+}
+
+/// The findings about no single exchange, if any.
+pub(crate) fn loose_findings(loose: &[&Finding], h: &mut String) {
     if !loose.is_empty() {
         h.push_str("<h3>Across exchanges</h3>\n");
         for f in loose {
             finding(f, h);
         }
     }
-    let failing: Vec<&AuthExchange> = a
-        .exchanges
-        .iter()
-        .filter(|e| lookup.is_failing(e))
-        .collect();
-    if !failing.is_empty() {
+}
+
+/// The heading of the ladders, when `failing` exchanges have one.
+pub(crate) fn ladders_intro(failing: usize, h: &mut String) {
+    if failing > 0 {
         h.push_str("<h2>Message flow of the failing exchanges</h2>\n<p>Arrows are SIP messages with their time and capture frame. Beside each arrow: the authentication header and the parameters that matter; the parameter a finding is about is marked in red.</p>\n");
-        for ex in failing.iter().take(MAX_LADDERS) {
-            let _ = writeln!(h, "<h3>{}</h3>", exchange_title(ex));
-            svg(&ladder::build(ex, &a.findings), h);
-        }
-        if failing.len() > MAX_LADDERS {
-            let _ = writeln!(
-                h,
-                "<p>{} more failing exchanges are not drawn; narrow the report with --user, --ip or --call-id.</p>",
-                failing.len() - MAX_LADDERS
-            );
-        }
     }
+}
+
+/// One failing exchange's ladder under its [`exchange_title`].
+pub(crate) fn ladder(title: &str, l: &Ladder, h: &mut String) {
+    let _ = writeln!(h, "<h3>{title}</h3>");
+    svg(l, h);
+}
+
+/// Names the failing exchanges beyond [`MAX_LADDERS`].
+pub(crate) fn ladders_tail(failing: usize, h: &mut String) {
+    if failing > MAX_LADDERS {
+        let _ = writeln!(
+            h,
+            "<p>{} more failing exchanges are not drawn; narrow the report with --user, --ip or --call-id.</p>",
+            failing - MAX_LADDERS
+        );
+    }
+}
+
+/// The end of the document.
+pub(crate) fn foot(h: &mut String) {
     h.push_str("</main>\n</body>\n</html>\n");
 }
 
-fn exchange_title(ex: &AuthExchange) -> String {
+pub(crate) fn exchange_title(ex: &AuthExchange) -> String {
     format!(
         "Exchange #{}: {} from <b>{}</b> ({}) to {}, {}{}",
         ex.id,
@@ -288,7 +325,7 @@ fn exchange_title(ex: &AuthExchange) -> String {
     )
 }
 
-fn finding(f: &Finding, h: &mut String) {
+pub(crate) fn finding(f: &Finding, h: &mut String) {
     let _ = writeln!(
         h,
         "<div class=\"finding {}-b\"><p>{} <code>{}</code> {}</p>",

@@ -135,6 +135,16 @@ fn push(params: &mut Vec<Param>, name: &'static str, value: Option<impl Into<Str
 /// Builds the ladder of one exchange; `findings` are the report's findings
 /// (those about other exchanges are ignored).
 pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
+    let mut l = unmarked(ex);
+    mark(&mut l, findings);
+    l
+}
+
+/// The ladder of one exchange with no parameter marked yet: [`mark`] marks
+/// them. `mark(unmarked(ex), f)` is `build(ex, f)`, and marking twice is
+/// marking once with both lists (a streamed report marks an exchange's own
+/// findings as it finishes, and those of the capture-wide rules at the end).
+pub fn unmarked(ex: &AuthExchange) -> Ladder {
     let client = match ex.client {
         Some(_) => endpoint(ex.client),
         None => "client".into(),
@@ -144,11 +154,6 @@ pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
         None => "server".into(),
     };
     let hosts = vec![client, server];
-    let marks: Vec<(&[u64], Vec<&'static str>)> = findings
-        .iter()
-        .filter(|f| f.exchange == Some(ex.id) && f.severity >= Severity::Warning)
-        .map(|f| (f.frames.as_slice(), finding_params(f)))
-        .collect();
     let mut steps = Vec::new();
     for r in &ex.rounds {
         let q = &r.request;
@@ -219,7 +224,28 @@ pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
             });
         }
     }
-    for s in &mut steps {
+    let omitted = steps.len().saturating_sub(MAX_STEPS);
+    steps.truncate(MAX_STEPS);
+    Ladder {
+        exchange: ex.id,
+        hosts,
+        steps,
+        omitted,
+    }
+}
+
+/// Marks the parameters the findings about the ladder's exchange (warning
+/// or worse) are about, in the messages they name.
+pub fn mark<'f>(l: &mut Ladder, findings: impl IntoIterator<Item = &'f Finding>) {
+    let marks: Vec<(&[u64], Vec<&'static str>)> = findings
+        .into_iter()
+        .filter(|f| f.exchange == Some(l.exchange) && f.severity >= Severity::Warning)
+        .map(|f| (f.frames.as_slice(), finding_params(f)))
+        .collect();
+    if marks.is_empty() {
+        return;
+    }
+    for s in &mut l.steps {
         for (frames, ps) in &marks {
             if !frames.is_empty() && !frames.contains(&s.frame) {
                 continue;
@@ -243,13 +269,194 @@ pub fn build(ex: &AuthExchange, findings: &[Finding]) -> Ladder {
             }
         }
     }
-    let omitted = steps.len().saturating_sub(MAX_STEPS);
-    steps.truncate(MAX_STEPS);
-    Ladder {
-        exchange: ex.id,
-        hosts,
-        steps,
-        omitted,
+}
+
+/// The names a step's header and parameters can have, each encoded by its
+/// place here ([`Ladder::encode`]).
+fn names() -> impl Iterator<Item = &'static str> {
+    use crate::sip::digest::AuthHeader;
+    PARAMS.iter().copied().chain(["stale"]).chain(
+        [
+            AuthHeader::WwwAuthenticate,
+            AuthHeader::ProxyAuthenticate,
+            AuthHeader::Authorization,
+            AuthHeader::ProxyAuthorization,
+        ]
+        .map(AuthHeader::name),
+    )
+}
+
+fn name_code(name: &str) -> Option<u8> {
+    names()
+        .position(|n| n == name)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+fn name_at(code: u8) -> Option<&'static str> {
+    names().nth(usize::from(code))
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+}
+
+/// Reads back what [`Ladder::encode`] wrote.
+struct Decoder<'a>(&'a [u8]);
+
+impl<'a> Decoder<'a> {
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.bytes(1).map(|b| b[0])
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.u64()?).ok()
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let n = self.len()?;
+        String::from_utf8(self.bytes(n)?.to_vec()).ok()
+    }
+
+    fn name(&mut self) -> Option<&'static str> {
+        name_at(self.u8()?)
+    }
+}
+
+impl Ladder {
+    /// Appends the ladder to `out` in a compact binary form, for a streamed
+    /// report that draws it later ([`Ladder::decode`]). `None` (and `out`
+    /// unchanged) if a header or parameter has a name `names()` does not
+    /// list.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Option<()> {
+        let start = out.len();
+        let done = self.encode_into(out);
+        if done.is_none() {
+            out.truncate(start);
+        }
+        done
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) -> Option<()> {
+        put_len(out, self.exchange);
+        put_len(out, self.omitted);
+        put_len(out, self.hosts.len());
+        for h in &self.hosts {
+            put_str(out, h);
+        }
+        put_len(out, self.steps.len());
+        for s in &self.steps {
+            put_len(out, s.from);
+            put_len(out, s.to);
+            out.extend_from_slice(&s.frame.to_le_bytes());
+            match s.ts {
+                Some(t) => {
+                    out.push(1);
+                    out.extend_from_slice(&t.0.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+            out.push(match s.kind {
+                StepKind::Request => 0,
+                StepKind::Provisional => 1,
+                StepKind::Response => 2,
+            });
+            put_str(out, &s.label);
+            match s.header {
+                Some(h) => {
+                    out.push(1);
+                    out.push(name_code(h)?);
+                }
+                None => out.push(0),
+            }
+            out.extend_from_slice(&s.retransmissions.to_le_bytes());
+            put_len(out, s.params.len());
+            for p in &s.params {
+                out.push(name_code(p.name)?);
+                out.push(u8::from(p.highlight));
+                put_str(out, &p.value);
+            }
+        }
+        Some(())
+    }
+
+    /// The ladder [`Ladder::encode`] wrote to `bytes`; `None` if they are
+    /// not one.
+    pub fn decode(bytes: &[u8]) -> Option<Ladder> {
+        let mut d = Decoder(bytes);
+        let exchange = d.len()?;
+        let omitted = d.len()?;
+        let hosts = (0..d.len()?)
+            .map(|_| d.string())
+            .collect::<Option<Vec<String>>>()?;
+        let n = d.len()?;
+        let mut steps = Vec::with_capacity(n.min(MAX_STEPS));
+        for _ in 0..n {
+            let from = d.len()?;
+            let to = d.len()?;
+            let frame = d.u64()?;
+            let ts = match d.u8()? {
+                0 => None,
+                _ => Some(Ts(i64::from_le_bytes(d.bytes(8)?.try_into().ok()?))),
+            };
+            let kind = match d.u8()? {
+                0 => StepKind::Request,
+                1 => StepKind::Provisional,
+                _ => StepKind::Response,
+            };
+            let label = d.string()?;
+            let header = match d.u8()? {
+                0 => None,
+                _ => Some(d.name()?),
+            };
+            let retransmissions = u32::from_le_bytes(d.bytes(4)?.try_into().ok()?);
+            let params = (0..d.len()?)
+                .map(|_| {
+                    let name = d.name()?;
+                    let highlight = d.u8()? != 0;
+                    let value = d.string()?;
+                    Some(Param {
+                        name,
+                        value,
+                        highlight,
+                    })
+                })
+                .collect::<Option<Vec<Param>>>()?;
+            steps.push(Step {
+                from,
+                to,
+                frame,
+                ts,
+                kind,
+                label,
+                header,
+                params,
+                retransmissions,
+            });
+        }
+        d.0.is_empty().then_some(Ladder {
+            exchange,
+            hosts,
+            steps,
+            omitted,
+        })
     }
 }
 
@@ -490,6 +697,40 @@ mod tests {
         assert!(text.contains("realm=asterisk(!)"), "{text}");
         assert!(text.contains("REGISTER (CSeq 2)"), "{text}");
         assert!(text.contains("|<") && text.contains(">|"), "{text}");
+    }
+
+    #[test]
+    fn ladders_come_back_from_their_encoding() {
+        let cases = [
+            auth_qop("alice").replace("realm=\"lab.example\"", "realm=\"asterisk\""),
+            "Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"0123456789abcdef0123456789abcdef\"".to_string(),
+            auth_qop("al\u{9b}ice"),
+        ];
+        let style = AsciiStyle {
+            mark_on: "<",
+            mark_off: ">",
+        };
+        for auth in cases {
+            let mut l = ladder_of(&auth);
+            l.steps[1].ts = None;
+            l.steps[0].retransmissions = 3;
+            l.omitted = 2;
+            let mut bytes = vec![7];
+            l.encode(&mut bytes).expect("every name is listed");
+            let back = Ladder::decode(&bytes[1..]).expect("decodes");
+            assert_eq!(format!("{back:?}"), format!("{l:?}"));
+            assert_eq!(ascii(&back, 100, &style), ascii(&l, 100, &style));
+            assert!(Ladder::decode(&bytes[1..bytes.len() - 1]).is_none());
+        }
+        // Every name a step can carry has a code.
+        for name in names() {
+            assert_eq!(name_code(name).and_then(name_at), Some(name));
+        }
+        let mut l = ladder_of(&auth_qop("alice"));
+        l.steps[2].params[0].name = "not-a-parameter";
+        let mut bytes = vec![1, 2];
+        assert!(l.encode(&mut bytes).is_none());
+        assert_eq!(bytes, [1, 2], "nothing left of a failed encoding");
     }
 
     #[test]

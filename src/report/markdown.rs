@@ -3,9 +3,9 @@
 //! failing exchange. Capture-derived text is escaped for Markdown and
 //! stripped of control characters (the file may end up on a terminal).
 
-use super::ladder::{self, AsciiStyle};
+use super::ladder::{self, AsciiStyle, Ladder};
 use super::sanitize::term;
-use super::{accounts, endpoint, summary, Report, MAX_LADDERS};
+use super::{endpoint, verdict_for, KeptHead, Report, TicketHead, MAX_LADDERS};
 // Shared with the HTML and text views; re-exported where they used to live.
 pub use super::verdict_words;
 use crate::correlate::AuthExchange;
@@ -71,7 +71,7 @@ fn sentence(s: &str) -> String {
     }
 }
 
-fn exchange_title(ex: &AuthExchange) -> String {
+pub(crate) fn exchange_title(ex: &AuthExchange) -> String {
     format!(
         "Exchange #{}: {} from {} ({}) to {}, {}{}",
         ex.id,
@@ -101,9 +101,45 @@ fn fenced(lang: &str, body: &[String]) -> String {
     s
 }
 
+/// Writes a report in memory. A streamed report
+/// ([`super::ticket::TicketStream`]) writes the same pieces.
 pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.analysis;
-    let s = summary(a);
+    let k = KeptHead::of(r);
+    let verdicts = k.verdicts();
+    write_head(&TicketHead::kept(r, &k, &verdicts), out)?;
+    let lookup = &k.lookup;
+    // Findings by exchange, in exchange order.
+    for ex in &a.exchanges {
+        let fs = lookup.findings_of(ex.id);
+        if fs.is_empty() {
+            continue;
+        }
+        write_section_heading(&exchange_title(ex), out)?;
+        for f in fs {
+            write_finding(f, out)?;
+        }
+    }
+    let loose: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
+    write_loose(&loose, out)?;
+
+    // Ladders of the failing exchanges.
+    let failing: Vec<&AuthExchange> = a
+        .exchanges
+        .iter()
+        .filter(|e| lookup.is_failing(e))
+        .collect();
+    write_ladders_intro(failing.len(), out)?;
+    for ex in failing.iter().take(MAX_LADDERS) {
+        write_ladder(&ladder::build(ex, &a.findings), out)?;
+    }
+    write_ladders_tail(failing.len(), out)
+}
+
+/// The head of the report: inputs, the verdict per account, the accounts
+/// table, and the heading of the findings.
+pub(crate) fn write_head(h: &TicketHead, out: &mut dyn Write) -> io::Result<()> {
+    let s = h.summary;
     writeln!(out, "# SIP authentication report")?;
     writeln!(out)?;
     writeln!(
@@ -113,7 +149,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         env!("CARGO_PKG_VERSION")
     )?;
     writeln!(out)?;
-    for i in &a.inputs {
+    for i in h.inputs {
         writeln!(
             out,
             "- Capture {} ({}), {} packets, {} SIP messages",
@@ -126,7 +162,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  - warning: {}", md(w))?;
         }
     }
-    if let Some(sc) = &r.scope {
+    if let Some(sc) = h.scope {
         writeln!(
             out,
             "- Filter: {}; showing {} of {} exchanges and {} of {} findings",
@@ -137,8 +173,8 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             sc.findings_total
         )?;
     }
-    if r.redaction != super::redact::Level::None {
-        writeln!(out, "- {}", md(super::redact::notice(r.redaction)))?;
+    if h.redaction != super::redact::Level::None {
+        writeln!(out, "- {}", md(super::redact::notice(h.redaction)))?;
     }
     let outcomes: Vec<String> = s
         .by_outcome
@@ -148,8 +184,8 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "- {} authentication exchange{} ({})",
-        a.exchanges.len(),
-        if a.exchanges.len() == 1 { "" } else { "s" },
+        h.exchanges,
+        if h.exchanges == 1 { "" } else { "s" },
         if outcomes.is_empty() {
             "none".into()
         } else {
@@ -159,8 +195,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
 
     // Verdicts.
-    let rows = accounts(&a.exchanges, &a.findings);
-    let lookup = super::Lookup::new(a);
+    let rows = h.rows;
     writeln!(out, "## Verdict")?;
     writeln!(out)?;
     if rows.is_empty() {
@@ -170,9 +205,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
         writeln!(out)?;
     }
-    for row in &rows {
-        let worst = lookup.worst_finding(&row.exchange_ids);
-        let method = lookup.account_method(row, worst);
+    for (row, v) in rows.iter().zip(h.verdicts) {
         let who = if row.auth_user != row.user && row.auth_user != "-" {
             format!(
                 "**{}** (authentication user {})",
@@ -187,12 +220,12 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             "- {who} (device {}, server {}) {}",
             md(&row.client),
             md(&row.server),
-            verdict_words(row, method, worst)
+            verdict_for(row, v.method, v.worst.map(|w| w.severity))
         )?;
-        match worst.filter(|f| f.severity >= Severity::Warning) {
-            Some(f) => {
-                writeln!(out, ": {}", md(&sentence(&f.message)))?;
-                writeln!(out, "  **What to change:** {}", md(&sentence(&f.fix)))?;
+        match v.worst.filter(|w| w.severity >= Severity::Warning) {
+            Some(w) => {
+                writeln!(out, ": {}", md(&sentence(w.message)))?;
+                writeln!(out, "  **What to change:** {}", md(&sentence(w.fix)))?;
             }
             None => writeln!(out, ".")?,
         }
@@ -204,7 +237,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             "| user | auth user | realm | client | server | exchanges | attempts | succeeded | failed | last | root cause |"
         )?;
         writeln!(out, "|---|---|---|---|---|---:|---:|---:|---:|---|---|")?;
-        for row in &rows {
+        for row in rows {
             writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -227,25 +260,24 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
     }
 
-    // Findings by exchange, in exchange order.
     writeln!(out, "## Findings")?;
     writeln!(out)?;
-    if a.findings.is_empty() {
+    if h.findings == 0 {
         writeln!(out, "None.")?;
         writeln!(out)?;
     }
-    for ex in &a.exchanges {
-        let fs = lookup.findings_of(ex.id);
-        if fs.is_empty() {
-            continue;
-        }
-        writeln!(out, "### {}", exchange_title(ex))?;
-        writeln!(out)?;
-        for f in fs {
-            write_finding(f, out)?;
-        }
-    }
-    let loose: Vec<&Finding> = a.findings.iter().filter(|f| f.exchange.is_none()).collect();
+    Ok(())
+}
+
+/// The heading of an exchange's findings; `title` is its
+/// [`exchange_title`].
+pub(crate) fn write_section_heading(title: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "### {title}")?;
+    writeln!(out)
+}
+
+/// The findings about no single exchange, if any.
+pub(crate) fn write_loose(loose: &[&Finding], out: &mut dyn Write) -> io::Result<()> {
     if !loose.is_empty() {
         writeln!(out, "### Across exchanges")?;
         writeln!(out)?;
@@ -253,14 +285,12 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             write_finding(f, out)?;
         }
     }
+    Ok(())
+}
 
-    // Ladders of the failing exchanges.
-    let failing: Vec<&AuthExchange> = a
-        .exchanges
-        .iter()
-        .filter(|e| lookup.is_failing(e))
-        .collect();
-    if !failing.is_empty() {
+/// The heading of the ladders, when `failing` exchanges have one.
+pub(crate) fn write_ladders_intro(failing: usize, out: &mut dyn Write) -> io::Result<()> {
+    if failing > 0 {
         writeln!(out, "## Message flow of the failing exchanges")?;
         writeln!(out)?;
         writeln!(
@@ -268,30 +298,36 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             "Arrows are SIP messages (time, capture frame). Under each arrow: the authentication header and its parameters; `(!)` marks the parameter a finding is about."
         )?;
         writeln!(out)?;
-        let style = AsciiStyle {
-            mark_on: "",
-            mark_off: "",
-        };
-        for ex in failing.iter().take(MAX_LADDERS) {
-            writeln!(out, "### Exchange #{}", ex.id)?;
-            writeln!(out)?;
-            let l = ladder::build(ex, &a.findings);
-            write!(out, "{}", fenced("text", &ladder::ascii(&l, 100, &style)))?;
-            writeln!(out)?;
-        }
-        if failing.len() > MAX_LADDERS {
-            writeln!(
-                out,
-                "{} more failing exchanges are not drawn; narrow the report with --user, --ip or --call-id.",
-                failing.len() - MAX_LADDERS
-            )?;
-            writeln!(out)?;
-        }
     }
     Ok(())
 }
 
-fn write_finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
+/// One failing exchange's ladder.
+pub(crate) fn write_ladder(l: &Ladder, out: &mut dyn Write) -> io::Result<()> {
+    let style = AsciiStyle {
+        mark_on: "",
+        mark_off: "",
+    };
+    writeln!(out, "### Exchange #{}", l.exchange)?;
+    writeln!(out)?;
+    write!(out, "{}", fenced("text", &ladder::ascii(l, 100, &style)))?;
+    writeln!(out)
+}
+
+/// Names the failing exchanges beyond [`MAX_LADDERS`].
+pub(crate) fn write_ladders_tail(failing: usize, out: &mut dyn Write) -> io::Result<()> {
+    if failing > MAX_LADDERS {
+        writeln!(
+            out,
+            "{} more failing exchanges are not drawn; narrow the report with --user, --ip or --call-id.",
+            failing - MAX_LADDERS
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn write_finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "- **{}** `{}`: {}",

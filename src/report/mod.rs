@@ -12,6 +12,7 @@ pub mod redact;
 pub mod sanitize;
 mod slots;
 pub mod text;
+pub mod ticket;
 
 use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
@@ -538,6 +539,101 @@ impl<'a> Lookup<'a> {
             .and_then(|id| self.exchange(id))
             .map(|e| e.method.as_str())
             .unwrap_or("?")
+    }
+}
+
+impl<'a> Lookup<'a> {
+    /// What the verdict of an account's row says: its worst finding and
+    /// the method it names.
+    pub fn verdict(&self, row: &AccountRow) -> Verdict<'a> {
+        let worst = self.worst_finding(&row.exchange_ids);
+        Verdict {
+            method: self.account_method(row, worst),
+            worst: worst.map(Worst::of),
+        }
+    }
+}
+
+/// The verdict of one account in the Markdown and HTML reports.
+pub struct Verdict<'a> {
+    /// The method of the exchange the worst finding is about, else of the
+    /// account's first exchange.
+    pub method: &'a str,
+    pub worst: Option<Worst<'a>>,
+}
+
+/// What a verdict shows of the account's most severe finding.
+#[derive(Clone, Copy)]
+pub struct Worst<'a> {
+    pub severity: Severity,
+    pub message: &'a str,
+    pub fix: &'a str,
+}
+
+impl<'a> Worst<'a> {
+    pub fn of(f: &'a Finding) -> Worst<'a> {
+        Worst {
+            severity: f.severity,
+            message: &f.message,
+            fix: &f.fix,
+        }
+    }
+}
+
+/// The head of a Markdown or HTML report, down to the findings: inputs,
+/// counts, a verdict per account and the accounts table. Drawn from a kept
+/// analysis ([`TicketHead::kept`]) or from what a streamed report counted
+/// ([`ticket::TicketStream`]).
+pub struct TicketHead<'a> {
+    pub inputs: &'a [crate::analysis::InputSummary],
+    pub scope: Option<&'a filter::Scope>,
+    pub redaction: redact::Level,
+    pub exchanges: usize,
+    pub summary: &'a Summary,
+    pub rows: &'a [AccountRow],
+    /// By row.
+    pub verdicts: &'a [Verdict<'a>],
+    /// Findings in the report.
+    pub findings: usize,
+}
+
+/// What [`TicketHead`] borrows, worked out from a report in memory.
+pub struct KeptHead<'a> {
+    pub summary: Summary,
+    pub rows: Vec<AccountRow>,
+    pub lookup: Lookup<'a>,
+}
+
+impl<'a> KeptHead<'a> {
+    pub fn of(r: &'a Report) -> KeptHead<'a> {
+        let a = &r.analysis;
+        KeptHead {
+            summary: summary(a),
+            rows: accounts(&a.exchanges, &a.findings),
+            lookup: Lookup::new(a),
+        }
+    }
+
+    pub fn verdicts(&self) -> Vec<Verdict<'a>> {
+        self.rows
+            .iter()
+            .map(|row| self.lookup.verdict(row))
+            .collect()
+    }
+}
+
+impl<'a> TicketHead<'a> {
+    pub fn kept(r: &'a Report, k: &'a KeptHead<'a>, verdicts: &'a [Verdict<'a>]) -> TicketHead<'a> {
+        TicketHead {
+            inputs: &r.analysis.inputs,
+            scope: r.scope.as_ref(),
+            redaction: r.redaction,
+            exchanges: r.analysis.exchanges.len(),
+            summary: &k.summary,
+            rows: &k.rows,
+            verdicts,
+            findings: r.analysis.findings.len(),
+        }
     }
 }
 
