@@ -68,6 +68,8 @@ pub struct SipStats {
     pub cut_bodies: u64,
 }
 
+/// An empty one (`Default`) is a capture without SIP.
+#[derive(Default)]
 pub struct Analysis {
     pub inputs: Vec<InputSummary>,
     pub exchanges: Vec<AuthExchange>,

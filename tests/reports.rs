@@ -750,14 +750,8 @@ fn streamed_text_report_equals_the_kept_one() {
     assert!(compared >= 2, "testdata has at least one capture");
     let dir = tempfile::tempdir().unwrap();
     for seed in [1, 2] {
-        let (pcap, truth) = generated_capture(dir.path(), seed);
-        let store = sipauth_diag::credentials::CredentialStore::parse(
-            truth.credentials.join("\n").as_bytes(),
-        )
-        .expect("the generator's credentials");
-        let mut known = plain.clone();
-        known.rules.credentials = Some(std::sync::Arc::new(store));
-        for opts in [&plain, &known] {
+        let (pcap, runs) = generated_runs(dir.path(), seed);
+        for opts in &runs {
             assert!(compare_text_views(&pcap, opts, 20), "{}", pcap.display());
         }
     }
@@ -766,6 +760,19 @@ fn streamed_text_report_equals_the_kept_one() {
 
 /// A capture of 2 MB with 300 accounts and no RTP: far more than 20
 /// exchanges, every rule the generator knows.
+/// A generated capture ([`generated_capture`]) and the two ways the tests
+/// analyse it: without passwords, and with the generator's known ones.
+fn generated_runs(dir: &Path, seed: u64) -> (PathBuf, [sipauth_diag::analysis::Options; 2]) {
+    let (pcap, truth) = generated_capture(dir, seed);
+    let store =
+        sipauth_diag::credentials::CredentialStore::parse(truth.credentials.join("\n").as_bytes())
+            .expect("the generator's credentials");
+    let plain = sipauth_diag::analysis::Options::default();
+    let mut known = plain.clone();
+    known.rules.credentials = Some(std::sync::Arc::new(store));
+    (pcap, [plain, known])
+}
+
 fn generated_capture(dir: &Path, seed: u64) -> (PathBuf, generator::Truth) {
     let pcap = dir.join(format!("gen-{seed}.pcap"));
     let mut cfg = generator::Config::for_size_mb(2, seed);
@@ -866,14 +873,8 @@ fn streamed_markdown_and_html_reports_equal_the_kept_ones() {
     late_named += named;
     let mut late = 0;
     for seed in [1, 2] {
-        let (pcap, truth) = generated_capture(dir.path(), seed);
-        let store = sipauth_diag::credentials::CredentialStore::parse(
-            truth.credentials.join("\n").as_bytes(),
-        )
-        .expect("the generator's credentials");
-        let mut known = plain.clone();
-        known.rules.credentials = Some(std::sync::Arc::new(store));
-        for opts in [&plain, &known] {
+        let (pcap, runs) = generated_runs(dir.path(), seed);
+        for opts in &runs {
             late += compare_ticket_reports(&pcap, opts)
                 .expect("a generated capture")
                 .0;

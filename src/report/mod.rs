@@ -715,13 +715,9 @@ mod tests {
         let exchanges = one_retry(WWW_QOP, &auth, 401, "Unauthorized");
         let findings = crate::rules::evaluate(&exchanges, &Default::default());
         Analysis {
-            inputs: Vec::new(),
             exchanges,
             findings,
-            sip: Default::default(),
-            net: Default::default(),
-            correlate: Default::default(),
-            messages: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -1634,13 +1634,9 @@ mod tests {
         let exchanges = exchanges(&refs);
         let findings = crate::rules::evaluate(&exchanges, &Default::default());
         Report::plain(Analysis {
-            inputs: Vec::new(),
             exchanges,
             findings,
-            sip: Default::default(),
-            net: Default::default(),
-            correlate: Default::default(),
-            messages: Vec::new(),
+            ..Default::default()
         })
     }
 
@@ -1660,13 +1656,8 @@ mod tests {
     fn unanswered_is_not_called_fine() {
         let exs = exchanges(&[(PHONE, PBX, 0.0, &register(1, "a", None))]);
         let r = Report::plain(Analysis {
-            inputs: Vec::new(),
             exchanges: exs,
-            findings: Vec::new(),
-            sip: Default::default(),
-            net: Default::default(),
-            correlate: Default::default(),
-            messages: Vec::new(),
+            ..Default::default()
         });
         let text = render(&r, false, false);
         assert!(

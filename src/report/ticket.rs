@@ -682,13 +682,9 @@ mod tests {
         late: Vec<Finding>,
     ) -> Vec<(Ticket, Vec<u8>, Vec<u8>)> {
         let analysis = |exchanges: Vec<AuthExchange>, findings: Vec<Finding>| Analysis {
-            inputs: Vec::new(),
             exchanges,
             findings,
-            sip: Default::default(),
-            net: Default::default(),
-            correlate: Default::default(),
-            messages: Vec::new(),
+            ..Default::default()
         };
         let kept = Report::plain(analysis(
             exs.iter().map(|(e, _)| e.clone()).collect(),
