@@ -14,9 +14,8 @@
 # Environment: SIZE_MB (stage bench, default 200), SIZES (whole runs, default
 # "20 200"), ACCOUNTS (default 12000), BENCH_DIR (default /tmp/sipauth-bench),
 # KEEP=1 keeps the generated captures, RUNS (stage repetitions, default 3),
-# FORMATS (whole-run formats, default "jsonl json text": all three stream;
-# "markdown" and "html" keep the whole analysis, leave them out for
-# multi-GB inputs).
+# FORMATS (whole-run formats, default "jsonl json text markdown html": all
+# five stream when no filter or --redact is given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,17 +62,17 @@ cargo bench --quiet --bench stages -- "$f" --runs "$RUNS" 2>/dev/null | grep -v 
 echo
 
 echo "== whole runs (CLI, every rule)"
-printf "%-8s %-6s %9s %9s %11s %11s %13s %10s\n" size format wall_s cpu_s MB/s_cpu MB/s_wall msgs/s_cpu peak_RSS
+printf "%-8s %-8s %9s %9s %11s %11s %13s %10s\n" size format wall_s cpu_s MB/s_cpu MB/s_wall msgs/s_cpu peak_RSS
 for mb in $SIZES; do
     f=$(capture "$mb")
     bytes=$(stat -L -c %s "$f")
     msgs=$(sed -n 's/.*"sip_messages": \([0-9]*\).*/\1/p' "$DIR/sip-dense-${mb}mb.truth.json")
-    for fmt in ${FORMATS:-jsonl json text}; do
+    for fmt in ${FORMATS:-jsonl json text markdown html}; do
         /usr/bin/time -o "$TIMES" -f "%e %U %S %M" "$BIN" --format "$fmt" --fail-on never "$f" >/dev/null
         read -r wall user sys rss < <(tail -1 "$TIMES")
         awk -v mb="$mb" -v fmt="$fmt" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$bytes" -v m="$msgs" 'BEGIN {
             c = u + s; if (c <= 0) c = 0.001; if (w <= 0) w = 0.001;
-            printf "%-8s %-6s %9.2f %9.2f %11.0f %11.0f %13.0f %7.1f MB\n", mb "MB", fmt, w, c, b/1e6/c, b/1e6/w, m/c, r/1024 }'
+            printf "%-8s %-8s %9.2f %9.2f %11.0f %11.0f %13.0f %7.1f MB\n", mb "MB", fmt, w, c, b/1e6/c, b/1e6/w, m/c, r/1024 }'
     done
 done
 
