@@ -64,10 +64,12 @@ pub enum OutputFormat {
     /// finish, in bounded memory, on captures of any size.
     Json,
     /// A report for a support ticket: verdict per account, findings,
-    /// message flows.
+    /// message flows; without filters or --redact it is written from
+    /// exchanges as they finish, in bounded memory.
     Markdown,
     /// The ticket report as one self-contained HTML file with drawn
-    /// message flows (no scripts, no external files).
+    /// message flows (no scripts, no external files); bounded memory as
+    /// for markdown.
     Html,
     /// One JSON object per line, written as exchanges finish: bounded
     /// memory on captures of any size (docs/performance.md).
