@@ -9,6 +9,7 @@
 //! [`html::write`]), and the result is the same, byte for byte.
 
 use super::ladder::{self, Ladder};
+use super::streamed::{notes_of, ExchangeCounts, IdSet};
 use super::{
     html, markdown, AccountBook, AccountRow, Summary, TicketHead, Verdict, Worst, MAX_LADDERS,
 };
@@ -165,25 +166,23 @@ pub struct TicketStream {
     file: Option<BufWriter<File>>,
     /// The first write error; later records are not attempted.
     error: Option<io::Error>,
-    exchanges: usize,
-    by_outcome: BTreeMap<&'static str, usize>,
+    /// Exchanges, outcomes, accounts, methods.
+    counts: ExchangeCounts,
     by_rule: BTreeMap<&'static str, usize>,
     by_severity: BTreeMap<&'static str, usize>,
     findings: usize,
     worst: Option<Severity>,
-    book: AccountBook,
     /// By account number ([`AccountBook::account_of`]).
     accounts: Vec<AccountNotes>,
-    methods: Methods,
     /// Findings that came with an exchange but are not about it (none of
     /// today's per-exchange rules makes one): listed as the capture-wide
     /// ones are, before them. (One about an exchange still to come would
     /// be listed after that exchange's own findings of its severity, where
     /// the kept report lists it before them.)
     extra: Vec<Finding>,
-    seen: Bits,
+    seen: IdSet,
     /// Exchanges failing by their outcome or their own findings.
-    failing: Bits,
+    failing: IdSet,
     failing_count: usize,
     /// The first [`MAX_LADDERS`] of them.
     first_failing: Vec<usize>,
@@ -218,18 +217,15 @@ impl TicketStream {
             kind,
             file: Some(BufWriter::with_capacity(CHUNK, file)),
             error: None,
-            exchanges: 0,
-            by_outcome: BTreeMap::new(),
+            counts: ExchangeCounts::default(),
             by_rule: BTreeMap::new(),
             by_severity: BTreeMap::new(),
             findings: 0,
             worst: None,
-            book: AccountBook::new(false),
             accounts: Vec::new(),
-            methods: Methods::default(),
             extra: Vec::new(),
-            seen: Bits::default(),
-            failing: Bits::default(),
+            seen: IdSet::default(),
+            failing: IdSet::default(),
             failing_count: 0,
             first_failing: Vec::new(),
             unencoded: HashMap::default(),
@@ -253,18 +249,12 @@ impl TicketStream {
 
     /// A finished exchange with the findings of the per-exchange rules.
     pub fn exchange(&mut self, ex: AuthExchange, findings: Vec<Finding>) {
-        self.exchanges += 1;
-        *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
-        self.book.exchange(&ex);
-        if let Some(account) = self.book.account_of(ex.id) {
-            if account >= self.accounts.len() {
-                self.accounts
-                    .resize_with(account + 1, AccountNotes::default);
-            }
-            self.accounts[account].first_exchange.get_or_insert(ex.id);
+        if let Some(account) = self.counts.exchange(&ex) {
+            notes_of(&mut self.accounts, account)
+                .first_exchange
+                .get_or_insert(ex.id);
         }
-        self.methods.record(&ex);
-        self.seen.insert(ex.id);
+        self.seen.insert(ex.id as u64);
         let mut failing = matches!(ex.outcome, Outcome::Failed | Outcome::Unanswered);
         let mut own = false;
         for g in &mut self.groups {
@@ -283,7 +273,7 @@ impl TicketStream {
         // capture-wide finding can still make it a failing one.
         let drawable = self.first_failing.len() < MAX_LADDERS;
         if failing {
-            self.failing.insert(ex.id);
+            self.failing.insert(ex.id as u64);
             self.failing_count += 1;
             if self.first_failing.len() < MAX_LADDERS {
                 self.first_failing.push(ex.id);
@@ -314,11 +304,12 @@ impl TicketStream {
         *self.by_rule.entry(f.rule).or_insert(0) += 1;
         *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
         self.worst = self.worst.max(Some(f.severity));
-        self.book.finding(f);
+        self.counts.book.finding(f);
         let Some(e) = f.exchange else {
             return;
         };
         let Some(notes) = self
+            .counts
             .book
             .account_of(e)
             .and_then(|a| self.accounts.get_mut(a))
@@ -397,7 +388,7 @@ impl TicketStream {
 
         let mut late_of: HashMap<usize, Vec<&Finding>> = HashMap::default();
         for f in &late {
-            if let Some(e) = f.exchange.filter(|&e| self.seen.contains(e)) {
+            if let Some(e) = f.exchange.filter(|&e| self.seen.contains(e as u64)) {
                 late_of.entry(e).or_default().push(f);
             }
         }
@@ -407,7 +398,7 @@ impl TicketStream {
             .iter()
             .filter(|f| f.severity >= Severity::Warning)
             .filter_map(|f| f.exchange)
-            .filter(|&e| self.seen.contains(e) && !self.failing.contains(e))
+            .filter(|&e| self.seen.contains(e as u64) && !self.failing.contains(e as u64))
             .collect();
         newly.sort_unstable();
         newly.dedup();
@@ -485,11 +476,11 @@ impl TicketStream {
 
     /// The head, from what was counted.
     fn write_head(&mut self, analysis: &Analysis, buf: &mut Vec<u8>) {
-        let book = std::mem::replace(&mut self.book, AccountBook::new(false));
+        let book = std::mem::replace(&mut self.counts.book, AccountBook::new(false));
         let (numbers, rows): (Vec<usize>, Vec<AccountRow>) =
             book.numbered_rows().into_iter().unzip();
         let summary = Summary {
-            by_outcome: std::mem::take(&mut self.by_outcome),
+            by_outcome: std::mem::take(&mut self.counts.by_outcome),
             by_rule: std::mem::take(&mut self.by_rule),
             by_severity: std::mem::take(&mut self.by_severity),
         };
@@ -501,7 +492,7 @@ impl TicketStream {
                 let method = worst
                     .map(|w| w.exchange)
                     .or(notes.and_then(|n| n.first_exchange))
-                    .and_then(|e| self.methods.of(e))
+                    .and_then(|e| self.counts.methods.of(e))
                     .unwrap_or("?");
                 Verdict {
                     method,
@@ -517,7 +508,7 @@ impl TicketStream {
             inputs: &analysis.inputs,
             scope: None,
             redaction: super::redact::Level::None,
-            exchanges: self.exchanges,
+            exchanges: self.counts.exchanges,
             summary: &summary,
             rows: &rows,
             verdicts: &verdicts,
@@ -571,69 +562,6 @@ fn read_bytes(r: &mut impl Read, into: &mut Vec<u8>) -> io::Result<()> {
         return Err(corrupt());
     }
     Ok(())
-}
-
-/// One bit per exchange id.
-#[derive(Default)]
-struct Bits(Vec<u64>);
-
-impl Bits {
-    fn insert(&mut self, id: usize) {
-        let (word, bit) = (id / 64, id % 64);
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
-        }
-        self.0[word] |= 1 << bit;
-    }
-
-    fn contains(&self, id: usize) -> bool {
-        self.0
-            .get(id / 64)
-            .is_some_and(|w| w & (1 << (id % 64)) != 0)
-    }
-}
-
-/// The method of every exchange: a byte each for the first 255 distinct
-/// methods, the method itself for an exchange with another (a crafted
-/// capture). The verdict names the method of the exchange an account's
-/// worst finding is about, which a capture-wide rule can name after the
-/// exchange was written.
-#[derive(Default)]
-struct Methods {
-    names: Vec<String>,
-    /// By exchange id: 1 + the method's place in `names`; 0 for others.
-    by_exchange: Vec<u8>,
-    others: HashMap<usize, Box<str>>,
-}
-
-impl Methods {
-    fn record(&mut self, ex: &AuthExchange) {
-        let code = match self.names.iter().position(|m| *m == ex.method) {
-            Some(i) => i + 1,
-            None if self.names.len() < usize::from(u8::MAX) => {
-                self.names.push(ex.method.to_string());
-                self.names.len()
-            }
-            None => {
-                self.others.insert(ex.id, ex.method.as_str().into());
-                0
-            }
-        };
-        let Some(len) = ex.id.checked_add(1) else {
-            return;
-        };
-        if self.by_exchange.len() < len {
-            self.by_exchange.resize(len, 0);
-        }
-        self.by_exchange[ex.id] = u8::try_from(code).unwrap_or(0);
-    }
-
-    fn of(&self, exchange: usize) -> Option<&str> {
-        match self.by_exchange.get(exchange).copied() {
-            Some(code) if code > 0 => self.names.get(usize::from(code) - 1).map(String::as_str),
-            _ => self.others.get(&exchange).map(|m| &**m),
-        }
-    }
 }
 
 #[cfg(test)]

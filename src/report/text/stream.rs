@@ -12,6 +12,7 @@ use super::{
 };
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
+use crate::report::streamed::{notes_of, ExchangeCounts, ExchangeMethods, IdSet};
 use crate::report::{redact::Level, verdict_for, AccountBook, AccountRow, Report};
 use crate::rules::{Finding, Severity};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -30,16 +31,14 @@ pub struct TextStream {
     kept: Option<Vec<(AuthExchange, Vec<Finding>)>>,
     /// Most exchanges kept ([`BIG`]).
     keep_at_most: usize,
-    exchanges: usize,
-    by_outcome: BTreeMap<&'static str, usize>,
+    /// Exchanges, outcomes, accounts, methods.
+    counts: ExchangeCounts,
     by_severity: BTreeMap<&'static str, usize>,
     worst: Option<Severity>,
-    book: AccountBook,
     /// By account number ([`AccountBook::account_of`]).
     accounts: Vec<AccountNotes>,
     /// In the order rules first fired.
     rules: Vec<RuleNotes>,
-    methods: Methods,
     /// Exchanges with a finding at warning level or worse.
     bad: IdSet,
     /// The worst exchanges so far, best first, at most [`MAX_WORST`].
@@ -117,16 +116,11 @@ impl TextStream {
         TextStream {
             kept: Some(Vec::new()),
             keep_at_most: limit,
-            exchanges: 0,
-            by_outcome: BTreeMap::new(),
+            counts: ExchangeCounts::default(),
             by_severity: BTreeMap::new(),
             worst: None,
-            // The view asks which account an exchange is in, not the
-            // list of an account's exchanges.
-            book: AccountBook::new(false),
             accounts: Vec::new(),
             rules: Vec::new(),
-            methods: Methods::default(),
             bad: IdSet::default(),
             worst_lines: Vec::new(),
             seen: 0,
@@ -136,17 +130,11 @@ impl TextStream {
 
     /// Counts a finished exchange and the findings about it.
     pub fn exchange(&mut self, ex: AuthExchange, findings: Vec<Finding>) {
-        self.exchanges += 1;
-        *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
-        self.book.exchange(&ex);
-        if let Some(account) = self.book.account_of(ex.id) {
-            if account >= self.accounts.len() {
-                self.accounts
-                    .resize_with(account + 1, AccountNotes::default);
-            }
-            self.accounts[account].first_exchange.get_or_insert(ex.id);
+        if let Some(account) = self.counts.exchange(&ex) {
+            notes_of(&mut self.accounts, account)
+                .first_exchange
+                .get_or_insert(ex.id);
         }
-        self.methods.record(&ex);
         for f in &findings {
             self.finding(f, Some(&ex));
         }
@@ -183,7 +171,7 @@ impl TextStream {
     }
 
     fn keep(&mut self, ex: AuthExchange, findings: Vec<Finding>) {
-        if self.exchanges > self.keep_at_most {
+        if self.counts.exchanges > self.keep_at_most {
             self.kept = None;
         } else if let Some(kept) = &mut self.kept {
             kept.push((ex, findings));
@@ -196,8 +184,8 @@ impl TextStream {
         self.seen += 1;
         *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
         self.worst = self.worst.max(Some(f.severity));
-        self.book.finding(f);
-        let account = f.exchange.and_then(|e| self.book.account_of(e));
+        self.counts.book.finding(f);
+        let account = f.exchange.and_then(|e| self.counts.book.account_of(e));
         let i = match self.rules.iter().position(|r| r.rule == f.rule) {
             Some(i) => i,
             None => {
@@ -266,24 +254,25 @@ impl TextStream {
             .iter()
             .filter(|f| f.exchange.is_none())
             .collect();
-        let wide_causes = wide_causes(&self.book, &wide);
+        let counts = self.counts;
+        let wide_causes = wide_causes(&counts.book, &wide);
         let mut rules = self.rules;
         rules.sort_by_key(|r| super::rule_order(r.severity, r.rule));
-        let named = accounts_named_by_rules(&self.book, &rules);
-        let table = AccountTable::of(self.book);
+        let named = accounts_named_by_rules(&counts.book, &rules);
+        let table = AccountTable::of(counts.book);
         let views = table
             .rows
             .iter()
             .zip(&table.account_at)
             .map(|(row, &a)| {
                 let notes = self.accounts.get(a).map(|n| (a, n));
-                account_view(row, notes, &wide_causes, &self.methods)
+                account_view(row, notes, &wide_causes, &counts.methods)
             })
             .collect();
         let view = View {
             tally: Tally {
-                exchanges: self.exchanges,
-                by_outcome: self.by_outcome,
+                exchanges: counts.exchanges,
+                by_outcome: counts.by_outcome,
                 by_severity: self.by_severity,
                 rules: rules.len(),
                 worst: self.worst,
@@ -400,7 +389,7 @@ fn account_view<'a>(
     row: &'a AccountRow,
     notes: Option<(usize, &'a AccountNotes)>,
     wide_causes: &HashMap<(usize, &'static str), &'a Finding>,
-    methods: &Methods,
+    methods: &ExchangeMethods,
 ) -> AccountView<'a> {
     let Some((account, notes)) = notes else {
         return AccountView {
@@ -559,112 +548,5 @@ impl RuleNotes {
             frames: self.frames.iter().take(MAX_FRAMES_SHOWN).collect(),
             frame_count: self.frames.len(),
         }
-    }
-}
-
-/// The method of every exchange, a byte each: the verdict names the
-/// method of the exchange an account's worst finding is about, and a
-/// capture-wide rule's finding (nc-reuse) comes after its exchange was
-/// handed over.
-#[derive(Default)]
-struct Methods {
-    /// Distinct methods, at most 255 (a crafted capture with more gets
-    /// the account's first method, or "?", for the others).
-    names: Vec<String>,
-    /// By exchange id: 1 + the method's place in `names`; 0 for unknown.
-    by_exchange: Vec<u8>,
-}
-
-impl Methods {
-    fn record(&mut self, ex: &AuthExchange) {
-        let code = match self.names.iter().position(|m| *m == ex.method) {
-            Some(i) => i + 1,
-            None if self.names.len() < usize::from(u8::MAX) => {
-                self.names.push(ex.method.to_string());
-                self.names.len()
-            }
-            None => 0,
-        };
-        let Some(slot) = ex.id.checked_add(1) else {
-            return;
-        };
-        if self.by_exchange.len() < slot {
-            self.by_exchange.resize(slot, 0);
-        }
-        self.by_exchange[ex.id] = u8::try_from(code).unwrap_or(0);
-    }
-
-    fn of(&self, exchange: usize) -> Option<&str> {
-        let code = usize::from(*self.by_exchange.get(exchange)?);
-        self.names.get(code.checked_sub(1)?).map(String::as_str)
-    }
-}
-
-/// Numbers in a block of [`IdSet`].
-const BLOCK_BITS: u64 = 1024;
-
-/// Distinct numbers (exchange ids, frame numbers), one bit each in blocks
-/// allocated as numbers arrive: memory follows the numbers seen (an eighth
-/// of a byte each when they are dense), never a length read from the
-/// input; listed in ascending order.
-#[derive(Default)]
-struct IdSet {
-    blocks: BTreeMap<u64, Box<[u64; (BLOCK_BITS / 64) as usize]>>,
-    len: usize,
-}
-
-impl IdSet {
-    fn insert(&mut self, n: u64) {
-        let block = self
-            .blocks
-            .entry(n / BLOCK_BITS)
-            .or_insert_with(|| Box::new([0; (BLOCK_BITS / 64) as usize]));
-        let bit = n % BLOCK_BITS;
-        let word = &mut block[(bit / 64) as usize];
-        let mask = 1u64 << (bit % 64);
-        if *word & mask == 0 {
-            *word |= mask;
-            self.len += 1;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.blocks.iter().flat_map(|(&block, words)| {
-            words.iter().enumerate().flat_map(move |(i, &word)| {
-                let base = block * BLOCK_BITS + i as u64 * 64;
-                ones(word).map(move |b| base + b)
-            })
-        })
-    }
-}
-
-/// The positions of the bits set in a word, lowest first.
-fn ones(mut word: u64) -> impl Iterator<Item = u64> {
-    std::iter::from_fn(move || {
-        (word != 0).then(|| {
-            let b = u64::from(word.trailing_zeros());
-            word &= word - 1;
-            b
-        })
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_set_counts_distinct_numbers_in_order() {
-        let mut s = IdSet::default();
-        for n in [5, 3, 5, 4000, 0, u64::MAX, 1023, 1024] {
-            s.insert(n);
-        }
-        assert_eq!(s.len(), 7);
-        let v: Vec<u64> = s.iter().collect();
-        assert_eq!(v, [0, 3, 5, 1023, 1024, 4000, u64::MAX]);
     }
 }
