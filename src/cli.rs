@@ -639,9 +639,22 @@ pub fn run(args: Args) -> i32 {
             .and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
-    let analysis = analysis::analyze(inputs, &opts);
-    bar.finish_and_clear();
-    let report = Report::build(analysis, &filter, redaction);
+    let report = if filter.selects_exchanges() {
+        // Only the exchanges the filter may show are kept as they finish:
+        // narrowing a large capture to one account, address or Call-ID
+        // needs the memory of what is shown. The report is the same.
+        let mut narrowing = report::filter::Narrowing::new(&filter);
+        let streamed = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            narrowing.exchange(ex, findings)
+        });
+        bar.finish_and_clear();
+        let (analysis, whole) = narrowing.finish(streamed);
+        Report::build_narrowed(analysis, whole, &filter, redaction)
+    } else {
+        let analysis = analysis::analyze(inputs, &opts);
+        bar.finish_and_clear();
+        Report::build(analysis, &filter, redaction)
+    };
     let written = match args.format {
         OutputFormat::Text => report::text::write(&report, &text_options, &mut sink),
         OutputFormat::Json => report::json::write(&report, &mut sink),

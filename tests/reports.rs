@@ -992,3 +992,126 @@ fn compare_ticket_reports(
     }
     Some(late)
 }
+
+/// Every report of a run with `--user`, `--ip`, `--call-id` or absolute
+/// `--since`/`--until` keeps only the exchanges the filter may show as
+/// they finish (`report::filter::Narrowing`): the reports are byte for
+/// byte those of the whole analysis filtered afterwards, with and
+/// without finding filters, times of day and redaction, on every capture
+/// and a generated one.
+#[test]
+fn narrowed_reports_equal_the_filtered_kept_ones() {
+    use sipauth_diag::analysis::{analyze, analyze_streaming, Analysis, Options};
+    use sipauth_diag::capture::Ts;
+    use sipauth_diag::report::filter::{Filter, Narrowing, TimeSpec};
+    use sipauth_diag::report::redact::Level;
+    use sipauth_diag::report::text::{self, TextOptions};
+    use sipauth_diag::report::{json, markdown, Report};
+
+    fn filters_for(a: &Analysis) -> Vec<Filter> {
+        let mut out = Vec::new();
+        let n = a.exchanges.len();
+        for ex in [0, n / 2, n.saturating_sub(1)]
+            .into_iter()
+            .filter_map(|i| a.exchanges.get(i))
+        {
+            let by_user = Filter {
+                users: ex.user().into_iter().collect(),
+                ..Filter::default()
+            };
+            let by_ip = Filter {
+                ips: ex.client.map(|c| c.ip()).into_iter().collect(),
+                ..Filter::default()
+            };
+            let by_call = Filter {
+                call_ids: ex.call_ids.iter().take(1).map(|c| c.to_string()).collect(),
+                ..Filter::default()
+            };
+            let window = Filter {
+                since: Some(TimeSpec::At(ex.first_ts)),
+                until: Some(TimeSpec::At(Ts(ex.last_ts.0 + 1_000_000_000))),
+                ..Filter::default()
+            };
+            let day = ex.first_ts.0.rem_euclid(86_400 * 1_000_000_000);
+            let time_of_day = Filter {
+                ips: by_ip.ips.clone(),
+                since: Some(TimeSpec::TimeOfDay(day)),
+                ..Filter::default()
+            };
+            let with_rule = Filter {
+                rules: a
+                    .findings
+                    .iter()
+                    .take(1)
+                    .map(|f| f.rule.to_string())
+                    .collect(),
+                min_severity: Some(sipauth_diag::rules::Severity::Warning),
+                ..by_ip.clone()
+            };
+            out.extend([by_user, by_ip, by_call, window, time_of_day, with_rule]);
+        }
+        out
+    }
+
+    fn reports(r: &Report) -> Vec<Vec<u8>> {
+        let mut j = Vec::new();
+        json::write(r, &mut j).unwrap();
+        let mut m = Vec::new();
+        markdown::write(r, &mut m).unwrap();
+        let mut t = Vec::new();
+        let o = TextOptions {
+            color: false,
+            width: 100,
+            ladder: true,
+            details: true,
+        };
+        text::write(r, &o, &mut t).unwrap();
+        vec![j, m, t]
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (generated, runs) = generated_runs(dir.path(), 3);
+    let mut files = every_readable_capture();
+    files.push(generated);
+    let plain = Options::default();
+    let (mut compared, mut narrowed) = (0, 0);
+    for p in &files {
+        let Some(input) = open_input(p) else {
+            continue;
+        };
+        let opts = if p == files.last().unwrap() {
+            &runs[1]
+        } else {
+            &plain
+        };
+        let whole = analyze(vec![input], opts);
+        for f in filters_for(&whole) {
+            for level in [Level::None, Level::All] {
+                let kept = Report::build(analyze(vec![open_input(p).unwrap()], opts), &f, level);
+                let mut narrowing = Narrowing::new(&f);
+                let streamed =
+                    analyze_streaming(vec![open_input(p).unwrap()], opts, &mut |ex, fs| {
+                        narrowing.exchange(ex, fs)
+                    });
+                let (a, seen) = narrowing.finish(streamed);
+                if a.exchanges.len() < whole.exchanges.len() {
+                    narrowed += 1;
+                }
+                let got = Report::build_narrowed(a, seen, &f, level);
+                for (e, g) in reports(&kept).iter().zip(reports(&got)) {
+                    assert!(
+                        *e == g,
+                        "{} with {}: {}",
+                        p.display(),
+                        f.describe(),
+                        first_difference(e, &g)
+                    );
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 12, "{compared} filtered runs compared");
+    assert!(narrowed > 0, "some runs kept fewer exchanges");
+    println!("{compared} filtered runs compared, {narrowed} kept fewer exchanges");
+}

@@ -3,8 +3,8 @@
 //!
 //! How they combine (docs/reports.md): a finding is kept when its exchange
 //! is kept and it passes the finding filters. Findings about no single
-//! exchange are kept when one of their frames belongs to a kept exchange
-//! (or when no exchange filter was given). When a finding filter is given,
+//! exchange are kept when one of the exchanges they relate is kept (or
+//! when no exchange filter was given). When a finding filter is given,
 //! only exchanges that still have a finding are kept. Summary counts and
 //! the exit status then describe what is shown; [`Scope`] keeps the totals
 //! from before, so every report can say what it left out.
@@ -122,7 +122,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn selects_exchanges(&self) -> bool {
+    pub fn selects_exchanges(&self) -> bool {
         !self.users.is_empty()
             || !self.ips.is_empty()
             || !self.call_ids.is_empty()
@@ -202,6 +202,24 @@ impl Filter {
                 .any(|c| self.call_ids.iter().any(|w| w == c))
     }
 
+    /// Whether the exchange can be among those shown, decided as it
+    /// finishes: by user, address, Call-ID and absolute times. (A time of
+    /// day is resolved on the day of the capture's first exchange, known
+    /// only at the end, and a finding filter also keeps exchanges named by
+    /// capture-wide findings: [`apply_after`] decides those.) An exchange
+    /// it refuses is never shown, so it need not be kept.
+    pub fn may_show(&self, ex: &AuthExchange) -> bool {
+        let absolute = |t: Option<TimeSpec>| match t {
+            Some(TimeSpec::At(t)) => Some(t),
+            _ => None,
+        };
+        self.user_matches(ex)
+            && self.ip_matches(ex)
+            && self.call_id_matches(ex)
+            && absolute(self.since).is_none_or(|s| ex.last_ts >= s)
+            && absolute(self.until).is_none_or(|u| ex.first_ts <= u)
+    }
+
     fn finding_matches(&self, f: &Finding) -> bool {
         (self.rules.is_empty() || self.rules.iter().any(|r| r == f.rule))
             && self.min_severity.is_none_or(|s| f.severity >= s)
@@ -218,26 +236,96 @@ pub struct Scope {
     pub findings_shown: usize,
 }
 
+/// What a filter needs of the whole analysis when only part of it was
+/// kept ([`Filter::may_show`]): its size, and when it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Whole {
+    pub exchanges: usize,
+    pub findings: usize,
+    /// The earliest start of an exchange.
+    pub first: Option<Ts>,
+}
+
+impl Whole {
+    pub fn of(a: &Analysis) -> Whole {
+        Whole {
+            exchanges: a.exchanges.len(),
+            findings: a.findings.len(),
+            first: a.exchanges.iter().map(|e| e.first_ts).min(),
+        }
+    }
+
+    /// Counts one exchange with the findings about it.
+    pub fn add(&mut self, ex: &AuthExchange, findings: usize) {
+        self.exchanges += 1;
+        self.findings += findings;
+        self.first = Some(self.first.map_or(ex.first_ts, |t| t.min(ex.first_ts)));
+    }
+}
+
+/// Keeps, of the exchanges as they finish, those a filter may show, with
+/// their findings, and counts the whole: the analysis of a large capture
+/// narrowed to one account, address or Call-ID then needs the memory of
+/// what is shown, not of the capture.
+pub struct Narrowing<'f> {
+    filter: &'f Filter,
+    whole: Whole,
+    exchanges: Vec<AuthExchange>,
+    findings: Vec<Finding>,
+}
+
+impl<'f> Narrowing<'f> {
+    pub fn new(filter: &'f Filter) -> Narrowing<'f> {
+        Narrowing {
+            filter,
+            whole: Whole::default(),
+            exchanges: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    pub fn exchange(&mut self, ex: AuthExchange, mut findings: Vec<Finding>) {
+        self.whole.add(&ex, findings.len());
+        if self.filter.may_show(&ex) {
+            self.exchanges.push(ex);
+            self.findings.append(&mut findings);
+        }
+    }
+
+    /// The streamed analysis `a` (capture-wide findings, counters) with the
+    /// exchanges kept, ordered as `analysis::analyze` orders them; and the
+    /// whole, for [`apply_after`].
+    pub fn finish(mut self, mut a: Analysis) -> (Analysis, Whole) {
+        self.whole.findings += a.findings.len();
+        self.findings.append(&mut a.findings);
+        a.exchanges = self.exchanges;
+        a.findings = self.findings;
+        (a, self.whole)
+    }
+}
+
 /// Midnight UTC of the day the capture starts (the first exchange).
-fn day_start(a: &Analysis) -> Ts {
-    let first = a
-        .exchanges
-        .iter()
-        .map(|e| e.first_ts)
-        .min()
-        .unwrap_or_default();
-    let secs = first.0.div_euclid(1_000_000_000);
+fn day_start(first: Option<Ts>) -> Ts {
+    let secs = first.unwrap_or_default().0.div_euclid(1_000_000_000);
     Ts::from_secs_nanos(secs - secs.rem_euclid(86_400), 0)
 }
 
 /// Narrows the analysis in place; `None` when the filter is empty.
 pub fn apply(a: &mut Analysis, f: &Filter) -> Option<Scope> {
+    let whole = Whole::of(a);
+    apply_after(a, f, whole)
+}
+
+/// [`apply`] to an analysis that kept only the exchanges `f` may show
+/// (and their findings) of `whole`, plus every capture-wide finding:
+/// the same result as [`apply`] on the whole analysis.
+pub fn apply_after(a: &mut Analysis, f: &Filter, whole: Whole) -> Option<Scope> {
     if f.is_empty() {
         return None;
     }
-    let exchanges_total = a.exchanges.len();
-    let findings_total = a.findings.len();
-    let day = day_start(a);
+    let exchanges_total = whole.exchanges;
+    let findings_total = whole.findings;
+    let day = day_start(whole.first);
     let since = f.since.map(|t| t.resolve(day));
     let until = f.until.map(|t| t.resolve(day));
     let mut kept: HashSet<usize> = a

@@ -33,8 +33,20 @@ pub struct Report {
 impl Report {
     /// Filters, then redacts (so pseudonyms are numbered in the order the
     /// reader meets them in what is shown).
-    pub fn build(mut analysis: Analysis, f: &filter::Filter, level: redact::Level) -> Report {
-        let scope = filter::apply(&mut analysis, f);
+    pub fn build(analysis: Analysis, f: &filter::Filter, level: redact::Level) -> Report {
+        let whole = filter::Whole::of(&analysis);
+        Report::build_narrowed(analysis, whole, f, level)
+    }
+
+    /// [`Report::build`] of an analysis narrowed as it was streamed
+    /// ([`filter::Narrowing`]): the same report, from the part kept.
+    pub fn build_narrowed(
+        mut analysis: Analysis,
+        whole: filter::Whole,
+        f: &filter::Filter,
+        level: redact::Level,
+    ) -> Report {
+        let scope = filter::apply_after(&mut analysis, f, whole);
         redact::apply(&mut analysis, level);
         Report {
             analysis,
