@@ -240,7 +240,7 @@ fn main() {
             let mut w = JsonlWriter::new(&mut sink);
             let a =
                 analysis::analyze_streaming(vec![input], &opts, &mut |ex, f| w.exchange(&ex, &f));
-            w.finish(&a).expect("write");
+            w.finish(&a).0.expect("write");
             Seen {
                 messages: a.sip.messages,
                 ..Seen::default()

@@ -72,7 +72,8 @@ pub enum OutputFormat {
     /// for markdown.
     Html,
     /// One JSON object per line, written as exchanges finish: bounded
-    /// memory on captures of any size (docs/performance.md).
+    /// memory on captures of any size (docs/performance.md); takes
+    /// --user, --ip, --call-id and dates for --since/--until.
     Jsonl,
 }
 
@@ -408,11 +409,6 @@ fn load_credentials(option: Option<&Path>) -> Result<Option<Arc<CredentialStore>
     }
 }
 
-/// The most severe finding an analysis holds.
-fn worst_of(a: &analysis::Analysis) -> Option<Severity> {
-    a.findings.iter().map(|f| f.severity).max()
-}
-
 /// The exit code of a streamed report: whether it was written (a reader
 /// that went away is no error), whether every input could be read, and
 /// the most severe finding, as for the other formats.
@@ -549,18 +545,24 @@ pub fn run(args: Args) -> i32 {
     };
     if args.format == OutputFormat::Jsonl {
         // The stream is written as exchanges finish, before any report
-        // model exists: filters and redaction cannot apply to it.
-        if redaction != redact::Level::None || !filter.is_empty() {
-            eprintln!("sipauth-diag: --format jsonl cannot be combined with --redact or filters; use --format json");
+        // model exists: redaction (pseudonyms are numbered over the whole
+        // report) and filters that are decided only at the end of the
+        // capture cannot apply to it.
+        if redaction != redact::Level::None || !filter.decided_as_exchanges_finish() {
+            eprintln!("sipauth-diag: --format jsonl takes --user, --ip, --call-id and dates for --since/--until; for --redact, --rule, --min-severity or a time of day use --format json");
             return EXIT_USAGE;
         }
-        let mut writer = crate::jsonl::JsonlWriter::new(&mut sink);
+        let mut writer = if filter.is_empty() {
+            crate::jsonl::JsonlWriter::new(&mut sink)
+        } else {
+            crate::jsonl::JsonlWriter::narrowed(&mut sink, &filter)
+        };
         let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
             writer.exchange(&ex, &findings)
         });
         bar.finish_and_clear();
-        let worst = writer.worst().max(worst_of(&analysis));
-        let written = writer.finish(&analysis).and_then(|_| sink.flush());
+        let (written, worst) = writer.finish(&analysis);
+        let written = written.and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
     if args.format == OutputFormat::Json && redaction == redact::Level::None && filter.is_empty() {

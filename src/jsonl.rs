@@ -6,10 +6,18 @@
 //! JSON report), then `{"type":"finding",...}` for each of its findings, and
 //! at the end one `{"type":"summary",...}` with the inputs and the counts.
 //! Exchanges come in the order they finish, not the order they started.
+//!
+//! A filter that can be decided as an exchange finishes (`--user`, `--ip`,
+//! `--call-id`, `--since`/`--until` as dates) writes only the exchanges it
+//! selects, with their findings, and of the capture-wide findings those
+//! about them; the summary then counts what was written and says what was
+//! left out, as the JSON report does.
 
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
+use crate::report::filter::{Filter, Scope};
 use crate::report::json::ExchangeFields;
+use crate::report::streamed::IdSet;
 use crate::rules::{Finding, Severity};
 use serde::Serialize;
 use serde_json::json;
@@ -29,6 +37,17 @@ pub struct JsonlWriter<'w> {
     /// The first write error; later lines are not attempted.
     error: Option<io::Error>,
     scratch: Vec<u8>,
+    /// Set with an exchange filter: what it selects, what it left out.
+    narrow: Option<Narrow<'w>>,
+}
+
+struct Narrow<'f> {
+    filter: &'f Filter,
+    /// Exchanges written.
+    shown: IdSet,
+    exchanges_total: usize,
+    findings_total: usize,
+    findings_shown: usize,
 }
 
 /// Compact JSON that also escapes C1 controls and bidi overrides, like the
@@ -48,7 +67,22 @@ impl<'w> JsonlWriter<'w> {
             worst: None,
             error: None,
             scratch: Vec::new(),
+            narrow: None,
         }
+    }
+
+    /// A writer of the exchanges `filter` selects
+    /// ([`Filter::decided_as_exchanges_finish`] must hold).
+    pub fn narrowed(out: &'w mut dyn Write, filter: &'w Filter) -> JsonlWriter<'w> {
+        let mut w = JsonlWriter::new(out);
+        w.narrow = Some(Narrow {
+            filter,
+            shown: IdSet::default(),
+            exchanges_total: 0,
+            findings_total: 0,
+            findings_shown: 0,
+        });
+        w
     }
 
     /// Serialises into a reused buffer and writes the line at once: serde
@@ -76,6 +110,15 @@ impl<'w> JsonlWriter<'w> {
 
     /// One finished exchange and its findings.
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
+        if let Some(n) = &mut self.narrow {
+            n.exchanges_total += 1;
+            n.findings_total += findings.len();
+            if !n.filter.may_show(ex) {
+                return;
+            }
+            n.shown.insert(ex.id as u64);
+            n.findings_shown += findings.len();
+        }
         self.exchanges += 1;
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
         self.line(&ExchangeFields::new(ex, Some("exchange")));
@@ -110,17 +153,39 @@ impl<'w> JsonlWriter<'w> {
         }
     }
 
-    /// The closing summary line; returns the first write error, if any.
-    pub fn finish(mut self, a: &Analysis) -> io::Result<Option<Severity>> {
+    /// The closing summary line; returns the first write error, if any,
+    /// and the most severe finding (written or, after a write error, due).
+    pub fn finish(mut self, a: &Analysis) -> (io::Result<()>, Option<Severity>) {
         // Findings about the capture as a whole (network, scanners) come
         // last, once everything has been read.
         for f in &a.findings {
+            if let Some(n) = &mut self.narrow {
+                n.findings_total += 1;
+                let about_shown = match f.exchange {
+                    Some(id) => n.shown.contains(id as u64),
+                    None => f
+                        .related_exchanges
+                        .iter()
+                        .any(|&id| n.shown.contains(id as u64)),
+                };
+                if !about_shown {
+                    continue;
+                }
+                n.findings_shown += 1;
+            }
             *self.by_rule.entry(f.rule).or_insert(0) += 1;
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
             self.worst = self.worst.max(Some(f.severity));
             self.finding(f);
         }
-        let summary = json!({
+        let scope = self.narrow.as_ref().map(|n| Scope {
+            filter: n.filter.describe(),
+            exchanges_total: n.exchanges_total,
+            findings_total: n.findings_total,
+            exchanges_shown: self.exchanges as usize,
+            findings_shown: n.findings_shown,
+        });
+        let mut summary = json!({
             "type": "summary",
             "schema_version": JSONL_SCHEMA_VERSION,
             "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
@@ -132,10 +197,13 @@ impl<'w> JsonlWriter<'w> {
             "findings_by_rule": self.by_rule,
             "findings_by_severity": self.by_severity,
         });
+        if let Some(scope) = scope {
+            summary["filter"] = json!(scope);
+        }
         self.line(&summary);
         match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(self.worst),
+            Some(e) => (Err(e), self.worst),
+            None => (Ok(()), self.worst),
         }
     }
 }

@@ -241,3 +241,57 @@ fn json_report_without_a_temporary_directory() {
         String::from_utf8_lossy(&normal.stderr)
     );
 }
+
+#[test]
+fn jsonl_takes_exchange_filters_and_refuses_the_others() {
+    // alice's exchanges only: exit code and counts follow what is shown.
+    let out = bin()
+        .args(["--format", "jsonl", "--user", "alice"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["filter"]["filter"], "user alice");
+    assert_eq!(summary["filter"]["exchanges_total"], 3);
+    let shown = lines.iter().filter(|l| l["type"] == "exchange").count();
+    assert_eq!(summary["exchanges"], shown);
+    assert_eq!(summary["filter"]["exchanges_shown"], shown);
+    assert!((1..3).contains(&shown), "{shown}");
+    // Without a filter there is no `filter` object.
+    let all = bin()
+        .args(["--format", "jsonl"])
+        .arg(testdata(LAB))
+        .output()
+        .unwrap();
+    let last = all
+        .stdout
+        .split(|&b| b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .unwrap();
+    let last: serde_json::Value = serde_json::from_slice(last).unwrap();
+    assert!(last.get("filter").is_none(), "{last}");
+    for refused in [
+        &["--redact"][..],
+        &["--rule", "auth-loop"],
+        &["--min-severity", "error"],
+        &["--since", "10:00"],
+    ] {
+        let out = bin()
+            .args(["--format", "jsonl"])
+            .args(refused)
+            .arg(testdata(LAB))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{refused:?}");
+        assert!(out.stdout.is_empty(), "{refused:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("use --format json"), "{refused:?}: {err}");
+    }
+}

@@ -1115,3 +1115,99 @@ fn narrowed_reports_equal_the_filtered_kept_ones() {
     assert!(narrowed > 0, "some runs kept fewer exchanges");
     println!("{compared} filtered runs compared, {narrowed} kept fewer exchanges");
 }
+
+/// `--format jsonl` with filters decided as exchanges finish writes what
+/// `--format json` with the same filters shows: the same exchanges and
+/// findings in the same order, the same counts, and the same `filter`
+/// object in its summary.
+#[test]
+fn narrowed_jsonl_shows_what_the_filtered_json_report_shows() {
+    use serde_json::Value;
+    use sipauth_diag::analysis::{analyze, analyze_streaming, Options};
+    use sipauth_diag::jsonl::JsonlWriter;
+    use sipauth_diag::report::filter::{Filter, TimeSpec};
+    use sipauth_diag::report::{json, redact::Level, Report};
+
+    let without_type = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("type");
+        v
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (generated, runs) = generated_runs(dir.path(), 4);
+    let mut files = every_readable_capture();
+    files.push(generated);
+    let mut compared = 0;
+    for p in &files {
+        let opts = if p == files.last().unwrap() {
+            &runs[1]
+        } else {
+            &Options::default()
+        };
+        let Some(input) = open_input(p) else {
+            continue;
+        };
+        let whole = analyze(vec![input], opts);
+        let Some(ex) = whole.exchanges.get(whole.exchanges.len() / 2) else {
+            continue;
+        };
+        let filters = [
+            Filter {
+                users: ex.user().into_iter().collect(),
+                ..Filter::default()
+            },
+            Filter {
+                ips: ex.client.map(|c| c.ip()).into_iter().collect(),
+                since: Some(TimeSpec::At(ex.first_ts)),
+                ..Filter::default()
+            },
+        ];
+        for f in filters {
+            assert!(f.decided_as_exchanges_finish());
+            let report =
+                Report::build(analyze(vec![open_input(p).unwrap()], opts), &f, Level::None);
+            let mut doc = Vec::new();
+            json::write(&report, &mut doc).unwrap();
+            let doc: Value = serde_json::from_slice(&doc).unwrap();
+
+            let mut lines = Vec::new();
+            let mut w = JsonlWriter::narrowed(&mut lines, &f);
+            let a = analyze_streaming(vec![open_input(p).unwrap()], opts, &mut |ex, fs| {
+                w.exchange(&ex, &fs)
+            });
+            let (written, worst) = w.finish(&a);
+            written.unwrap();
+            assert_eq!(
+                worst,
+                report.analysis.findings.iter().map(|f| f.severity).max()
+            );
+            let lines: Vec<Value> = lines
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            let of = |t: &str| -> Vec<Value> {
+                lines
+                    .iter()
+                    .filter(|l| l["type"] == t)
+                    .cloned()
+                    .map(without_type)
+                    .collect()
+            };
+            let what = format!("{} with {}", p.display(), f.describe());
+            assert_eq!(Value::Array(of("exchange")), doc["exchanges"], "{what}");
+            assert_eq!(Value::Array(of("finding")), doc["findings"], "{what}");
+            let summary = &of("summary")[0];
+            assert_eq!(summary["filter"], doc["filter"], "{what}");
+            for k in [
+                "exchanges",
+                "by_outcome",
+                "findings_by_rule",
+                "findings_by_severity",
+            ] {
+                assert_eq!(summary[k], doc["summary"][k], "{what}: {k}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 4, "{compared} filtered streams compared");
+}

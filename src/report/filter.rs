@@ -220,6 +220,14 @@ impl Filter {
             && absolute(self.until).is_none_or(|u| ex.first_ts <= u)
     }
 
+    /// Whether [`Filter::may_show`] decides it alone: exchange filters
+    /// with dates only, no finding filter (a capture-wide finding can
+    /// make an exchange shown after it finished), no time of day.
+    pub fn decided_as_exchanges_finish(&self) -> bool {
+        let dated = |t: Option<TimeSpec>| !matches!(t, Some(TimeSpec::TimeOfDay(_)));
+        !self.selects_findings() && dated(self.since) && dated(self.until)
+    }
+
     fn finding_matches(&self, f: &Finding) -> bool {
         (self.rules.is_empty() || self.rules.iter().any(|r| r == f.rule))
             && self.min_severity.is_none_or(|s| f.severity >= s)

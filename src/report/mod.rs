@@ -11,7 +11,7 @@ pub mod markdown;
 pub mod redact;
 pub mod sanitize;
 mod slots;
-mod streamed;
+pub(crate) mod streamed;
 pub mod text;
 pub mod ticket;
 
