@@ -121,6 +121,133 @@ impl HeaderKind {
     }
 }
 
+impl HeaderKind {
+    /// [`HeaderKind::classify`] of `block[..len]`, for a name of 1 to 15
+    /// bytes read as the start of 16 bytes of the message (what follows
+    /// the name does not matter; a `len` of 16 or more is classified as
+    /// `block`). Two word compares against the one or two known names of
+    /// that length and first letter, inlined in the header loop: cheaper
+    /// than the general match and its call.
+    #[inline(always)]
+    pub(crate) fn classify_block(block: &[u8; 16], len: usize) -> HeaderKind {
+        let Some(slots) = SHORT_NAME_SLOTS.get(len) else {
+            return HeaderKind::classify(block.get(..len).unwrap_or(block));
+        };
+        let (lo, hi) = block.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+        // A byte that is no letter may share a letter's slot: the compare
+        // turns it down.
+        let mut slot = slots[usize::from(block[0] & 0x1f)];
+        while let Some(name) = SHORT_NAMES.get(usize::from(slot).wrapping_sub(1)) {
+            if name.matches(lo, hi) {
+                return name.kind;
+            }
+            slot = name.alt;
+        }
+        HeaderKind::Other
+    }
+}
+
+/// A known name of at most 15 bytes as words: `(word | case) ^ lower`,
+/// masked to the name's length, is zero exactly when [`eq_known_name`]
+/// (or, for one letter, [`compact_form`]) would accept the bytes.
+#[derive(Clone, Copy)]
+struct ShortName {
+    lower: [u64; 2],
+    case: [u64; 2],
+    mask: [u64; 2],
+    kind: HeaderKind,
+    /// 1 + index of the other name of the same length and first letter
+    /// (Call-ID and Contact), or 0.
+    alt: u8,
+}
+
+impl ShortName {
+    #[inline(always)]
+    fn matches(&self, lo: u64, hi: u64) -> bool {
+        (((lo | self.case[0]) ^ self.lower[0]) & self.mask[0])
+            | (((hi | self.case[1]) ^ self.lower[1]) & self.mask[1])
+            == 0
+    }
+
+    const fn new(name: &str, kind: HeaderKind) -> ShortName {
+        let name = name.as_bytes();
+        let mut bytes = [[0u8; 8]; 2];
+        let mut case = [[0u8; 8]; 2];
+        let mut mask = [[0u8; 8]; 2];
+        let mut i = 0;
+        while i < name.len() {
+            let k = name[i].to_ascii_lowercase();
+            bytes[i / 8][i % 8] = k;
+            case[i / 8][i % 8] = (k & 0x40) >> 1; // as in eq_known_name
+            mask[i / 8][i % 8] = 0xff;
+            i += 1;
+        }
+        ShortName {
+            lower: [u64::from_le_bytes(bytes[0]), u64::from_le_bytes(bytes[1])],
+            case: [u64::from_le_bytes(case[0]), u64::from_le_bytes(case[1])],
+            mask: [u64::from_le_bytes(mask[0]), u64::from_le_bytes(mask[1])],
+            kind,
+            alt: 0,
+        }
+    }
+}
+
+/// Every known name [`HeaderKind::classify_block`] can see: the long
+/// forms of up to 15 bytes and the compact forms.
+const SHORT_NAME_COUNT: usize = 24;
+static SHORT_NAMES: [ShortName; SHORT_NAME_COUNT] = short_names().0;
+/// By length and the first byte's low five bits: 1 + the index in
+/// [`SHORT_NAMES`] of the first candidate, or 0.
+static SHORT_NAME_SLOTS: [[u8; 32]; 16] = short_names().1;
+
+const fn short_names() -> ([ShortName; SHORT_NAME_COUNT], [[u8; 32]; 16]) {
+    use HeaderKind::*;
+    let list: [(&str, HeaderKind); SHORT_NAME_COUNT] = [
+        ("via", Via),
+        ("from", From),
+        ("to", To),
+        ("call-id", CallId),
+        ("cseq", CSeq),
+        ("content-length", ContentLength),
+        ("content-type", ContentType),
+        ("contact", Contact),
+        ("authorization", Authorization),
+        ("user-agent", UserAgent),
+        ("server", Server),
+        ("expires", Expires),
+        ("event", Event),
+        ("warning", Warning),
+        ("reason", Reason),
+        ("v", Via),
+        ("f", From),
+        ("t", To),
+        ("i", CallId),
+        ("l", ContentLength),
+        ("c", ContentType),
+        ("e", ContentEncoding),
+        ("m", Contact),
+        ("o", Event),
+    ];
+    let mut names = [ShortName::new("", Other); SHORT_NAME_COUNT];
+    let mut slots = [[0u8; 32]; 16];
+    let mut i = 0;
+    while i < SHORT_NAME_COUNT {
+        let (name, kind) = list[i];
+        names[i] = ShortName::new(name, kind);
+        let len = name.len();
+        let first = (name.as_bytes()[0] & 0x1f) as usize;
+        let mut link = &mut slots[len][first];
+        while *link != 0 {
+            link = &mut names[*link as usize - 1].alt;
+        }
+        *link = i as u8 + 1;
+        i += 1;
+    }
+    (names, slots)
+}
+
 /// `kind` when `name` is `known` (a lower-case header name) in any case.
 #[inline(always)]
 fn named<const N: usize>(name: &[u8], known: &[u8; N], kind: HeaderKind) -> HeaderKind {
@@ -209,6 +336,52 @@ mod tests {
             ] {
                 assert_eq!(HeaderKind::classify(variant.as_bytes()), kind, "{variant}");
             }
+        }
+    }
+
+    /// [`HeaderKind::classify_block`] answers as [`HeaderKind::classify`]
+    /// for every known name and compact letter, each with any one byte
+    /// changed, at every length a block can hold, whatever follows.
+    #[test]
+    fn classify_block_agrees_with_classify() {
+        let mut names: Vec<Vec<u8>> = HeaderKind::KNOWN
+            .iter()
+            .map(|k| k.canonical().as_bytes().to_vec())
+            .collect();
+        names.extend((0..=255u8).map(|b| vec![b]));
+        for name in names.iter().filter(|n| n.len() <= 16) {
+            for i in 0..name.len() {
+                for b in 0..=255u8 {
+                    let mut near = name.clone();
+                    near[i] = b;
+                    for tail in [0u8, b':', b'a', 0xff] {
+                        let mut block = [tail; 16];
+                        block[..near.len()].copy_from_slice(&near);
+                        for len in [near.len().saturating_sub(1), near.len()] {
+                            assert_eq!(
+                                HeaderKind::classify_block(&block, len),
+                                HeaderKind::classify(&block[..len]),
+                                "{:?} {len}",
+                                String::from_utf8_lossy(&block)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn classify_block_agrees_on_any_bytes(
+            block in proptest::array::uniform16(proptest::sample::select(
+                b"aceilnortvwxyACDILTV-_:\r@\xe1\x0d".to_vec())),
+            len in 0usize..=16,
+        ) {
+            proptest::prop_assert_eq!(
+                HeaderKind::classify_block(&block, len),
+                HeaderKind::classify(&block[..len])
+            );
         }
     }
 

@@ -128,7 +128,10 @@ fn is_token(c: u8) -> bool {
 }
 
 pub(crate) fn trim(s: &[u8]) -> &[u8] {
-    let mut s = trim_start(s);
+    trim_end(trim_start(s))
+}
+
+fn trim_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., last] = s {
         if last.is_ascii_whitespace() {
             s = rest;
@@ -171,10 +174,8 @@ fn split_header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
     }
 }
 
-/// Longest name [`plain_name_len`] looks for, well past any real one. It
-/// scans a byte at a time before the line end is known: the cap keeps a
-/// long run of token bytes (a stream re-parsed on every segment) searched
-/// by memchr as before.
+/// Longest name [`plain_name_len`] looks for, well past any real one;
+/// a longer one takes the general way ([`split_header_line`]).
 const MAX_PLAIN_NAME: usize = 64;
 
 /// Length of the header name that starts `line` when the colon follows it
@@ -185,11 +186,101 @@ fn plain_name_len(line: &[u8]) -> Option<usize> {
     (n > 0 && head.get(n) == Some(&b':')).then_some(n)
 }
 
+/// `plain_name_len(&rest[..line_len])` and the name's kind, with the
+/// name's bytes checked 16 at a time when 16 bytes are there (the line's
+/// end or later bytes of the buffer may be among them). Every known name,
+/// and most others, is letters, digits and '-' up to the colon; anything
+/// else is looked at byte by byte.
+#[inline(always)]
+fn plain_name_in(rest: &[u8], line_len: usize) -> Option<(usize, HeaderKind)> {
+    let line = rest.get(..line_len).unwrap_or(rest);
+    if let Some(block) = rest.first_chunk::<16>() {
+        // First byte that is not a letter, digit or '-' (16 if none).
+        let n = (!name_byte_mask(block)).trailing_zeros() as usize;
+        if n >= line.len() {
+            // The line is all token bytes: no colon.
+            return None;
+        }
+        match block.get(n) {
+            // Not a token byte either: the name ends here.
+            Some(&b':') if n > 0 => return Some((n, HeaderKind::classify_block(block, n))),
+            Some(&c) if !is_token(c) => return None,
+            Some(_) => {}
+            // A long name (WWW-Authenticate, Proxy-Authorization): the
+            // next 16 bytes the same way.
+            None => {
+                if let Some(next) = rest.get(16..).and_then(<[u8]>::first_chunk::<16>) {
+                    let n = 16 + (!name_byte_mask(next)).trailing_zeros() as usize;
+                    if n >= line.len() {
+                        return None;
+                    }
+                    match next.get(n - 16) {
+                        Some(&b':') => return Some((n, HeaderKind::classify(&line[..n]))),
+                        Some(&c) if !is_token(c) => return None,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let n = plain_name_len(line)?;
+    Some((n, HeaderKind::classify(&line[..n])))
+}
+
+/// Bit `i` set where `block[i]` is an ASCII letter, digit or '-' (the
+/// bytes of header names, all of them token characters).
+///
+/// SSE2 (part of every x86_64 CPU): range checks as signed compares after
+/// shifting the range to the bottom of the signed bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn name_byte_mask(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: the load reads exactly the array's 16 bytes and needs no
+    // alignment; the intrinsics are SSE2, always enabled on x86_64.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        // OR 0x20 makes 'A'..='Z' lower case and no other byte a letter;
+        // adding 0x1f takes 'a'..='z' to -128..=-103.
+        let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let letter = _mm_cmplt_epi8(
+            _mm_add_epi8(lower, _mm_set1_epi8(0x1f)),
+            _mm_set1_epi8(-102),
+        );
+        // Adding 0x50 takes '0'..='9' to -128..=-119.
+        let digit = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)), _mm_set1_epi8(-118));
+        let dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+        let ok = _mm_or_si128(_mm_or_si128(letter, digit), dash);
+        // movemask gives the 16 byte signs in the low 16 bits.
+        _mm_movemask_epi8(ok) as u32
+    }
+}
+
+/// [`name_byte_mask`] without SIMD, for other targets.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn name_byte_mask(block: &[u8; 16]) -> u32 {
+    block.iter().enumerate().fold(0, |m, (i, &c)| {
+        m | u32::from(c.is_ascii_alphanumeric() || c == b'-') << i
+    })
+}
+
 /// [`split_header_line`] for a line whose first `name_len` bytes are the
 /// name and the next one the colon (see [`plain_name_len`]).
 fn split_at_colon(line: &[u8], name_len: usize) -> Option<(&[u8], &[u8])> {
     let (name, colon_value) = line.split_at_checked(name_len)?;
-    Some((name, trim(colon_value.get(1..)?)))
+    let value = colon_value.get(1..)?;
+    Some((
+        name,
+        match value {
+            // The usual one space before the value.
+            [b' ', c, ..] if *c > b' ' => trim_end(&value[1..]),
+            _ => trim(value),
+        },
+    ))
 }
 
 /// Finds one byte value, like `memchr`. That goes to its AVX2 code through
@@ -223,6 +314,120 @@ impl ByteFinder {
     }
 }
 
+/// Bit `i` set where `block[i]` is '\n'.
+///
+/// Four SSE2 compares of 16 bytes (SSE2 is part of every x86_64 CPU, so
+/// no runtime check is needed) and their byte masks joined into one word.
+/// With [`name_byte_mask`] the only `unsafe` in the parser: the loads read
+/// exactly the 64 bytes the array reference guarantees.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lf_mask(block: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let p = block.as_ptr().cast::<__m128i>();
+    // SAFETY: `p.add(k)` for k < 4 points at 16 of the array's 64 bytes;
+    // `_mm_loadu_si128` has no alignment requirement; the intrinsics are
+    // SSE2, which the x86_64 target always enables.
+    unsafe {
+        let lf = _mm_set1_epi8(b'\n' as i8);
+        let m = |k: usize| -> u64 {
+            // movemask gives 16 bits, as a non-negative i32.
+            u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p.add(k)), lf)) as u16)
+        };
+        m(0) | m(1) << 16 | m(2) << 32 | m(3) << 48
+    }
+}
+
+/// [`lf_mask`] without SIMD, for other targets.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn lf_mask(block: &[u8; 64]) -> u64 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &c)| m | u64::from(c == b'\n') << i)
+}
+
+/// The line ends ('\n') of a buffer, found 64 bytes at a time: a header
+/// section is read as one pass over bit masks instead of a search set up
+/// per line. Positions must be asked for in increasing order (a smaller
+/// one is still answered, by reloading).
+struct LineEnds<'a> {
+    buf: &'a [u8],
+    /// `mask` covers `buf[base..base + 64]` (bits past the end are clear).
+    base: usize,
+    mask: u64,
+}
+
+impl<'a> LineEnds<'a> {
+    fn new(buf: &'a [u8]) -> LineEnds<'a> {
+        let mut ends = LineEnds {
+            buf,
+            base: 0,
+            mask: 0,
+        };
+        ends.load(0);
+        ends
+    }
+
+    /// Points the mask at the 64 bytes from `from` (fewer at the end).
+    #[inline(always)]
+    fn load(&mut self, from: usize) {
+        self.base = from;
+        let len = self.buf.len();
+        let rest = self.buf.get(from..).unwrap_or_default();
+        self.mask = if let Some(block) = rest.first_chunk::<64>() {
+            lf_mask(block)
+        } else if let Some(tail) = self.buf.last_chunk::<64>() {
+            // The last 64 bytes, shifted so that bit 0 is `from`: past
+            // `len - 64` here (else the first branch was taken) and before
+            // `len` (`find` loads no further), so the shift is below 64.
+            // (`checked_shr` cost 1% of the parse, in the loop's layout.)
+            lf_mask(tail) >> (from - (len - 64))
+        } else {
+            // A buffer shorter than one block.
+            rest.iter()
+                .enumerate()
+                .fold(0, |m, (i, &c)| m | u64::from(c == b'\n') << i)
+        };
+    }
+
+    /// The first '\n' at or after `from` and before `end`, like
+    /// `memchr(b'\n', &buf[from..end])` but as an index into the whole
+    /// buffer (`end` past the buffer means its end).
+    #[inline(always)]
+    fn next_before(&mut self, from: usize, end: usize) -> Option<usize> {
+        self.find::<true>(from, end)
+    }
+
+    /// The first '\n' at or after `from`.
+    #[inline(always)]
+    fn next(&mut self, from: usize) -> Option<usize> {
+        self.find::<false>(from, usize::MAX)
+    }
+
+    #[inline(always)]
+    fn find<const BOUNDED: bool>(&mut self, mut from: usize, end: usize) -> Option<usize> {
+        loop {
+            let offset = from.wrapping_sub(self.base);
+            if offset < 64 {
+                let m = self.mask & (!0u64 << offset);
+                if m != 0 {
+                    let at = self.base + m.trailing_zeros() as usize;
+                    return (!BOUNDED || at < end).then_some(at);
+                }
+                from = self.base + 64;
+            }
+            if from >= self.buf.len().min(end) {
+                return None;
+            }
+            self.load(from);
+        }
+    }
+}
+
 fn strip_cr(line: &[u8]) -> &[u8] {
     match line {
         [rest @ .., b'\r'] => rest,
@@ -237,14 +442,31 @@ pub fn looks_like_sip(buf: &[u8]) -> bool {
     parse_start_line(strip_cr(&buf[..line_end])).is_ok()
 }
 
+/// `prefix` is "SIP/" in any case: the letters compared with their case
+/// bit set, the '/' exactly (as `eq_ignore_ascii_case`).
+fn is_sip_slash(prefix: &[u8; 4]) -> bool {
+    u32::from_le_bytes(*prefix) | 0x0020_2020 == u32::from_le_bytes(*b"sip/")
+}
+
 fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
-    if line.len() >= 8 && line[..4].eq_ignore_ascii_case(b"SIP/") {
-        // SIP/2.0 SP Status-Code SP Reason-Phrase
-        let sp = line
-            .iter()
-            .position(|&c| c == b' ')
-            .ok_or(ParseError::BadStartLine)?;
-        let rest = trim(&line[sp..]);
+    if let Some(head) = line
+        .first_chunk::<8>()
+        .filter(|h| h.first_chunk::<4>().is_some_and(is_sip_slash))
+    {
+        // SIP/2.0 SP Status-Code SP Reason-Phrase. The first space is
+        // after "SIP/2.0" but in odd messages.
+        let sp = if head[4..] == *b"2.0 " {
+            7
+        } else {
+            line.iter()
+                .position(|&c| c == b' ')
+                .ok_or(ParseError::BadStartLine)?
+        };
+        let rest = match &line[sp..] {
+            // One space before a status code (no leading space to trim).
+            [_, c, ..] if *c > b' ' => trim_end(&line[sp + 1..]),
+            after => trim(after),
+        };
         if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) {
             return Err(ParseError::BadStartLine);
         }
@@ -265,28 +487,49 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     // Method SP Request-URI SP SIP-Version. The method is a token ending at
     // the first space: one scan finds and checks it. The spaces are a few
     // bytes from either end, too close for a memchr call to pay.
-    let method_len = line
-        .iter()
-        .position(|&c| !is_token(c))
-        .unwrap_or(line.len());
+    let method_len = method_len(line);
     if method_len == 0 || line.get(method_len) != Some(&b' ') {
         return Err(ParseError::NotSip);
     }
     let (method, sp_rest) = line.split_at(method_len);
     let rest = &sp_rest[1..];
-    let sp2 = rest
-        .iter()
-        .rposition(|&c| c == b' ')
-        .ok_or(ParseError::NotSip)?;
-    let version = trim(&rest[sp2 + 1..]);
-    if version.len() < 5 || !version[..4].eq_ignore_ascii_case(b"SIP/") {
-        return Err(ParseError::NotSip);
-    }
+    let sp2 = if rest.ends_with(b" SIP/2.0") {
+        // The usual version: its space is the last one, and it passes the
+        // checks below.
+        rest.len() - 8
+    } else {
+        let sp2 = rest
+            .iter()
+            .rposition(|&c| c == b' ')
+            .ok_or(ParseError::NotSip)?;
+        let version = trim(&rest[sp2 + 1..]);
+        if version.len() < 5 || !version[..4].eq_ignore_ascii_case(b"SIP/") {
+            return Err(ParseError::NotSip);
+        }
+        sp2
+    };
     let uri = trim(&rest[..sp2]);
     if uri.is_empty() {
         return Err(ParseError::BadStartLine);
     }
     Ok(StartLine::Request { method, uri })
+}
+
+/// Length of the token that starts `line` (a request's method): with 16
+/// bytes there, letters, digits and '-' are found at once, and only
+/// another token byte is looked at byte by byte.
+#[inline(always)]
+fn method_len(line: &[u8]) -> usize {
+    if let Some(block) = line.first_chunk::<16>() {
+        let n = (!name_byte_mask(block)).trailing_zeros() as usize;
+        match block.get(n) {
+            Some(&c) if !is_token(c) => return n,
+            _ => {}
+        }
+    }
+    line.iter()
+        .position(|&c| !is_token(c))
+        .unwrap_or(line.len())
 }
 
 impl<'a> Message<'a> {
@@ -324,7 +567,8 @@ impl<'a> Message<'a> {
         buf: &'a [u8],
         framing: Framing,
     ) -> Result<Status<()>, ParseError> {
-        let first_nl = match memchr(b'\n', &buf[..buf.len().min(MAX_HEADER_BYTES)]) {
+        let mut ends = LineEnds::new(buf);
+        let first_nl = match ends.next_before(0, MAX_HEADER_BYTES) {
             Some(i) => i,
             None => {
                 if framing == Framing::Stream && buf.len() < MAX_HEADER_BYTES {
@@ -351,7 +595,6 @@ impl<'a> Message<'a> {
             msg.notes.lf_only = true;
         }
         let mut pos = first_nl + 1;
-        let lf = ByteFinder::new(b'\n');
         let mut content_length: Option<usize> = None;
         let body_start;
         // A header line ends at LF; it continues while the next line starts
@@ -360,11 +603,7 @@ impl<'a> Message<'a> {
             if pos > MAX_HEADER_BYTES {
                 return Err(ParseError::HeadersTooLarge);
             }
-            // Most lines are `Name: value`: their name is scanned once, here,
-            // and their end looked for after the colon only.
-            let plain_name = plain_name_len(&buf[pos..]);
-            let scan_from = pos + plain_name.map_or(0, |n| n + 1);
-            let Some(rel) = lf.find(&buf[scan_from..]) else {
+            let Some(mut line_end) = ends.next(pos) else {
                 if framing == Framing::Stream {
                     return if buf.len() > MAX_HEADER_BYTES {
                         Err(ParseError::HeadersTooLarge)
@@ -381,20 +620,20 @@ impl<'a> Message<'a> {
                 body_start = buf.len();
                 break;
             };
-            let mut line_end = scan_from + rel; // index of '\n'
             let line = strip_cr(&buf[pos..line_end]);
             if line.is_empty() {
                 body_start = line_end + 1;
                 break;
             }
+            let first_end = line_end;
             // Folding: extend over continuation lines.
             loop {
                 let next = line_end + 1;
                 match buf.get(next) {
                     Some(b' ') | Some(b'\t') => {
                         msg.notes.folded = true;
-                        match memchr(b'\n', &buf[next..]) {
-                            Some(r) => line_end = next + r,
+                        match ends.next(next) {
+                            Some(r) => line_end = r,
                             None => {
                                 if framing == Framing::Stream {
                                     return Ok(Status::Partial);
@@ -415,13 +654,19 @@ impl<'a> Message<'a> {
                     _ => break,
                 }
             }
-            let full = strip_cr(&buf[pos..line_end.min(buf.len())]);
-            let name_value = match plain_name {
-                Some(n) => split_at_colon(full, n),
-                None => split_header_line(full),
+            let full = if line_end == first_end {
+                line
+            } else {
+                strip_cr(&buf[pos..line_end.min(buf.len())])
             };
-            if let Some((name, value)) = name_value {
-                let h = msg.push_header(name, value);
+            // Most lines are `Name: value`: their name is scanned once, here.
+            let header = match plain_name_in(&buf[pos..], full.len()) {
+                Some((n, kind)) => split_at_colon(full, n).map(|(name, value)| (name, value, kind)),
+                None => split_header_line(full)
+                    .map(|(name, value)| (name, value, HeaderKind::classify(name))),
+            };
+            if let Some((name, value, kind)) = header {
+                let h = msg.push_header(name, value, kind);
                 if h.kind == HeaderKind::ContentLength {
                     match parse_usize(trim(h.value)) {
                         Some(n) => content_length = Some(n),
@@ -490,16 +735,12 @@ impl<'a> Message<'a> {
 
     fn push_header_line(&mut self, line: &'a [u8]) -> Option<Header<'a>> {
         let (name, value) = split_header_line(line)?;
-        Some(self.push_header(name, value))
+        Some(self.push_header(name, value, HeaderKind::classify(name)))
     }
 
     /// Keeps a header, or only counts it once the slots are full.
-    fn push_header(&mut self, name: &'a [u8], value: &'a [u8]) -> Header<'a> {
-        let h = Header {
-            name,
-            value,
-            kind: HeaderKind::classify(name),
-        };
+    fn push_header(&mut self, name: &'a [u8], value: &'a [u8], kind: HeaderKind) -> Header<'a> {
+        let h = Header { name, value, kind };
         match self.headers.get_mut(self.header_count) {
             Some(slot) => {
                 slot.write(h);
@@ -1289,6 +1530,112 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// More start lines with any one byte changed, for the shortcuts of
+    /// the usual forms ("SIP/2.0 " at the start of a response, " SIP/2.0"
+    /// at the end of a request, a method of letters before 16 bytes).
+    #[test]
+    fn more_start_line_near_misses_parse_like_the_reference() {
+        for line in [
+            &b"INVITE sip:bob@example.com SIP/2.0"[..],
+            b"SIP/2.0 200 OK",
+            b"SIP/2.0 407 Proxy Authentication Required",
+            b"sip/2.0 100 ",
+            b"A SIP/2.0",
+            b"A  SIP/2.0",
+            b"A b SIP/2.0",
+            b"SUBSCRIBE-X.Y_Z sip:a SIP/2.0",
+            b"ABCDEFGHIJKLMNOP sip:a SIP/2.0",
+            b"ABCDEFGHIJKLMNO sip:a SIP/2.0",
+            b"SIP/2.0  200",
+        ] {
+            for i in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut near = line.to_vec();
+                    near[i] = b;
+                    assert_eq!(
+                        parse_start_line(&near),
+                        reference::parse_start_line(&near),
+                        "{:?}",
+                        String::from_utf8_lossy(&near)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Names around one and two 16-byte blocks, with a byte that is not a
+    /// letter, digit or '-' (token or not) at the edges of the blocks.
+    #[test]
+    fn names_across_the_blocks_parse_like_the_reference() {
+        for n in 1..36 {
+            for at in [0, 1, 14, 15, 16, 17, 30, 31, 32, 33] {
+                for odd in [b'_', b'.', b' ', b'@', b':', b'\r', b'-', b'Z'] {
+                    let mut name = vec![b'a'; n];
+                    if let Some(c) = name.get_mut(at) {
+                        *c = odd;
+                    }
+                    for end in [&b": v\r\nl: 1\r\n\r\nxy"[..], b":", b""] {
+                        let buf = [&b"OPTIONS sip:a SIP/2.0\r\n"[..], &name, end].concat();
+                        assert_parses_like_reference(&buf);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn name_byte_mask_marks_letters_digits_and_dash() {
+        for b in 0..=255u8 {
+            for i in 0..16 {
+                let mut block = [b'a'; 16];
+                block[i] = b;
+                let want = b.is_ascii_alphanumeric() || b == b'-';
+                assert_eq!(name_byte_mask(&block) >> i & 1 == 1, want, "{b:#x} at {i}");
+                assert_eq!(name_byte_mask(&block) | 1 << i, 0xffff);
+            }
+        }
+    }
+
+    #[test]
+    fn sip_slash_in_any_case_only() {
+        for i in 0..4 {
+            for b in 0..=255u8 {
+                let mut prefix = *b"SIP/";
+                prefix[i] = b;
+                assert_eq!(
+                    is_sip_slash(&prefix),
+                    prefix.eq_ignore_ascii_case(b"SIP/"),
+                    "{prefix:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Line ends found block by block are memchr's, from any start
+        /// (in increasing order, as the parser asks) and with any bound.
+        #[test]
+        fn line_ends_are_memchrs(
+            buf in proptest::collection::vec(
+                proptest::sample::select(b"\n\n\r a:".to_vec()), 0..300),
+            steps in proptest::collection::vec(0usize..90, 1..12),
+            bound in 0usize..320,
+        ) {
+            let mut ends = LineEnds::new(&buf);
+            let mut from = 0;
+            for step in steps {
+                from += step;
+                let want = memchr(b'\n', buf.get(from..).unwrap_or_default()).map(|i| from + i);
+                proptest::prop_assert_eq!(ends.next(from), want, "from {}", from);
+            }
+            let mut ends = LineEnds::new(&buf);
+            let want = memchr(b'\n', &buf[..buf.len().min(bound)]);
+            proptest::prop_assert_eq!(ends.next_before(0, bound), want);
         }
     }
 
