@@ -883,6 +883,89 @@ pub(crate) fn parse_usize(s: &[u8]) -> Option<usize> {
 
 /// A `;name=value` parameter of a header value (Via, From, To, Contact).
 pub fn param<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    if value.len() <= SHORT_VALUE {
+        return param_in_short(value, name);
+    }
+    param_in_long(value, name)
+}
+
+/// Values up to this long (nearly every Via, From and To) are searched as
+/// bit masks, like the header section ([`LineEnds`]).
+const SHORT_VALUE: usize = 128;
+
+/// Bit `i` set where `block[i] == b`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn eq_mask(block: &[u8; 16], b: u8) -> u16 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    // SAFETY: the load reads exactly the array's 16 bytes and needs no
+    // alignment; the intrinsics are SSE2, always enabled on x86_64.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))) as u16
+    }
+}
+
+/// [`eq_mask`] without SIMD, for other targets.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn eq_mask(block: &[u8; 16], b: u8) -> u16 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &c)| m | u16::from(c == b) << i)
+}
+
+/// [`param`] of a value of at most [`SHORT_VALUE`] bytes: the '>' and ';'
+/// of the whole value in two 128-bit masks, made a 16-byte block at a time
+/// from a zero-padded copy (zeros match neither), then the pieces walked
+/// bit by bit.
+fn param_in_short<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut padded = [0u8; SHORT_VALUE];
+    padded[..value.len()].copy_from_slice(value);
+    let (mut gt, mut semi) = (0u128, 0u128);
+    for (k, block) in padded.chunks_exact(16).enumerate() {
+        if k * 16 >= value.len() {
+            break;
+        }
+        let block: &[u8; 16] = block.try_into().unwrap_or(&[0; 16]);
+        gt |= u128::from(eq_mask(block, b'>')) << (k * 16);
+        semi |= u128::from(eq_mask(block, b';')) << (k * 16);
+    }
+    // Parameters after a name-addr's '>' or anywhere in a Via: only the
+    // semicolons after the first '>' count.
+    if gt != 0 {
+        // The bits above the first '>' (none when it is the last byte).
+        semi &= u128::MAX.checked_shl(gt.trailing_zeros() + 1).unwrap_or(0);
+    }
+    // The first ';' begins the parameters: the piece before it is the
+    // value itself (`split(';').skip(1)`).
+    if semi == 0 {
+        return None;
+    }
+    let mut from = semi.trailing_zeros() as usize + 1;
+    semi &= semi - 1;
+    loop {
+        let end = if semi == 0 {
+            value.len()
+        } else {
+            semi.trailing_zeros() as usize
+        };
+        if let Some(v) = value_if_named(&value[from..end], name) {
+            return Some(v);
+        }
+        if semi == 0 {
+            return None;
+        }
+        semi &= semi - 1;
+        from = end + 1;
+    }
+}
+
+/// [`param`] of a longer value.
+fn param_in_long<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     // Parameters after a name-addr's '>' or anywhere in a Via.
     let start = ByteFinder::new(b'>').find(value).map_or(0, |i| i + 1);
     let rest = &value[start..];
@@ -1033,12 +1116,48 @@ mod tests {
         None
     }
 
+    #[test]
+    fn param_at_the_edges_of_the_short_value_masks() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for len in [15, 16, 17, 63, 64, 65, 127, 128, 129] {
+            for gt_at in [None, Some(0), Some(len / 2), Some(len - 1)] {
+                for semi_at in [0, len / 3, len - 1] {
+                    let mut v = vec![b'a'; len];
+                    v[semi_at] = b';';
+                    if let Some(g) = gt_at {
+                        v[g] = b'>';
+                    }
+                    cases.push(v);
+                }
+            }
+        }
+        cases.push(b";a;".repeat(43)); // 129 bytes
+        cases.push(b"<sip:a@b>;tag=x".to_vec());
+        cases.push([&b"x>"[..], &[b';'; 126]].concat());
+        for v in &cases {
+            for name in [&b"a"[..], b"", b"aaaa"] {
+                assert_eq!(param(v, name), param_by_split(v, name), "{v:?} {name:?}");
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn param_finds_what_a_split_finds(
             value in proptest::collection::vec(
                 proptest::sample::select(b"ab;=> \tTAG,".to_vec()), 0..24),
             name in proptest::sample::select(vec![&b"tag"[..], b"a", b"", b"branch", b"b"]),
+        ) {
+            proptest::prop_assert_eq!(param(&value, name), param_by_split(&value, name));
+        }
+
+        /// Around and past the short-value limit, and with the bytes the
+        /// masks look for in every block.
+        #[test]
+        fn param_finds_what_a_split_finds_in_long_values(
+            value in proptest::collection::vec(
+                proptest::sample::select(b"aab;;=>  TAG\0".to_vec()), 100..180),
+            name in proptest::sample::select(vec![&b"tag"[..], b"a", b"", b"b", b"ab"]),
         ) {
             proptest::prop_assert_eq!(param(&value, name), param_by_split(&value, name));
         }
