@@ -56,6 +56,8 @@ pub struct RawParam<'a> {
     /// Without the surrounding quotes; escapes still in place.
     pub value: &'a [u8],
     pub quoted: bool,
+    /// A quoted value with a backslash in it (a quoted pair to resolve).
+    pub escaped: bool,
 }
 
 impl<'a> RawParam<'a> {
@@ -70,7 +72,7 @@ impl<'a> RawParam<'a> {
 
     /// Like [`RawParam::text`], borrowed when there is nothing to resolve.
     fn text_cow(&self) -> Cow<'a, str> {
-        if !self.quoted || !self.value.contains(&b'\\') {
+        if !self.escaped {
             return lossy_text(self.value);
         }
         let mut out = Vec::with_capacity(self.value.len());
@@ -124,12 +126,46 @@ impl<'a> RawAuth<'a> {
     }
 }
 
+/// Byte classes of the scanner, one table lookup per byte.
+const LWS: u8 = 1;
+/// Ends a token: LWS, '=' or ','.
+const TOKEN_END: u8 = 2;
+/// May be in a token (a parameter name).
+const TCHAR: u8 = 4;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b == b' ' || b == b'\t' || b == b'\r' || b == b'\n' {
+            t[c] = LWS | TOKEN_END;
+        }
+        if b == b'=' || b == b',' {
+            t[c] = TOKEN_END;
+        }
+        if b.is_ascii_alphanumeric() {
+            t[c] = TCHAR;
+        }
+        let mut k = 0;
+        let extra = b"!#$%&'*+-.^_`|~/:";
+        while k < extra.len() {
+            if extra[k] == b {
+                t[c] = TCHAR;
+            }
+            k += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
 fn is_lws(c: u8) -> bool {
-    c == b' ' || c == b'\t' || c == b'\r' || c == b'\n'
+    CLASS[usize::from(c)] & LWS != 0
 }
 
 fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:".contains(&c)
+    CLASS[usize::from(c)] & TCHAR != 0
 }
 
 /// Splits a header value into its schemes and parameters.
@@ -182,7 +218,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
     while i < n {
         // A token: either a scheme (followed by space and params) or a name.
         let start = i;
-        while i < n && value[i] != b'=' && value[i] != b',' && !is_lws(value[i]) {
+        while i < n && CLASS[usize::from(value[i])] & TOKEN_END == 0 {
             i += 1;
         }
         let token = &value[start..i];
@@ -215,6 +251,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                 let vstart = j + 1;
                 let mut k = vstart;
                 let mut closed = false;
+                let mut escaped = false;
                 // To the closing quote, stepping over quoted pairs.
                 while k < n {
                     match memchr2(b'\\', b'"', &value[k..]) {
@@ -223,7 +260,10 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                             closed = true;
                             break;
                         }
-                        Some(d) => k += d + 2,
+                        Some(d) => {
+                            escaped = true;
+                            k += d + 2;
+                        }
                         None => k = n,
                     }
                 }
@@ -232,6 +272,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                     name: token,
                     value: &value[vstart..vend],
                     quoted: true,
+                    escaped,
                 });
                 if !closed {
                     out.problem(Problem {
@@ -258,6 +299,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                     name: token,
                     value: raw,
                     quoted: false,
+                    escaped: false,
                 });
                 i = k;
             }
@@ -594,6 +636,24 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_classes_are_the_definitions() {
+        for c in 0..=255u8 {
+            let lws = matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+            assert_eq!(is_lws(c), lws, "{c}");
+            assert_eq!(
+                is_tchar(c),
+                c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:".contains(&c),
+                "{c}"
+            );
+            assert_eq!(
+                CLASS[usize::from(c)] & TOKEN_END != 0,
+                lws || c == b'=' || c == b',',
+                "{c}"
+            );
+        }
+    }
 
     #[test]
     fn challenge_any_order_spacing_qop_list() {
