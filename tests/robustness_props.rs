@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use sipauth_diag::capture::{open_reader, pcap, CaptureReader};
 use sipauth_diag::sip::message::StartLine;
-use sipauth_diag::sip::{Challenge, Credentials, Framing, Message, Status, Text};
+use sipauth_diag::sip::{Challenge, Credentials, Framing, Message, Status, Text, WideText};
 
 /// Bytes that are mostly SIP-ish text, so the interesting paths are hit.
 fn sipish_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -254,8 +254,8 @@ fn credentials() -> impl Strategy<Value = Credentials> {
                     uri: Some(uri.into()),
                     response: Some(response.into()),
                     algorithm: algorithm.map(Text::from),
-                    cnonce: cnonce.map(Text::from),
-                    opaque: opaque.map(Text::from),
+                    cnonce: cnonce.map(WideText::from),
+                    opaque: opaque.map(WideText::from),
                     qop: qop.map(Text::from),
                     nc: nc.map(Text::from),
                     userhash,
@@ -269,21 +269,21 @@ fn credentials() -> impl Strategy<Value = Credentials> {
 /// A header value as a client would write it.
 fn format_credentials(c: &Credentials) -> String {
     let mut p = Vec::new();
-    let q = |n: &str, v: &Option<Text>, p: &mut Vec<String>| {
+    let q = |n: &str, v: Option<&str>, p: &mut Vec<String>| {
         if let Some(v) = v {
             p.push(format!("{n}={}", quote(v)));
         }
     };
-    q("username", &c.username, &mut p);
-    q("realm", &c.realm, &mut p);
-    q("nonce", &c.nonce, &mut p);
-    q("uri", &c.uri, &mut p);
-    q("response", &c.response, &mut p);
+    q("username", c.username.as_deref(), &mut p);
+    q("realm", c.realm.as_deref(), &mut p);
+    q("nonce", c.nonce.as_deref(), &mut p);
+    q("uri", c.uri.as_deref(), &mut p);
+    q("response", c.response.as_deref(), &mut p);
     if let Some(a) = &c.algorithm {
         p.push(format!("algorithm={a}"));
     }
-    q("cnonce", &c.cnonce, &mut p);
-    q("opaque", &c.opaque, &mut p);
+    q("cnonce", c.cnonce.as_deref(), &mut p);
+    q("opaque", c.opaque.as_deref(), &mut p);
     if let Some(v) = &c.qop {
         p.push(format!("qop={v}"));
     }

@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     doc.finish(&a, None, report::redact::Level::None, &mut out)
         .expect("writing to a Vec cannot fail");
-    jsonl.finish(&a).expect("writing to a Vec cannot fail");
+    jsonl.finish(&a).0.expect("writing to a Vec cannot fail");
     view.findings(&a.findings);
     let plain = report::text::TextOptions {
         color: true,

@@ -20,10 +20,10 @@
 
 use crate::capture::{Transport, Ts};
 use crate::sip::message::{trim, NameAddr, UriParts};
-use crate::sip::Text;
 use crate::sip::{
     AuthHeader, Challenge, Credentials, Framing, HeaderKind, Message, Shared, Status,
 };
+use crate::sip::{Text, WideText};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
@@ -102,7 +102,7 @@ pub struct RequestInfo {
     pub cseq: u32,
     pub branch: Text,
     pub request_uri: Text,
-    pub call_id: Text,
+    pub call_id: WideText,
     pub credentials: Vec<SentCredentials>,
     /// Raw credentials header values that did not parse as anything.
     pub retransmissions: u32,
@@ -164,7 +164,7 @@ pub struct AuthExchange {
     pub id: usize,
     pub input: u16,
     pub method: Text,
-    pub call_ids: Vec<Text>,
+    pub call_ids: Vec<WideText>,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub transport: Transport,
@@ -233,6 +233,11 @@ pub fn endpoint_v4(a: std::net::SocketAddrV4, buf: &mut [u8; 21]) -> &str {
 
 fn lossy(b: &[u8]) -> String {
     crate::sip::digest::lossy_text(b).into_owned()
+}
+
+/// [`lossy`] for a value that is usually 25-38 bytes (a Call-ID), inline.
+fn wide(b: &[u8]) -> WideText {
+    WideText::from(crate::sip::digest::lossy_text(b))
 }
 
 /// [`lossy`], inline when short.
@@ -984,7 +989,7 @@ impl Correlator {
             cseq,
             branch: text(branch),
             request_uri: text(msg.request_uri().unwrap_or(b"")),
-            call_id: text(call_id),
+            call_id: wide(call_id),
             credentials,
             retransmissions: 0,
             retransmission_frames: Vec::new(),
@@ -1096,7 +1101,7 @@ impl Correlator {
         let l = self.live_mut(idx);
         let ex = &mut l.ex;
         if !ex.call_ids.iter().any(|c| c.as_bytes() == call_id) {
-            ex.call_ids.push(text(call_id));
+            ex.call_ids.push(wide(call_id));
         }
         if ex.user_agent.is_none() {
             ex.user_agent = msg.header(HeaderKind::UserAgent).map(lossy);

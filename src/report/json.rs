@@ -103,7 +103,7 @@ pub(crate) struct ExchangeFields<'a> {
     id: usize,
     input: u16,
     method: &'a str,
-    call_ids: &'a [crate::sip::Text],
+    call_ids: &'a [crate::sip::WideText],
     client: Endpoint,
     server: Endpoint,
     transport: Transport,

@@ -12,7 +12,7 @@ use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
 use crate::rules::Finding;
 use crate::sip::message::UriParts;
-use crate::sip::{Challenge, Credentials, Text};
+use crate::sip::{Challenge, Credentials};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -65,17 +65,25 @@ fn opt(s: &mut Option<String>, field: Field, v: &mut dyn FnMut(&mut String, Fiel
 }
 
 /// [`opt`] for a digest parameter.
-fn opt_text(s: &mut Option<Text>, field: Field, v: &mut dyn FnMut(&mut String, Field)) {
+fn opt_text<T: std::ops::Deref<Target = str> + From<String>>(
+    s: &mut Option<T>,
+    field: Field,
+    v: &mut dyn FnMut(&mut String, Field),
+) {
     if let Some(t) = s {
         text_field(t, field, v);
     }
 }
 
-/// The visitor over a [`Text`] field.
-fn text_field(t: &mut Text, field: Field, v: &mut dyn FnMut(&mut String, Field)) {
+/// The visitor over a [`crate::sip::Text`] (or [`crate::sip::WideText`]) field.
+fn text_field<T: std::ops::Deref<Target = str> + From<String>>(
+    t: &mut T,
+    field: Field,
+    v: &mut dyn FnMut(&mut String, Field),
+) {
     let mut owned = t.to_string();
     v(&mut owned, field);
-    *t = Text::from(owned);
+    *t = T::from(owned);
 }
 
 fn walk_challenge(c: &mut Challenge, v: &mut dyn FnMut(&mut String, Field)) {

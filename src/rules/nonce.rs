@@ -4,7 +4,7 @@
 use super::reorder::{At, Reorder, REORDER_NS};
 use super::{answered, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AuthExchange, ResponseInfo};
-use crate::sip::Text;
+use crate::sip::{Text, WideText};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
@@ -262,7 +262,7 @@ enum Ev {
     /// A challenge issued this nonce to the client.
     Issue,
     /// The client answered it: nonce text, nc, frame, exchange.
-    Use(Text, NcUse),
+    Use(WideText, NcUse),
 }
 
 /// A nonce event of one client, waiting for its turn in time order.
@@ -284,7 +284,7 @@ struct NonceState {
 
 struct Reuse {
     client: Option<IpAddr>,
-    nonce: Text,
+    nonce: WideText,
     first: NcUse,
     again: NcUse,
     count: usize,

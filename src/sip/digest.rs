@@ -8,7 +8,7 @@
 //! the `malformed-credentials` rule can name it instead of failing.
 
 use super::message::trim;
-use super::Text;
+use super::{Text, WideText};
 use memchr::{memchr, memchr2};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -525,12 +525,12 @@ pub struct Credentials {
     pub scheme: Text,
     pub username: Option<Text>,
     pub realm: Option<Text>,
-    pub nonce: Option<Text>,
-    pub uri: Option<Text>,
-    pub response: Option<Text>,
+    pub nonce: Option<WideText>,
+    pub uri: Option<WideText>,
+    pub response: Option<WideText>,
     pub algorithm: Option<Text>,
-    pub cnonce: Option<Text>,
-    pub opaque: Option<Text>,
+    pub cnonce: Option<WideText>,
+    pub opaque: Option<WideText>,
     pub qop: Option<Text>,
     pub nc: Option<Text>,
     pub userhash: bool,
@@ -593,22 +593,23 @@ impl Credentials {
     fn apply(&mut self, p: &RawParam<'_>) {
         let name = p.name;
         let v = || Some(p.text());
+        let wide = || Some(WideText::from(p.text_cow()));
         if lower_eq(name, "username") {
             self.username = v();
         } else if lower_eq(name, "realm") {
             self.realm = v();
         } else if lower_eq(name, "nonce") {
-            self.nonce = v();
+            self.nonce = wide();
         } else if lower_eq(name, "uri") {
-            self.uri = v();
+            self.uri = wide();
         } else if lower_eq(name, "response") {
-            self.response = v();
+            self.response = wide();
         } else if lower_eq(name, "algorithm") {
             self.algorithm = v();
         } else if lower_eq(name, "cnonce") {
-            self.cnonce = v();
+            self.cnonce = wide();
         } else if lower_eq(name, "opaque") {
-            self.opaque = v();
+            self.opaque = wide();
         } else if lower_eq(name, "qop") {
             self.qop = v();
         } else if lower_eq(name, "nc") {
