@@ -1629,14 +1629,9 @@ mod tests {
         }
     }
 
-    /// Start lines with any one byte changed parse as before.
-    #[test]
-    fn start_line_near_misses_parse_like_the_reference() {
-        for line in [
-            &b"REGISTER sip:a@b SIP/2.0"[..],
-            b"SIP/2.0 401 Unauthorized",
-            b"A b SIP/2",
-        ] {
+    /// Each line with any one byte changed parses as the reference does.
+    fn near_misses_parse_like_the_reference(lines: &[&[u8]]) {
+        for line in lines {
             for i in 0..line.len() {
                 for b in 0..=255u8 {
                     let mut near = line.to_vec();
@@ -1652,13 +1647,23 @@ mod tests {
         }
     }
 
+    /// Start lines with any one byte changed parse as before.
+    #[test]
+    fn start_line_near_misses_parse_like_the_reference() {
+        near_misses_parse_like_the_reference(&[
+            b"REGISTER sip:a@b SIP/2.0",
+            b"SIP/2.0 401 Unauthorized",
+            b"A b SIP/2",
+        ]);
+    }
+
     /// More start lines with any one byte changed, for the shortcuts of
     /// the usual forms ("SIP/2.0 " at the start of a response, " SIP/2.0"
     /// at the end of a request, a method of letters before 16 bytes).
     #[test]
     fn more_start_line_near_misses_parse_like_the_reference() {
-        for line in [
-            &b"INVITE sip:bob@example.com SIP/2.0"[..],
+        near_misses_parse_like_the_reference(&[
+            b"INVITE sip:bob@example.com SIP/2.0",
             b"SIP/2.0 200 OK",
             b"SIP/2.0 407 Proxy Authentication Required",
             b"sip/2.0 100 ",
@@ -1669,20 +1674,7 @@ mod tests {
             b"ABCDEFGHIJKLMNOP sip:a SIP/2.0",
             b"ABCDEFGHIJKLMNO sip:a SIP/2.0",
             b"SIP/2.0  200",
-        ] {
-            for i in 0..line.len() {
-                for b in 0..=255u8 {
-                    let mut near = line.to_vec();
-                    near[i] = b;
-                    assert_eq!(
-                        parse_start_line(&near),
-                        reference::parse_start_line(&near),
-                        "{:?}",
-                        String::from_utf8_lossy(&near)
-                    );
-                }
-            }
-        }
+        ]);
     }
 
     /// Names around one and two 16-byte blocks, with a byte that is not a
