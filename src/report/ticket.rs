@@ -28,6 +28,9 @@ pub enum Ticket {
     Html,
 }
 
+/// The pieces of each format, drawn into a byte buffer. (The Markdown
+/// writers take any `Write`; into a `Vec` they cannot fail, so their
+/// results are dropped.)
 impl Ticket {
     fn name(self) -> &'static str {
         match self {
