@@ -3,13 +3,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipauth-diag"));
-    c.env_remove("NO_COLOR").env_remove("SIPAUTH_CREDENTIALS");
-    c
-}
+mod common;
+use common::bin;
 
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,6 +4,7 @@
 //! exit when the reader of a pipe goes away.
 
 mod common;
+use common::{shared_dir, tool};
 #[allow(dead_code)]
 #[path = "../examples/gen-capture/generator.rs"]
 mod generator;
@@ -12,25 +13,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
-
 /// A shared capture, or `None` (with a notice) when it is absent.
 fn capture(rel: &str) -> Option<PathBuf> {
-    let p = shared().join(rel);
+    let p = shared_dir().join(rel);
     if p.exists() {
         Some(p)
     } else {
         eprintln!("skipping: {} not found", p.display());
         None
     }
-}
-
-fn tool() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipauth-diag"));
-    c.env_remove("NO_COLOR").env("COLUMNS", "120");
-    c
 }
 
 /// Runs the tool in the capture's directory on its bare file name, so the
@@ -681,9 +672,9 @@ fn every_readable_capture() -> Vec<PathBuf> {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
         &mut files,
     );
-    if shared().exists() {
-        readable_captures(&shared().join("captures"), &mut files);
-        readable_captures(&shared().join("public"), &mut files);
+    if shared_dir().exists() {
+        readable_captures(&shared_dir().join("captures"), &mut files);
+        readable_captures(&shared_dir().join("public"), &mut files);
     } else {
         eprintln!("skipping the shared captures: ../shared not found");
     }
@@ -726,7 +717,7 @@ fn streamed_json_report_equals_the_kept_one() {
         }
     }
     assert!(compared >= 1, "testdata has at least one capture");
-    assert!(with_findings >= 1 || !shared().exists());
+    assert!(with_findings >= 1 || !shared_dir().exists());
     println!("{compared} captures compared, {with_findings} with findings");
 }
 

@@ -18,18 +18,16 @@ use sipauth_diag::capture::synth::{PcapWriter, SynthPacket};
 use sipauth_diag::capture::{open_reader, OpenError};
 use sipauth_diag::report;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
+mod common;
+use common::{bin, shared_dir};
 
 /// Captures to cut: testdata/ and ../shared/captures, when present.
 fn capture_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in [
         Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
-        shared().join("captures"),
+        shared_dir().join("captures"),
     ] {
         let Ok(rd) = std::fs::read_dir(&dir) else {
             println!("skipping {}: not present", dir.display());
@@ -217,10 +215,6 @@ fn prefixes_of_real_captures_are_read_with_a_warning() {
         let n = check_prefixes(&f.display().to_string(), &bytes);
         assert!(n >= 300.min(bytes.len()));
     }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sipauth-diag"))
 }
 
 fn write_tmp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {

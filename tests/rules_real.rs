@@ -5,6 +5,9 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::shared;
 use std::process::Command;
 
 /// The rules this test file answers for (the rest of the catalogue is
@@ -23,19 +26,6 @@ const OWNED: &[&str] = &[
     "scanner-user-agent",
     "unsupported-scheme",
 ];
-
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if p.join("captures").is_dir() {
-        Some(p)
-    } else {
-        eprintln!(
-            "NOTICE: {} not found; real-capture rule tests skipped",
-            p.display()
-        );
-        None
-    }
-}
 
 fn run(file: &Path, extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sipauth-diag"))

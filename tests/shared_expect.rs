@@ -6,23 +6,15 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+use common::{bin, shared};
 
 struct Expect {
     capture: PathBuf,
     rules: Vec<String>,
     forbid: Vec<String>,
     credentials: Vec<String>,
-}
-
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if p.join("captures").is_dir() {
-        Some(p)
-    } else {
-        println!("NOTICE: ../shared is absent; shared capture expectations skipped");
-        None
-    }
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -74,12 +66,8 @@ fn load(dir: &Path) -> Vec<Expect> {
     out
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipauth-diag")
-}
-
 fn known_rules() -> BTreeSet<String> {
-    let out = Command::new(bin()).arg("--list-rules").output().unwrap();
+    let out = bin().arg("--list-rules").output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(String::from))
@@ -87,13 +75,13 @@ fn known_rules() -> BTreeSet<String> {
 }
 
 fn supports_credentials() -> bool {
-    let out = Command::new(bin()).arg("--help").output().unwrap();
+    let out = bin().arg("--help").output().unwrap();
     String::from_utf8_lossy(&out.stdout).contains("--credentials")
 }
 
 fn run(e: &Expect, with_creds: bool) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin());
+    let mut cmd = bin();
     cmd.arg("--format")
         .arg("json")
         .arg("--fail-on")

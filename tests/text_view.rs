@@ -4,29 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
+mod common;
+use common::{shared_dir, tool};
+use std::process::Output;
 
 /// A shared capture, or `None` (with a notice) when it is absent.
 fn capture(rel: &str) -> Option<PathBuf> {
-    let p = shared().join(rel);
+    let p = shared_dir().join(rel);
     if p.exists() {
         Some(p)
     } else {
         eprintln!("skipping: {} not found", p.display());
         None
     }
-}
-
-fn tool() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipauth-diag"));
-    c.env_remove("NO_COLOR")
-        .env_remove("SIPAUTH_CREDENTIALS")
-        .env("COLUMNS", "120");
-    c
 }
 
 fn run(path: &Path, args: &[&str]) -> Output {

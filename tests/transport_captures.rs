@@ -9,6 +9,8 @@ use sipauth_diag::capture::{open_reader, Transport};
 use sipauth_diag::correlate::Outcome;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 fn run(path: &Path) -> Analysis {
     let file = std::fs::File::open(path).unwrap();
     analyze(
@@ -21,9 +23,7 @@ fn run(path: &Path) -> Analysis {
 }
 
 fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(name);
+    let p = common::shared_dir().join(name);
     if p.exists() {
         Some(p)
     } else {

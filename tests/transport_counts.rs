@@ -24,7 +24,10 @@
 
 use sipauth_diag::analysis::{analyze, Input, Options};
 use sipauth_diag::capture::open_reader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::shared;
 use std::process::Command;
 
 const TSHARK_COUNTS: &[(&str, u64)] = &[
@@ -76,19 +79,6 @@ const TSHARK_COUNTS: &[(&str, u64)] = &[
     // IPv6 fragment headers.
     ("public/sngrep_ipv6frag_noauth.pcap", 32),
 ];
-
-fn shared() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: {} not found (captures live beside the clone)",
-            dir.display()
-        );
-        None
-    }
-}
 
 fn our_count(path: &Path) -> u64 {
     let file = std::fs::File::open(path).unwrap();
