@@ -6,7 +6,7 @@ use crate::capture::{linktype, CaptureReader, Format, Peek, Record};
 use crate::correlate::{AuthExchange, CorrelateConfig, CorrelateStats, Correlator, MessageMeta};
 use crate::net::{NetDecoder, NetStats, Payload, PayloadKind, Take};
 use crate::rules::{self, Finding, RuleConfig};
-use crate::sip::message::looks_like_sip;
+use crate::sip::message::{looks_like_sip, START_LINE_WINDOW};
 use crate::sip::{Framing, HeaderKind, Message, ParseError, Status};
 use memchr::memchr;
 use serde::Serialize;
@@ -186,15 +186,15 @@ impl SipStage<'_> {
         let mut rest = skip_blank(data);
         let mut first = true;
         while !rest.is_empty() {
-            if !looks_like_sip(rest) {
-                // Not SIP at all (RTP, DNS, ...) is skipped quietly; SIP
-                // whose start line is damaged is reported; bytes after a
-                // complete message (some stacks pad datagrams) are noted.
-                if looks_damaged_sip(rest) {
-                    self.broken(meta.frame, ParseError::BadStartLine);
-                } else if !first {
-                    self.trailing(meta.frame, rest.len());
-                }
+            // When the first line ends within what `looks_like_sip` reads,
+            // `parse_into` reads the same line and fails with a start-line
+            // error (NotSip or BadStartLine, which nothing later in a
+            // datagram's parse returns) exactly when `looks_like_sip` says
+            // no: the start line is parsed once instead of twice.
+            let one_parse = rest.len() <= START_LINE_WINDOW
+                || memchr(b'\n', &rest[..START_LINE_WINDOW]).is_some();
+            if !one_parse && !looks_like_sip(rest) {
+                self.not_sip(meta, rest, first);
                 return;
             }
             // Parsed in place: a `Message` is a few KiB (its header
@@ -207,12 +207,28 @@ impl SipStage<'_> {
                     rest = skip_blank(&rest[used.min(rest.len())..]);
                 }
                 Ok(Status::Partial) => return,
+                Err(ParseError::BadStartLine | ParseError::NotSip) if one_parse => {
+                    self.not_sip(meta, rest, first);
+                    return;
+                }
                 Err(e) => {
                     self.broken(meta.frame, e);
                     return;
                 }
             }
             first = false;
+        }
+    }
+
+    /// A datagram's bytes that do not start with a SIP start line. Not SIP
+    /// at all (RTP, DNS, ...) is skipped quietly; SIP whose start line is
+    /// damaged is reported; bytes after a complete message (some stacks
+    /// pad datagrams) are noted.
+    fn not_sip(&mut self, meta: &MessageMeta, rest: &[u8], first: bool) {
+        if looks_damaged_sip(rest) {
+            self.broken(meta.frame, ParseError::BadStartLine);
+        } else if !first {
+            self.trailing(meta.frame, rest.len());
         }
     }
 
@@ -639,12 +655,29 @@ mod tests {
     fn trailing_bytes_are_noted_not_counted_as_broken() {
         let padded = sip("REGISTER sip:example.org SIP/2.0", 1, "") + "abc";
         let damaged = "SIP/2.0 4x1 Unauthorized\r\nCall-ID: x\r\n\r\n".to_string();
+        // NUL padding counts as blank; binary is not SIP, quietly.
+        let zeros = sip("REGISTER sip:example.org SIP/2.0", 2, "") + "\0\0\0";
+        let binary = "\u{80}\u{1}\0\0\0\0\0\0".to_string();
+        // A start line longer than `looks_like_sip` reads (2 048 bytes) is
+        // not taken for SIP, and nothing in its window looks damaged.
+        let long = format!(
+            "INVITE sip:{}@example.org SIP/2.0\r\n\r\n",
+            "a".repeat(3000)
+        );
         let a = analyze(
-            vec![input("t", vec![(Some(1), padded), (Some(2), damaged)])],
+            vec![input(
+                "t",
+                vec![
+                    (Some(1), padded),
+                    (Some(2), damaged),
+                    (Some(3), zeros),
+                    (Some(4), binary),
+                    (Some(5), long),
+                ],
+            )],
             &Options::default(),
         );
-        assert_eq!(a.sip.messages, 1);
-        assert_eq!(a.sip.broken, 1);
+        assert_eq!(a.sip.messages, 2);
         let w = &a.inputs[0].warnings;
         assert!(
             w.iter()
@@ -652,6 +685,10 @@ mod tests {
             "{w:?}"
         );
         assert!(w.iter().any(|w| w.contains("frame 2: broken SIP")), "{w:?}");
+        for quiet in ["frame 3", "frame 4", "frame 5"] {
+            assert!(!w.iter().any(|w| w.contains(quiet)), "{quiet}: {w:?}");
+        }
+        assert_eq!(a.sip.broken, 1);
     }
 
     #[test]

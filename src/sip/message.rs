@@ -435,10 +435,14 @@ fn strip_cr(line: &[u8]) -> &[u8] {
     }
 }
 
+/// How far [`looks_like_sip`] looks for the end of the start line.
+pub const START_LINE_WINDOW: usize = 2048;
+
 /// Does this look like the start of a SIP message? Cheap enough to run on
 /// every UDP payload and to resynchronise a TCP stream.
 pub fn looks_like_sip(buf: &[u8]) -> bool {
-    let line_end = memchr(b'\n', &buf[..buf.len().min(2048)]).unwrap_or(buf.len().min(2048));
+    let window = buf.len().min(START_LINE_WINDOW);
+    let line_end = memchr(b'\n', &buf[..window]).unwrap_or(window);
     parse_start_line(strip_cr(&buf[..line_end])).is_ok()
 }
 
