@@ -1,11 +1,11 @@
 //! Command line: arguments, opening inputs, choosing the report, exit code.
 
-use crate::analysis::{self, Input, Options};
+use crate::analysis::{self, Analysis, Input, Options};
 use crate::capture::{self, OpenError};
-use crate::correlate::CorrelateConfig;
+use crate::correlate::{AuthExchange, CorrelateConfig};
 use crate::credentials::{self, CredentialStore};
 use crate::report::{self, filter::Filter, filter::TimeSpec, redact, Report};
-use crate::rules::{RuleConfig, Severity, RULES};
+use crate::rules::{Finding, RuleConfig, Severity, RULES};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
@@ -55,17 +55,17 @@ Rules and what they mean: docs/rules.md, or --list-rules.";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// Summary, accounts and findings for a person at a terminal;
-    /// without --details, --ladder, filters or --redact it is collected
-    /// from exchanges as they finish, in bounded memory, on captures of
-    /// any size.
+    /// without --details, --ladder or filters it is collected from
+    /// exchanges as they finish, in bounded memory, on captures of any
+    /// size.
     Text,
     /// The full report as one JSON document (docs/report-schema.md);
-    /// without filters or --redact it is written from exchanges as they
-    /// finish, in bounded memory, on captures of any size.
+    /// without filters it is written from exchanges as they finish, in
+    /// bounded memory, on captures of any size.
     Json,
     /// A report for a support ticket: verdict per account, findings,
-    /// message flows; without filters or --redact it is written from
-    /// exchanges as they finish, in bounded memory.
+    /// message flows; without filters it is written from exchanges as
+    /// they finish, in bounded memory.
     Markdown,
     /// The ticket report as one self-contained HTML file with drawn
     /// message flows (no scripts, no external files); bounded memory as
@@ -73,7 +73,8 @@ pub enum OutputFormat {
     Html,
     /// One JSON object per line, written as exchanges finish: bounded
     /// memory on captures of any size (docs/performance.md); takes
-    /// --user, --ip, --call-id and dates for --since/--until.
+    /// --user, --ip, --call-id and dates for --since/--until, and
+    /// --redact on files without those.
     Jsonl,
 }
 
@@ -198,7 +199,9 @@ pub struct Args {
     /// Mask secrets in every format: '--redact' (or =secrets) masks
     /// nonce, cnonce, response and opaque values; '--redact=all' also
     /// replaces user names and IP addresses with stable pseudonyms, so the
-    /// report can leave the company.
+    /// report can leave the company. Files are read twice (learn what to
+    /// mask, then write), in bounded memory; standard input is read once
+    /// and kept whole.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
           default_missing_value = "secrets", value_name = "WHAT")]
     pub redact: Option<RedactChoice>,
@@ -354,6 +357,24 @@ fn open_input(
     })
 }
 
+/// The second read of a redacted run: masks an exchange and its findings
+/// before a streamed report sees them.
+fn mask(r: &mut Option<redact::Redactor>, ex: &mut AuthExchange, findings: &mut [Finding]) {
+    if let Some(r) = r {
+        r.exchange(ex);
+        r.findings(findings);
+    }
+}
+
+/// ... and, at the end, the findings about the capture as a whole and the
+/// inputs' names and warnings.
+fn mask_rest(r: &mut Option<redact::Redactor>, a: &mut Analysis) {
+    if let Some(r) = r {
+        r.findings(&mut a.findings);
+        r.inputs(&mut a.inputs);
+    }
+}
+
 fn use_color(choice: ColorChoice, to_file: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -498,12 +519,16 @@ pub fn run(args: Args) -> i32 {
     let bar = progress_bar(&paths);
     let mut status = EXIT_CLEAN;
     let mut inputs = Vec::new();
+    let mut opened = Vec::new();
     let text = capture::text::TextOptions {
         tz_offset_secs: args.tz,
     };
     for p in &paths {
         match open_input(p, &bar, &text) {
-            Ok(i) => inputs.push(i),
+            Ok(i) => {
+                inputs.push(i);
+                opened.push(p);
+            }
             Err(e) => {
                 eprintln!(
                     "sipauth-diag: {}: {e}",
@@ -543,40 +568,90 @@ pub fn run(args: Args) -> i32 {
         },
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
+    let streams = match args.format {
+        OutputFormat::Text => !args.ladder && !args.details,
+        _ => true,
+    };
+    let files = opened.iter().all(|p| p.as_os_str() != "-");
+    let mut redactor = None;
+    if redaction != redact::Level::None && filter.is_empty() && streams && files {
+        // A redacted report of files streams too: the capture is read
+        // twice, once to learn every value to mask (which numbers the
+        // labels and pseudonyms), once to write the report masked. Memory
+        // holds the tables, one entry per distinct value, instead of the
+        // whole analysis. Standard input cannot be read twice: it takes
+        // the path that keeps the analysis.
+        let mut r = redact::Redactor::new(redaction);
+        let mut learned =
+            analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
+                r.learn_exchange(&mut ex);
+                r.learn_findings(&mut findings);
+            });
+        r.learn_findings(&mut learned.findings);
+        r.learn_inputs(&mut learned.inputs);
+        r.seal();
+        drop(learned);
+        bar.set_position(0);
+        inputs = Vec::new();
+        for p in &opened {
+            match open_input(p, &bar, &text) {
+                Ok(i) => inputs.push(i),
+                Err(e) => {
+                    eprintln!(
+                        "sipauth-diag: {}: cannot read it again: {e}",
+                        report::sanitize::term(&p.display().to_string())
+                    );
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        redactor = Some(r);
+    }
     if args.format == OutputFormat::Jsonl {
         // The stream is written as exchanges finish, before any report
-        // model exists: redaction (pseudonyms are numbered over the whole
-        // report) and filters that are decided only at the end of the
-        // capture cannot apply to it.
-        if redaction != redact::Level::None || !filter.decided_as_exchanges_finish() {
-            eprintln!("sipauth-diag: --format jsonl takes --user, --ip, --call-id and dates for --since/--until; for --redact, --rule, --min-severity or a time of day use --format json");
+        // model exists: filters that are decided only at the end of the
+        // capture cannot apply to it, and redaction needs the capture
+        // read twice (files, no filter).
+        if !filter.decided_as_exchanges_finish()
+            || (redaction != redact::Level::None && redactor.is_none())
+        {
+            eprintln!("sipauth-diag: --format jsonl takes --user, --ip, --call-id and dates for --since/--until, and --redact on files without those filters; for --rule, --min-severity, a time of day, or --redact with a filter or on standard input use --format json");
             return EXIT_USAGE;
         }
-        let mut writer = if filter.is_empty() {
+        let writer = if filter.is_empty() {
             crate::jsonl::JsonlWriter::new(&mut sink)
         } else {
             crate::jsonl::JsonlWriter::narrowed(&mut sink, &filter)
         };
-        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
-            writer.exchange(&ex, &findings)
-        });
+        let mut writer = writer.redacted(redaction);
+        let mut analysis =
+            analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
+                mask(&mut redactor, &mut ex, &mut findings);
+                writer.exchange(&ex, &findings)
+            });
         bar.finish_and_clear();
+        mask_rest(&mut redactor, &mut analysis);
         let (written, worst) = writer.finish(&analysis);
         let written = written.and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
-    if args.format == OutputFormat::Json && redaction == redact::Level::None && filter.is_empty() {
+    let unmasked_or_learned = redaction == redact::Level::None || redactor.is_some();
+    if args.format == OutputFormat::Json && unmasked_or_learned && filter.is_empty() {
         // The whole report, written from exchanges as they finish: memory
-        // holds counters and accounts, not the exchanges. Filters and
-        // redaction need the whole analysis and take the path below.
+        // holds counters and accounts, not the exchanges. Filters, and
+        // redaction of standard input, need the whole analysis and take
+        // the path below.
         let (mut doc, warning) = report::json::JsonDoc::streaming();
         if let Some(w) = warning {
             eprintln!("sipauth-diag: warning: {}", report::sanitize::term(&w));
         }
-        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
-            doc.exchange(&ex, &findings)
-        });
+        let mut analysis =
+            analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
+                mask(&mut redactor, &mut ex, &mut findings);
+                doc.exchange(&ex, &findings)
+            });
         bar.finish_and_clear();
+        mask_rest(&mut redactor, &mut analysis);
         doc.findings(&analysis.findings);
         let worst = doc.worst();
         let written = doc
@@ -585,23 +660,28 @@ pub fn run(args: Args) -> i32 {
         return exit_status(written, worst, status, &args);
     }
     if matches!(args.format, OutputFormat::Markdown | OutputFormat::Html)
-        && redaction == redact::Level::None
+        && unmasked_or_learned
         && filter.is_empty()
     {
         // The report from exchanges as they finish: their sections wait in
-        // a temporary file, memory holds counters and accounts. Filters and
-        // redaction need the whole analysis and take the path below, as
-        // does a run that cannot make a temporary file.
+        // a temporary file, memory holds counters and accounts. Filters,
+        // and redaction of standard input, need the whole analysis and
+        // take the path below, as does a run that cannot make a temporary
+        // file.
         let kind = match args.format {
             OutputFormat::Html => report::ticket::Ticket::Html,
             _ => report::ticket::Ticket::Markdown,
         };
         match report::ticket::TicketStream::new(kind) {
-            Ok(mut doc) => {
-                let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
-                    doc.exchange(ex, findings)
-                });
+            Ok(doc) => {
+                let mut doc = doc.redacted(redaction);
+                let mut analysis =
+                    analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
+                        mask(&mut redactor, &mut ex, &mut findings);
+                        doc.exchange(ex, findings)
+                    });
                 bar.finish_and_clear();
+                mask_rest(&mut redactor, &mut analysis);
                 doc.findings(&analysis.findings);
                 let worst = doc.worst();
                 let written = doc.finish(analysis, &mut sink).and_then(|_| sink.flush());
@@ -622,18 +702,21 @@ pub fn run(args: Args) -> i32 {
     if args.format == OutputFormat::Text
         && !args.ladder
         && !args.details
-        && redaction == redact::Level::None
+        && unmasked_or_learned
         && filter.is_empty()
     {
         // The view from exchanges as they finish: memory holds counters,
         // accounts and rules, not the exchanges. --details and --ladder
-        // print every exchange; filters and redaction need the whole
-        // analysis: they take the path below.
-        let mut view = report::text::TextStream::new();
-        let analysis = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
-            view.exchange(ex, findings)
-        });
+        // print every exchange; filters, and redaction of standard input,
+        // need the whole analysis: they take the path below.
+        let mut view = report::text::TextStream::new().redacted(redaction);
+        let mut analysis =
+            analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
+                mask(&mut redactor, &mut ex, &mut findings);
+                view.exchange(ex, findings)
+            });
         bar.finish_and_clear();
+        mask_rest(&mut redactor, &mut analysis);
         view.findings(&analysis.findings);
         let worst = view.worst();
         let written = view

@@ -12,11 +12,16 @@
 //! selects, with their findings, and of the capture-wide findings those
 //! about them; the summary then counts what was written and says what was
 //! left out, as the JSON report does.
+//!
+//! With `--redact` (files, no filter) the capture is read twice: the
+//! exchanges and findings given to the writer are already masked
+//! ([`crate::report::redact::Redactor`]), and the summary says so.
 
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
 use crate::report::filter::{Filter, Scope};
 use crate::report::json::ExchangeFields;
+use crate::report::redact::Level;
 use crate::report::streamed::IdSet;
 use crate::rules::{Finding, Severity};
 use serde::Serialize;
@@ -39,6 +44,8 @@ pub struct JsonlWriter<'w> {
     scratch: Vec<u8>,
     /// Set with an exchange filter: what it selects, what it left out.
     narrow: Option<Narrow<'w>>,
+    /// What the exchanges and findings given were masked at.
+    redaction: Level,
 }
 
 struct Narrow<'f> {
@@ -68,7 +75,15 @@ impl<'w> JsonlWriter<'w> {
             error: None,
             scratch: Vec::new(),
             narrow: None,
+            redaction: Level::None,
         }
+    }
+
+    /// Says in the summary (`"redaction"`) that what the writer is given
+    /// was masked at `level` ([`crate::report::redact::Redactor`]).
+    pub fn redacted(mut self, level: Level) -> JsonlWriter<'w> {
+        self.redaction = level;
+        self
     }
 
     /// A writer of the exchanges `filter` selects
@@ -199,6 +214,9 @@ impl<'w> JsonlWriter<'w> {
         });
         if let Some(scope) = scope {
             summary["filter"] = json!(scope);
+        }
+        if self.redaction != Level::None {
+            summary["redaction"] = json!(self.redaction);
         }
         self.line(&summary);
         match self.error.take() {

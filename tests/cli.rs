@@ -275,7 +275,7 @@ fn jsonl_takes_exchange_filters_and_refuses_the_others() {
     let last: serde_json::Value = serde_json::from_slice(last).unwrap();
     assert!(last.get("filter").is_none(), "{last}");
     for refused in [
-        &["--redact"][..],
+        &["--redact", "--user", "alice"][..],
         &["--rule", "auth-loop"],
         &["--min-severity", "error"],
         &["--since", "10:00"],

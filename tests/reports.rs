@@ -4,7 +4,7 @@
 //! exit when the reader of a pipe goes away.
 
 mod common;
-use common::{shared_dir, tool};
+use common::{every_readable_capture, shared_dir, tool};
 #[allow(dead_code)]
 #[path = "../examples/gen-capture/generator.rs"]
 mod generator;
@@ -641,21 +641,6 @@ fn completions_and_man_page_are_generated() {
 }
 
 /// Every capture file under `dir` (recursively) that the tool can open.
-fn readable_captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            readable_captures(&p, out);
-        } else if p.extension().is_none_or(|e| e != "expect" && e != "md") {
-            out.push(p);
-        }
-    }
-}
-
 fn open_input(p: &Path) -> Option<sipauth_diag::analysis::Input> {
     let f = std::fs::File::open(p).ok()?;
     let reader = sipauth_diag::capture::open_reader(Box::new(std::io::BufReader::new(f))).ok()?;
@@ -663,22 +648,6 @@ fn open_input(p: &Path) -> Option<sipauth_diag::analysis::Input> {
         name: p.display().to_string(),
         reader,
     })
-}
-
-/// The readable captures of testdata/ and, when it is there, ../shared.
-fn every_readable_capture() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    readable_captures(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
-        &mut files,
-    );
-    if shared_dir().exists() {
-        readable_captures(&shared_dir().join("captures"), &mut files);
-        readable_captures(&shared_dir().join("public"), &mut files);
-    } else {
-        eprintln!("skipping the shared captures: ../shared not found");
-    }
-    files
 }
 
 /// The JSON report written as exchanges finish (what `--format json`

@@ -57,10 +57,16 @@ impl Report {
 
     /// A report of the whole analysis, nothing masked.
     pub fn plain(analysis: Analysis) -> Report {
+        Report::masked(analysis, redact::Level::None)
+    }
+
+    /// A report of the whole analysis, already masked at `level` as it
+    /// streamed ([`redact::Redactor`]).
+    pub fn masked(analysis: Analysis, level: redact::Level) -> Report {
         Report {
             analysis,
             scope: None,
-            redaction: redact::Level::None,
+            redaction: level,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! [`html::write`]), and the result is the same, byte for byte.
 
 use super::ladder::{self, Ladder};
+use super::redact::Level;
 use super::streamed::{notes_of, ExchangeCounts, IdSet};
 use super::{
     html, markdown, AccountBook, AccountRow, Summary, TicketHead, Verdict, Worst, MAX_LADDERS,
@@ -194,6 +195,8 @@ pub struct TicketStream {
     /// Reused buffers: the findings of one exchange by severity, a record.
     groups: [Vec<u8>; 4],
     record: Vec<u8>,
+    /// What the exchanges and findings given were masked at.
+    redaction: Level,
 }
 
 /// What the verdict needs of one account besides its row.
@@ -234,7 +237,15 @@ impl TicketStream {
             unencoded: HashMap::default(),
             groups: Default::default(),
             record: Vec::new(),
+            redaction: Level::None,
         })
+    }
+
+    /// Says in the report that what it is given was masked at `level`
+    /// ([`super::redact::Redactor`]).
+    pub fn redacted(mut self, level: Level) -> TicketStream {
+        self.redaction = level;
+        self
     }
 
     /// The warning for the user when [`TicketStream::new`] failed.
@@ -510,7 +521,7 @@ impl TicketStream {
         let head = TicketHead {
             inputs: &analysis.inputs,
             scope: None,
-            redaction: super::redact::Level::None,
+            redaction: self.redaction,
             exchanges: self.counts.exchanges,
             summary: &summary,
             rows: &rows,

@@ -65,3 +65,35 @@ pub fn read_a_little_then_close(cmd: &mut Command) -> (ExitStatus, String) {
         .expect("stderr text");
     (child.wait().expect("exit status"), err)
 }
+
+/// Every file under `dir` but `.expect` and `.md` files, sorted.
+pub fn readable_captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            readable_captures(&p, out);
+        } else if p.extension().is_none_or(|e| e != "expect" && e != "md") {
+            out.push(p);
+        }
+    }
+}
+
+/// The readable captures of testdata/ and, when it is there, ../shared.
+pub fn every_readable_capture() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    readable_captures(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+        &mut files,
+    );
+    if shared_dir().exists() {
+        readable_captures(&shared_dir().join("captures"), &mut files);
+        readable_captures(&shared_dir().join("public"), &mut files);
+    } else {
+        eprintln!("skipping the shared captures: ../shared not found");
+    }
+    files
+}

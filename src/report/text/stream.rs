@@ -48,6 +48,8 @@ pub struct TextStream {
     /// Hashes the evidence values a rule's example is compared with
     /// (keyed, so that a capture cannot make two values collide).
     hasher: RandomState,
+    /// What the exchanges and findings given were masked at.
+    redaction: Level,
 }
 
 /// What the diagnosis needs of one account besides its row.
@@ -125,7 +127,15 @@ impl TextStream {
             worst_lines: Vec::new(),
             seen: 0,
             hasher: RandomState::new(),
+            redaction: Level::None,
         }
+    }
+
+    /// Says in the view that what it is given was masked at `level`
+    /// ([`crate::report::redact::Redactor`]).
+    pub fn redacted(mut self, level: Level) -> TextStream {
+        self.redaction = level;
+        self
     }
 
     /// Counts a finished exchange and the findings about it.
@@ -165,7 +175,7 @@ impl TextStream {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         match self.kept {
-            Some(kept) => write_kept(kept, analysis, o, out),
+            Some(kept) => write_kept(kept, analysis, self.redaction, o, out),
             None => self.write_digest(analysis, o, out),
         }
     }
@@ -285,7 +295,7 @@ impl TextStream {
             lines: self.worst_lines,
             total: self.bad.len(),
         };
-        write_inputs(&analysis.inputs, None, Level::None, &p, w, out)?;
+        write_inputs(&analysis.inputs, None, self.redaction, &p, w, out)?;
         write_view(&view, o, &p, &digests, || worst, out)
     }
 }
@@ -327,6 +337,7 @@ impl AccountTable {
 fn write_kept(
     kept: Vec<(AuthExchange, Vec<Finding>)>,
     mut analysis: Analysis,
+    redaction: Level,
     o: &TextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -341,7 +352,7 @@ fn write_kept(
     findings.append(&mut analysis.findings);
     analysis.exchanges = exchanges;
     analysis.findings = findings;
-    super::write(&Report::plain(analysis), o, out)
+    super::write(&Report::masked(analysis, redaction), o, out)
 }
 
 impl AccountNotes {

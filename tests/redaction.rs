@@ -1,0 +1,239 @@
+//! Redacted reports of files stream: the capture is read twice, once to
+//! learn what to mask, once to write. They must be byte for byte the
+//! reports of the kept analysis, which standard input still takes.
+
+mod common;
+use common::{bin, every_readable_capture};
+
+#[allow(dead_code)]
+#[path = "../examples/gen-capture/generator.rs"]
+mod generator;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The name a report gives standard input, as a file name: the same
+/// capture read from this file (streamed) and from a pipe (kept) then
+/// gives reports that must be identical, names included.
+const STDIN_NAME: &str = "<stdin>";
+
+fn run(dir: &Path, args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut cmd = bin();
+    cmd.current_dir(dir).env("COLUMNS", "120").args(args);
+    match stdin {
+        Some(p) => cmd.arg("-").stdin(std::fs::File::open(p).unwrap()),
+        None => cmd.arg(STDIN_NAME),
+    };
+    cmd.output().expect("run sipauth-diag")
+}
+
+/// A capture of 300 accounts (about 2 MB): more than the 20 exchanges the
+/// text view prints in full and the 40 ladders of a ticket, failures,
+/// attacks and capture-wide findings.
+fn generated(dir: &Path) -> PathBuf {
+    let pcap = dir.join("generated.pcap");
+    let mut cfg = generator::Config::for_size_mb(2, 7);
+    cfg.accounts = 300;
+    cfg.rtp_per_call = 0;
+    let file = std::fs::File::create(&pcap).unwrap();
+    generator::generate(cfg, std::io::BufWriter::new(file)).expect("generate");
+    pcap
+}
+
+const FORMATS: &[&[&str]] = &[
+    &["--format", "json"],
+    &["--format", "markdown"],
+    &["--format", "html"],
+    &["--format", "text", "--color", "never"],
+    &["--format", "text", "--color", "always"],
+];
+
+#[test]
+fn streamed_redacted_reports_equal_the_kept_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = every_readable_capture();
+    files.push(generated(dir.path()));
+    let link = dir.path().join(STDIN_NAME);
+    let mut compared = 0;
+    let mut masked = 0;
+    for p in &files {
+        let _ = std::fs::remove_file(&link);
+        std::fs::copy(p, &link).unwrap();
+        for level in ["--redact", "--redact=all"] {
+            for fmt in FORMATS {
+                let mut args = fmt.to_vec();
+                args.push(level);
+                let streamed = run(dir.path(), &args, None);
+                if streamed.status.code() == Some(2) {
+                    // Not a capture: the same for both ways in.
+                    assert_eq!(run(dir.path(), &args, Some(p)).status.code(), Some(2));
+                    continue;
+                }
+                let kept = run(dir.path(), &args, Some(p));
+                assert_eq!(
+                    streamed.status.code(),
+                    kept.status.code(),
+                    "{} {args:?}",
+                    p.display()
+                );
+                assert!(
+                    streamed.stdout == kept.stdout,
+                    "{} {args:?}: the streamed redacted report differs from the kept one",
+                    p.display()
+                );
+                compared += 1;
+                let out = String::from_utf8_lossy(&streamed.stdout);
+                if out.contains("[nonce-") || out.contains("[response-") {
+                    masked += 1;
+                }
+            }
+        }
+    }
+    assert!(compared >= FORMATS.len() * 2, "{compared} reports compared");
+    assert!(masked >= 10, "only {masked} reports showed a label");
+    println!("{compared} redacted reports compared, {masked} with labels");
+}
+
+fn lines(out: &Output) -> Vec<Value> {
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("a JSON line"))
+        .collect()
+}
+
+/// `--format jsonl --redact` (files only) writes the exchanges and
+/// findings of the redacted JSON report, and says it is redacted.
+#[test]
+fn redacted_jsonl_shows_what_the_redacted_json_report_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = generated(dir.path());
+    let name = pcap.to_str().unwrap();
+    for level in ["secrets", "all"] {
+        let flag = format!("--redact={level}");
+        let stream = bin()
+            .args(["--format", "jsonl", &flag, name])
+            .output()
+            .unwrap();
+        let doc = bin()
+            .args(["--format", "json", &flag, name])
+            .output()
+            .unwrap();
+        assert_eq!(stream.status.code(), doc.status.code());
+        let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
+        let lines = lines(&stream);
+        let of_type = |t: &str| -> Vec<Value> {
+            (lines.iter())
+                .filter(|l| l["type"] == t)
+                .map(|l| {
+                    let mut l = l.clone();
+                    l.as_object_mut().unwrap().remove("type");
+                    l
+                })
+                .collect()
+        };
+        let exchanges = of_type("exchange");
+        assert!(
+            exchanges.len() > 100,
+            "{level}: {} exchanges",
+            exchanges.len()
+        );
+        assert_eq!(Value::from(exchanges), doc["exchanges"], "{level}");
+        assert_eq!(Value::from(of_type("finding")), doc["findings"], "{level}");
+        let summary = lines.last().unwrap();
+        assert_eq!(summary["type"], "summary");
+        assert_eq!(summary["redaction"], level);
+        assert_eq!(summary["inputs"], doc["inputs"]);
+        let text = String::from_utf8_lossy(&stream.stdout);
+        if level == "all" {
+            assert!(
+                text.contains("user-1") && text.contains("10.255.0.1"),
+                "{level}"
+            );
+        }
+    }
+    // Without --redact the summary says nothing about it (as before).
+    let plain = bin().args(["--format", "jsonl", name]).output().unwrap();
+    assert!(lines(&plain).last().unwrap().get("redaction").is_none());
+}
+
+/// Standard input cannot be read twice: `--format jsonl --redact` refuses
+/// it, and a filter with it, and says what to use instead.
+#[test]
+fn redacted_jsonl_needs_files_without_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = generated(dir.path());
+    let from_stdin = bin()
+        .args(["--format", "jsonl", "--redact", "-"])
+        .stdin(std::fs::File::open(&pcap).unwrap())
+        .output()
+        .unwrap();
+    let filtered = bin()
+        .args(["--format", "jsonl", "--redact", "--user", "20001"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    for out in [from_stdin, filtered] {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("use --format json"), "{err}");
+    }
+}
+
+/// Every secret value the capture carries is masked in the streamed
+/// reports, also where it shows in free text; the unredacted report shows
+/// them, so this can fail.
+#[test]
+fn streamed_redaction_masks_every_secret_of_the_capture() {
+    use sipauth_diag::analysis::{analyze, Input, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = generated(dir.path());
+    let reader = sipauth_diag::capture::open_reader(Box::new(std::io::BufReader::new(
+        std::fs::File::open(&pcap).unwrap(),
+    )))
+    .unwrap();
+    let a = analyze(
+        vec![Input {
+            name: "g".into(),
+            reader,
+        }],
+        &Options::default(),
+    );
+    let mut secrets = Vec::new();
+    for ex in &a.exchanges {
+        for (_, c) in ex.all_credentials() {
+            let c = &c.credentials;
+            for v in [&c.nonce, &c.cnonce, &c.response, &c.opaque]
+                .into_iter()
+                .flatten()
+            {
+                secrets.push(v.to_string());
+            }
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    assert!(secrets.len() > 500, "{} secret values", secrets.len());
+    let name = pcap.to_str().unwrap();
+    // Ladders show the start of each value ("0b5f4c..").
+    let shows = |out: &str, s: &str| out.contains(s) || out.contains(&format!("{}..", &s[..6]));
+    for fmt in ["markdown", "html"] {
+        let plain = bin().args(["--format", fmt, name]).output().unwrap();
+        let plain = String::from_utf8_lossy(&plain.stdout);
+        let shown = secrets.iter().filter(|s| shows(&plain, s)).count();
+        assert!(
+            shown >= 20,
+            "{fmt}: the unredacted report shows {shown} values"
+        );
+        for level in ["--redact", "--redact=all"] {
+            let out = bin().args(["--format", fmt, level, name]).output().unwrap();
+            let out = String::from_utf8_lossy(&out.stdout);
+            for s in &secrets {
+                assert!(!shows(&out, s), "{fmt} {level} shows {s}");
+            }
+            assert!(out.contains("[nonce-"), "{fmt} {level}: no label");
+        }
+    }
+}
