@@ -582,8 +582,13 @@ pub fn run(args: Args) -> i32 {
         // whole analysis. Standard input cannot be read twice: it takes
         // the path that keeps the analysis.
         let mut r = redact::Redactor::new(redaction);
+        // Findings are learned from only for the addresses they write.
+        let learning = Options {
+            without_rules: redaction == redact::Level::Secrets,
+            ..opts.clone()
+        };
         let mut learned =
-            analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
+            analysis::analyze_streaming(inputs, &learning, &mut |mut ex, mut findings| {
                 r.learn_exchange(&mut ex);
                 r.learn_findings(&mut findings);
             });

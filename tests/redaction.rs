@@ -237,3 +237,37 @@ fn streamed_redaction_masks_every_secret_of_the_capture() {
         }
     }
 }
+
+/// The first read of a `--redact` run skips the rules: it must see the
+/// same exchanges as the second, which runs them.
+#[test]
+fn exchanges_are_the_same_without_the_rules() {
+    use sipauth_diag::analysis::{analyze_streaming, Input, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = generated(dir.path());
+    let run = |opts: &Options| {
+        let reader = sipauth_diag::capture::open_reader(Box::new(std::io::BufReader::new(
+            std::fs::File::open(&pcap).unwrap(),
+        )))
+        .unwrap();
+        let input = Input {
+            name: "g".into(),
+            reader,
+        };
+        let mut exchanges = Vec::new();
+        let mut findings = 0;
+        let a = analyze_streaming(vec![input], opts, &mut |ex, f| {
+            findings += f.len();
+            exchanges.push(serde_json::to_string(&ex).unwrap());
+        });
+        (exchanges, findings + a.findings.len())
+    };
+    let (with, found) = run(&Options::default());
+    let (without, none) = run(&Options {
+        without_rules: true,
+        ..Options::default()
+    });
+    assert!(found > 10 && with.len() > 100, "{found} findings");
+    assert_eq!(none, 0);
+    assert!(with == without, "the exchanges differ");
+}
