@@ -9,7 +9,7 @@ use crate::rules::{Finding, RuleConfig, Severity, RULES};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -200,8 +200,8 @@ pub struct Args {
     /// nonce, cnonce, response and opaque values; '--redact=all' also
     /// replaces user names and IP addresses with stable pseudonyms, so the
     /// report can leave the company. Files are read twice (learn what to
-    /// mask, then write), in bounded memory; standard input is read once
-    /// and kept whole.
+    /// mask, then write), in bounded memory; standard input is first
+    /// copied to a temporary file.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
           default_missing_value = "secrets", value_name = "WHAT")]
     pub redact: Option<RedactChoice>,
@@ -340,10 +340,18 @@ fn open_input(
     path: &PathBuf,
     bar: &ProgressBar,
     text: &capture::text::TextOptions,
+    spool: Option<&File>,
 ) -> Result<Input, OpenError> {
     let name = path.display().to_string();
     let source: Box<dyn io::Read + Send> = if name == "-" {
-        Box::new(io::stdin())
+        match spool {
+            Some(f) => {
+                let mut f = f.try_clone()?;
+                f.rewind()?;
+                Box::new(f)
+            }
+            None => Box::new(io::stdin()),
+        }
     } else {
         Box::new(Counted {
             inner: File::open(path)?,
@@ -355,6 +363,40 @@ fn open_input(
         name: if name == "-" { "<stdin>".into() } else { name },
         reader,
     })
+}
+
+/// Standard input in an unnamed temporary file, to be read twice.
+fn spool_stdin() -> io::Result<File> {
+    let mut f = tempfile::tempfile()?;
+    let mut stdin = io::BufReader::with_capacity(1 << 20, io::stdin().lock());
+    io::copy(&mut stdin, &mut f)?;
+    f.rewind()?;
+    Ok(f)
+}
+
+/// Opens the inputs again for a second read (the progress bar starts over);
+/// `None` after saying which one could not be.
+fn reopen(
+    opened: &[&PathBuf],
+    bar: &ProgressBar,
+    text: &capture::text::TextOptions,
+    spool: Option<&File>,
+) -> Option<Vec<Input>> {
+    bar.set_position(0);
+    let mut inputs = Vec::with_capacity(opened.len());
+    for p in opened {
+        match open_input(p, bar, text, spool) {
+            Ok(i) => inputs.push(i),
+            Err(e) => {
+                eprintln!(
+                    "sipauth-diag: {}: cannot read it again: {e}",
+                    report::sanitize::term(&p.display().to_string())
+                );
+                return None;
+            }
+        }
+    }
+    Some(inputs)
 }
 
 /// The second read of a redacted run: masks an exchange and its findings
@@ -516,6 +558,26 @@ pub fn run(args: Args) -> i32 {
         Some(RedactChoice::Secrets) => redact::Level::Secrets,
         Some(RedactChoice::All) => redact::Level::All,
     };
+    let streams = match args.format {
+        OutputFormat::Text => !args.ladder && !args.details,
+        _ => true,
+    };
+    // Runs that read their inputs twice (see below).
+    let redacts_in_two_reads = redaction != redact::Level::None && filter.is_empty() && streams;
+    let selects_in_two_reads = !filter.is_empty() && !filter.may_show_narrows();
+    let mut spool = None;
+    if (redacts_in_two_reads || selects_in_two_reads) && paths.iter().any(|p| p.as_os_str() == "-")
+    {
+        // Standard input cannot be read twice: it is copied to an unnamed
+        // temporary file (the size of the capture on disk, removed when
+        // the run ends) rather than kept as a whole analysis in memory.
+        match spool_stdin() {
+            Ok(f) => spool = Some(f),
+            Err(e) => eprintln!(
+                "sipauth-diag: warning: cannot copy standard input to a temporary file ({e}; set TMPDIR to a writable directory): the whole analysis is kept in memory"
+            ),
+        }
+    }
     let bar = progress_bar(&paths);
     let mut status = EXIT_CLEAN;
     let mut inputs = Vec::new();
@@ -524,7 +586,7 @@ pub fn run(args: Args) -> i32 {
         tz_offset_secs: args.tz,
     };
     for p in &paths {
-        match open_input(p, &bar, &text) {
+        match open_input(p, &bar, &text, spool.as_ref()) {
             Ok(i) => {
                 inputs.push(i);
                 opened.push(p);
@@ -568,13 +630,9 @@ pub fn run(args: Args) -> i32 {
         },
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
-    let streams = match args.format {
-        OutputFormat::Text => !args.ladder && !args.details,
-        _ => true,
-    };
-    let files = opened.iter().all(|p| p.as_os_str() != "-");
+    let files = spool.is_some() || opened.iter().all(|p| p.as_os_str() != "-");
     let mut redactor = None;
-    if redaction != redact::Level::None && filter.is_empty() && streams && files {
+    if redacts_in_two_reads && files {
         // A redacted report of files streams too: the capture is read
         // twice, once to learn every value to mask (which numbers the
         // labels and pseudonyms), once to write the report masked. Memory
@@ -596,20 +654,10 @@ pub fn run(args: Args) -> i32 {
         r.learn_inputs(&mut learned.inputs);
         r.seal();
         drop(learned);
-        bar.set_position(0);
-        inputs = Vec::new();
-        for p in &opened {
-            match open_input(p, &bar, &text) {
-                Ok(i) => inputs.push(i),
-                Err(e) => {
-                    eprintln!(
-                        "sipauth-diag: {}: cannot read it again: {e}",
-                        report::sanitize::term(&p.display().to_string())
-                    );
-                    return EXIT_USAGE;
-                }
-            }
-        }
+        inputs = match reopen(&opened, &bar, &text, spool.as_ref()) {
+            Some(i) => i,
+            None => return EXIT_USAGE,
+        };
         redactor = Some(r);
     }
     if args.format == OutputFormat::Jsonl {
@@ -620,7 +668,7 @@ pub fn run(args: Args) -> i32 {
         if !filter.decided_as_exchanges_finish()
             || (redaction != redact::Level::None && redactor.is_none())
         {
-            eprintln!("sipauth-diag: --format jsonl takes --user, --ip, --call-id and dates for --since/--until, and --redact on files without those filters; for --rule, --min-severity, a time of day, or --redact with a filter or on standard input use --format json");
+            eprintln!("sipauth-diag: --format jsonl takes --user, --ip, --call-id and dates for --since/--until, and --redact without those filters (standard input needs a temporary file for it); for --rule, --min-severity, a time of day, or --redact with a filter, use --format json");
             return EXIT_USAGE;
         }
         let writer = if filter.is_empty() {
@@ -643,9 +691,9 @@ pub fn run(args: Args) -> i32 {
     let unmasked_or_learned = redaction == redact::Level::None || redactor.is_some();
     if args.format == OutputFormat::Json && unmasked_or_learned && filter.is_empty() {
         // The whole report, written from exchanges as they finish: memory
-        // holds counters and accounts, not the exchanges. Filters, and
-        // redaction of standard input, need the whole analysis and take
-        // the path below.
+        // holds counters and accounts, not the exchanges. Filters (and
+        // redaction that could not read its input twice) take the path
+        // below.
         let (mut doc, warning) = report::json::JsonDoc::streaming();
         if let Some(w) = warning {
             eprintln!("sipauth-diag: warning: {}", report::sanitize::term(&w));
@@ -669,10 +717,9 @@ pub fn run(args: Args) -> i32 {
         && filter.is_empty()
     {
         // The report from exchanges as they finish: their sections wait in
-        // a temporary file, memory holds counters and accounts. Filters,
-        // and redaction of standard input, need the whole analysis and
-        // take the path below, as does a run that cannot make a temporary
-        // file.
+        // a temporary file, memory holds counters and accounts. Filters
+        // (and redaction that could not read its input twice) take the
+        // path below, as does a run that cannot make a temporary file.
         let kind = match args.format {
             OutputFormat::Html => report::ticket::Ticket::Html,
             _ => report::ticket::Ticket::Markdown,
@@ -712,8 +759,8 @@ pub fn run(args: Args) -> i32 {
     {
         // The view from exchanges as they finish: memory holds counters,
         // accounts and rules, not the exchanges. --details and --ladder
-        // print every exchange; filters, and redaction of standard input,
-        // need the whole analysis: they take the path below.
+        // print every exchange; filters (and redaction that could not
+        // read its input twice) take the path below.
         let mut view = report::text::TextStream::new().redacted(redaction);
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
@@ -729,7 +776,28 @@ pub fn run(args: Args) -> i32 {
             .and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
-    let report = if filter.selects_exchanges() {
+    let report = if files && selects_in_two_reads {
+        // A finding filter or a time of day alone cannot narrow as
+        // exchanges finish (a capture-wide finding can name an exchange
+        // long gone; the day is that of the capture's first exchange): a
+        // first read finds the exchanges shown, a second keeps only them.
+        let mut selection = report::filter::Selection::new(&filter);
+        let first = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            selection.exchange(&ex, &findings)
+        });
+        let ids = selection.finish(&first.findings);
+        drop(first);
+        let Some(inputs) = reopen(&opened, &bar, &text, spool.as_ref()) else {
+            return EXIT_USAGE;
+        };
+        let mut narrowing = report::filter::Narrowing::of_ids(&filter, ids);
+        let streamed = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
+            narrowing.exchange(ex, findings)
+        });
+        bar.finish_and_clear();
+        let (analysis, whole) = narrowing.finish(streamed);
+        Report::build_narrowed(analysis, whole, &filter, redaction)
+    } else if filter.selects_exchanges() {
         // Only the exchanges the filter may show are kept as they finish:
         // narrowing a large capture to one account, address or Call-ID
         // needs the memory of what is shown. The report is the same.

@@ -12,6 +12,7 @@
 use crate::analysis::Analysis;
 use crate::capture::{days_from_civil, Ts};
 use crate::correlate::AuthExchange;
+use crate::report::streamed::IdSet;
 use crate::rules::{Finding, Severity};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -220,6 +221,19 @@ impl Filter {
             && absolute(self.until).is_none_or(|u| ex.first_ts <= u)
     }
 
+    /// Whether [`Filter::may_show`] refuses any exchange: a user, address
+    /// or Call-ID, or an absolute time. Without one (finding filters, times
+    /// of day alone) narrowing as exchanges finish keeps them all, and a
+    /// [`Selection`] over a first read of the capture is what narrows.
+    pub fn may_show_narrows(&self) -> bool {
+        let absolute = |t: Option<TimeSpec>| matches!(t, Some(TimeSpec::At(_)));
+        !self.users.is_empty()
+            || !self.ips.is_empty()
+            || !self.call_ids.is_empty()
+            || absolute(self.since)
+            || absolute(self.until)
+    }
+
     /// Whether [`Filter::may_show`] decides it alone: exchange filters
     /// with dates only, no finding filter (a capture-wide finding can
     /// make an exchange shown after it finished), no time of day.
@@ -277,24 +291,41 @@ impl Whole {
 /// what is shown, not of the capture.
 pub struct Narrowing<'f> {
     filter: &'f Filter,
+    /// Set when a [`Selection`] named the exchanges to keep.
+    ids: Option<IdSet>,
     whole: Whole,
     exchanges: Vec<AuthExchange>,
     findings: Vec<Finding>,
 }
 
 impl<'f> Narrowing<'f> {
+    /// Keeps what [`Filter::may_show`].
     pub fn new(filter: &'f Filter) -> Narrowing<'f> {
         Narrowing {
             filter,
+            ids: None,
             whole: Whole::default(),
             exchanges: Vec::new(),
             findings: Vec::new(),
         }
     }
 
+    /// Keeps the exchanges a [`Selection`] of the same capture found
+    /// shown (its second read).
+    pub fn of_ids(filter: &'f Filter, ids: IdSet) -> Narrowing<'f> {
+        Narrowing {
+            ids: Some(ids),
+            ..Narrowing::new(filter)
+        }
+    }
+
     pub fn exchange(&mut self, ex: AuthExchange, mut findings: Vec<Finding>) {
         self.whole.add(&ex, findings.len());
-        if self.filter.may_show(&ex) {
+        let keep = match &self.ids {
+            Some(ids) => ids.contains(ex.id as u64),
+            None => self.filter.may_show(&ex),
+        };
+        if keep {
             self.exchanges.push(ex);
             self.findings.append(&mut findings);
         }
@@ -309,6 +340,119 @@ impl<'f> Narrowing<'f> {
         a.exchanges = self.exchanges;
         a.findings = self.findings;
         (a, self.whole)
+    }
+}
+
+/// The first read of a filtered run whose filter cannot narrow as
+/// exchanges finish ([`Filter::may_show_narrows`] is false: `--rule`,
+/// `--min-severity`, a time of day): finds the exchanges the report will
+/// show, exactly as [`apply_after`] will, so that a second read keeps only
+/// those ([`Narrowing::of_ids`]). Memory: a bit per exchange; with a time
+/// of day, also 24 bytes per exchange (its times are resolved at the end,
+/// on the capture's first day); and each matching finding that names
+/// other exchanges.
+pub struct Selection<'f> {
+    filter: &'f Filter,
+    whole: Whole,
+    /// Exchanges that pass the exchange filters (no time of day given).
+    passing: IdSet,
+    /// With a time of day: id, first and last time of the exchanges that
+    /// pass the others.
+    timed: Vec<(usize, Ts, Ts)>,
+    /// Exchanges with a finding that passes the finding filters and names
+    /// no other exchange.
+    named: IdSet,
+    /// The other findings that pass: their exchange and related ones.
+    named_with: Vec<(Option<usize>, Vec<usize>)>,
+}
+
+impl<'f> Selection<'f> {
+    pub fn new(filter: &'f Filter) -> Selection<'f> {
+        Selection {
+            filter,
+            whole: Whole::default(),
+            passing: IdSet::default(),
+            timed: Vec::new(),
+            named: IdSet::default(),
+            named_with: Vec::new(),
+        }
+    }
+
+    fn of_day(&self) -> bool {
+        let tod = |t: Option<TimeSpec>| matches!(t, Some(TimeSpec::TimeOfDay(_)));
+        tod(self.filter.since) || tod(self.filter.until)
+    }
+
+    pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
+        self.whole.add(ex, findings.len());
+        if self.filter.may_show(ex) {
+            if self.of_day() {
+                self.timed.push((ex.id, ex.first_ts, ex.last_ts));
+            } else {
+                self.passing.insert(ex.id as u64);
+            }
+        }
+        for f in findings {
+            self.finding(f);
+        }
+    }
+
+    fn finding(&mut self, f: &Finding) {
+        if !self.filter.finding_matches(f) {
+            return;
+        }
+        match f.exchange {
+            Some(id) if f.related_exchanges.is_empty() => self.named.insert(id as u64),
+            _ => self
+                .named_with
+                .push((f.exchange, f.related_exchanges.clone())),
+        }
+    }
+
+    /// The ids of the exchanges shown, given the findings about the
+    /// capture as a whole (the first read's analysis has them).
+    pub fn finish(mut self, capture_wide: &[Finding]) -> IdSet {
+        self.whole.findings += capture_wide.len();
+        for f in capture_wide {
+            self.finding(f);
+        }
+        let kept = if self.of_day() {
+            let day = day_start(self.whole.first);
+            let since = self.filter.since.map(|t| t.resolve(day));
+            let until = self.filter.until.map(|t| t.resolve(day));
+            let mut kept = IdSet::default();
+            for &(id, first, last) in &self.timed {
+                if since.is_none_or(|s| last >= s) && until.is_none_or(|u| first <= u) {
+                    kept.insert(id as u64);
+                }
+            }
+            kept
+        } else {
+            self.passing
+        };
+        if !self.filter.selects_findings() {
+            return kept;
+        }
+        // As apply_after: a finding in scope names its exchanges.
+        let mut shown = IdSet::default();
+        for id in self.named.iter() {
+            if kept.contains(id) {
+                shown.insert(id);
+            }
+        }
+        let exchange_filter = self.filter.selects_exchanges();
+        for (exchange, related) in &self.named_with {
+            let in_scope = match exchange {
+                Some(id) => kept.contains(*id as u64),
+                None => !exchange_filter || related.iter().any(|&id| kept.contains(id as u64)),
+            };
+            if in_scope {
+                for &id in exchange.iter().chain(related) {
+                    shown.insert(id as u64);
+                }
+            }
+        }
+        shown
     }
 }
 

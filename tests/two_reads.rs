@@ -1,6 +1,7 @@
-//! Redacted reports of files stream: the capture is read twice, once to
-//! learn what to mask, once to write. They must be byte for byte the
-//! reports of the kept analysis, which standard input still takes.
+//! Runs that read a file twice: redacted reports (learn what to mask,
+//! then write as exchanges finish) and reports filtered by finding or time
+//! of day (find what is shown, then keep only that). They must be byte for
+//! byte the reports of the kept analysis, which standard input still takes.
 
 mod common;
 use common::{bin, every_readable_capture};
@@ -18,13 +19,28 @@ use std::process::Output;
 /// gives reports that must be identical, names included.
 const STDIN_NAME: &str = "<stdin>";
 
-fn run(dir: &Path, args: &[&str], stdin: Option<&Path>) -> Output {
+/// How the capture reaches the binary.
+#[derive(Clone, Copy, PartialEq)]
+enum Way {
+    /// As the file named [`STDIN_NAME`]: read twice.
+    File,
+    /// On standard input, copied to a temporary file: read twice.
+    Pipe,
+    /// On standard input without a usable temporary directory: read
+    /// once, the whole analysis kept.
+    Kept,
+}
+
+fn run(dir: &Path, args: &[&str], capture: &Path, way: Way) -> Output {
     let mut cmd = bin();
     cmd.current_dir(dir).env("COLUMNS", "120").args(args);
-    match stdin {
-        Some(p) => cmd.arg("-").stdin(std::fs::File::open(p).unwrap()),
-        None => cmd.arg(STDIN_NAME),
+    match way {
+        Way::File => cmd.arg(STDIN_NAME),
+        Way::Pipe | Way::Kept => cmd.arg("-").stdin(std::fs::File::open(capture).unwrap()),
     };
+    if way == Way::Kept {
+        cmd.env("TMPDIR", dir.join("no-such-directory"));
+    }
     cmd.output().expect("run sipauth-diag")
 }
 
@@ -64,13 +80,19 @@ fn streamed_redacted_reports_equal_the_kept_ones() {
             for fmt in FORMATS {
                 let mut args = fmt.to_vec();
                 args.push(level);
-                let streamed = run(dir.path(), &args, None);
+                let streamed = run(dir.path(), &args, p, Way::File);
                 if streamed.status.code() == Some(2) {
-                    // Not a capture: the same for both ways in.
-                    assert_eq!(run(dir.path(), &args, Some(p)).status.code(), Some(2));
+                    // Not a capture: the same for every way in.
+                    assert_eq!(run(dir.path(), &args, p, Way::Kept).status.code(), Some(2));
                     continue;
                 }
-                let kept = run(dir.path(), &args, Some(p));
+                let kept = run(dir.path(), &args, p, Way::Kept);
+                let piped = run(dir.path(), &args, p, Way::Pipe);
+                assert!(
+                    piped.stdout == streamed.stdout,
+                    "{} {args:?}: standard input read twice differs from the file",
+                    p.display()
+                );
                 assert_eq!(
                     streamed.status.code(),
                     kept.status.code(),
@@ -158,23 +180,44 @@ fn redacted_jsonl_shows_what_the_redacted_json_report_shows() {
     assert!(lines(&plain).last().unwrap().get("redaction").is_none());
 }
 
-/// Standard input cannot be read twice: `--format jsonl --redact` refuses
-/// it, and a filter with it, and says what to use instead.
+/// `--format jsonl --redact` reads standard input twice through a
+/// temporary file, and refuses it without one, and with a filter, saying
+/// what to use instead.
 #[test]
-fn redacted_jsonl_needs_files_without_filters() {
+fn redacted_jsonl_from_standard_input_and_with_filters() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = generated(dir.path());
-    let from_stdin = bin()
-        .args(["--format", "jsonl", "--redact", "-"])
-        .stdin(std::fs::File::open(&pcap).unwrap())
+    let piped = |tmp: Option<&Path>| {
+        let mut cmd = bin();
+        cmd.args(["--format", "jsonl", "--redact", "-"])
+            .stdin(std::fs::File::open(&pcap).unwrap());
+        if let Some(t) = tmp {
+            cmd.env("TMPDIR", t);
+        }
+        cmd.output().unwrap()
+    };
+    let file = bin()
+        .args(["--format", "jsonl", "--redact"])
+        .arg(&pcap)
         .output()
         .unwrap();
+    let spooled = piped(None);
+    assert_eq!(spooled.status.code(), file.status.code());
+    let (a, b) = (lines(&file), lines(&spooled));
+    assert_eq!(a.len(), b.len());
+    assert_eq!(
+        a[..a.len() - 1],
+        b[..b.len() - 1],
+        "the same lines but the summary"
+    );
+    assert_eq!(b.last().unwrap()["inputs"][0]["name"], "<stdin>");
+    let no_temp = piped(Some(&dir.path().join("no-such-directory")));
     let filtered = bin()
         .args(["--format", "jsonl", "--redact", "--user", "20001"])
         .arg(&pcap)
         .output()
         .unwrap();
-    for out in [from_stdin, filtered] {
+    for out in [no_temp, filtered] {
         assert_eq!(out.status.code(), Some(2));
         assert!(out.stdout.is_empty());
         let err = String::from_utf8_lossy(&out.stderr);
@@ -270,4 +313,73 @@ fn exchanges_are_the_same_without_the_rules() {
     assert!(found > 10 && with.len() > 100, "{found} findings");
     assert_eq!(none, 0);
     assert!(with == without, "the exchanges differ");
+}
+
+/// `--rule`, `--min-severity` and times of day alone: the first read finds
+/// the exchanges shown, the second keeps only them; the report is that of
+/// the whole analysis filtered (standard input).
+#[test]
+fn reports_filtered_in_two_reads_equal_the_kept_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = every_readable_capture();
+    files.push(generated(dir.path()));
+    let link = dir.path().join(STDIN_NAME);
+    let filters: &[&[&str]] = &[
+        &["--min-severity", "error"],
+        &["--rule", "brute-force,missing-cnonce,auth-loop"],
+        // Exchanges shown only because a capture-wide finding names them.
+        &["--rule", "brute-force", "--min-severity", "critical"],
+        &["--since", "00:00:01", "--until", "23:00"],
+        &[
+            "--until",
+            "09:00:30",
+            "--min-severity",
+            "warning",
+            "--redact=all",
+        ],
+    ];
+    let formats: &[&[&str]] = &[
+        &["--format", "json"],
+        &["--format", "markdown"],
+        &["--format", "text", "--details", "--color", "never"],
+    ];
+    let (mut compared, mut narrowed) = (0, 0);
+    for p in &files {
+        let _ = std::fs::remove_file(&link);
+        std::fs::copy(p, &link).unwrap();
+        for filter in filters {
+            for fmt in formats {
+                let args: Vec<&str> = fmt.iter().chain(filter.iter()).copied().collect();
+                let two = run(dir.path(), &args, p, Way::File);
+                let kept = run(dir.path(), &args, p, Way::Kept);
+                assert_eq!(
+                    two.status.code(),
+                    kept.status.code(),
+                    "{} {args:?}",
+                    p.display()
+                );
+                if two.status.code() == Some(2) {
+                    continue;
+                }
+                assert!(
+                    two.stdout == kept.stdout,
+                    "{} {args:?}: the report of two reads differs from the kept one",
+                    p.display()
+                );
+                compared += 1;
+                if fmt[1] == "json" {
+                    let doc: Value = serde_json::from_slice(&two.stdout).unwrap();
+                    let f = &doc["filter"];
+                    if f["exchanges_shown"].as_u64() < f["exchanges_total"].as_u64()
+                        && f["exchanges_shown"].as_u64() > Some(0)
+                    {
+                        narrowed += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared >= filters.len() * formats.len(), "{compared}");
+    assert!(narrowed >= 5, "only {narrowed} reports left something out");
+    println!("{compared} filtered reports compared, {narrowed} JSON reports narrowed");
 }
