@@ -55,9 +55,9 @@ Rules and what they mean: docs/rules.md, or --list-rules.";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// Summary, accounts and findings for a person at a terminal;
-    /// without --details, --ladder or filters it is collected from
-    /// exchanges as they finish, in bounded memory, on captures of any
-    /// size.
+    /// without filters it is collected from exchanges as they finish, in
+    /// bounded memory, on captures of any size (--details and --ladder
+    /// read the capture twice for it).
     Text,
     /// The full report as one JSON document (docs/report-schema.md);
     /// without filters it is written from exchanges as they finish, in
@@ -72,9 +72,9 @@ pub enum OutputFormat {
     /// for markdown.
     Html,
     /// One JSON object per line, written as exchanges finish: bounded
-    /// memory on captures of any size (docs/performance.md); takes
-    /// --user, --ip, --call-id and dates for --since/--until, and
-    /// --redact on files without those.
+    /// memory on captures of any size (docs/performance.md); takes every
+    /// filter (--rule, --min-severity and times of day read the capture
+    /// twice) and --redact without a filter.
     Jsonl,
 }
 
@@ -365,6 +365,16 @@ fn open_input(
     })
 }
 
+/// The first read of a filtered run that reads its inputs twice: what the
+/// report will show.
+fn select_shown(inputs: Vec<Input>, opts: &Options, filter: &Filter) -> report::filter::Selected {
+    let mut selection = report::filter::Selection::new(filter);
+    let first = analysis::analyze_streaming(inputs, opts, &mut |ex, findings| {
+        selection.exchange(&ex, &findings)
+    });
+    selection.finish(&first.findings)
+}
+
 /// Standard input in an unnamed temporary file, to be read twice.
 fn spool_stdin() -> io::Result<File> {
     let mut f = tempfile::tempfile()?;
@@ -558,15 +568,28 @@ pub fn run(args: Args) -> i32 {
         Some(RedactChoice::Secrets) => redact::Level::Secrets,
         Some(RedactChoice::All) => redact::Level::All,
     };
-    let streams = match args.format {
-        OutputFormat::Text => !args.ladder && !args.details,
-        _ => true,
-    };
     // Runs that read their inputs twice (see below).
-    let redacts_in_two_reads = redaction != redact::Level::None && filter.is_empty() && streams;
-    let selects_in_two_reads = !filter.is_empty() && !filter.may_show_narrows();
+    let redacts_in_two_reads = redaction != redact::Level::None && filter.is_empty();
+    let text_details = args.format == OutputFormat::Text && (args.ladder || args.details);
+    let details_in_two_reads = text_details && filter.is_empty();
+    let selects_in_two_reads = !filter.is_empty()
+        && if args.format == OutputFormat::Jsonl {
+            // Lines are written as exchanges finish: what the filter
+            // shows must be known before.
+            !filter.decided_as_exchanges_finish()
+        } else {
+            !filter.may_show_narrows()
+        };
+    if args.format == OutputFormat::Jsonl && redaction != redact::Level::None && !filter.is_empty()
+    {
+        // Pseudonyms are numbered over what a filter shows, which the
+        // stream cannot know while it writes.
+        eprintln!("sipauth-diag: --format jsonl takes --redact only without filters; use --format json for both");
+        return EXIT_USAGE;
+    }
     let mut spool = None;
-    if (redacts_in_two_reads || selects_in_two_reads) && paths.iter().any(|p| p.as_os_str() == "-")
+    if (redacts_in_two_reads || details_in_two_reads || selects_in_two_reads)
+        && paths.iter().any(|p| p.as_os_str() == "-")
     {
         // Standard input cannot be read twice: it is copied to an unnamed
         // temporary file (the size of the capture on disk, removed when
@@ -632,46 +655,62 @@ pub fn run(args: Args) -> i32 {
     };
     let files = spool.is_some() || opened.iter().all(|p| p.as_os_str() != "-");
     let mut redactor = None;
-    if redacts_in_two_reads && files {
-        // A redacted report of files streams too: the capture is read
-        // twice, once to learn every value to mask (which numbers the
-        // labels and pseudonyms), once to write the report masked. Memory
-        // holds the tables, one entry per distinct value, instead of the
-        // whole analysis. Standard input cannot be read twice: it takes
-        // the path that keeps the analysis.
-        let mut r = redact::Redactor::new(redaction);
+    let mut capture_wide = None;
+    if (redacts_in_two_reads || details_in_two_reads) && files {
+        // A redacted report streams too: the capture is read twice, once
+        // to learn every value to mask (which numbers the labels and
+        // pseudonyms), once to write the report masked. Memory holds the
+        // tables, one entry per distinct value, instead of the whole
+        // analysis. The same first read gives --details and --ladder the
+        // findings about the whole capture, so that each exchange can be
+        // written complete as it finishes.
+        let mut r = (redaction != redact::Level::None).then(|| redact::Redactor::new(redaction));
         // Findings are learned from only for the addresses they write.
         let learning = Options {
-            without_rules: redaction == redact::Level::Secrets,
+            without_rules: redaction == redact::Level::Secrets && !details_in_two_reads,
             ..opts.clone()
         };
-        let mut learned =
+        let mut first =
             analysis::analyze_streaming(inputs, &learning, &mut |mut ex, mut findings| {
-                r.learn_exchange(&mut ex);
-                r.learn_findings(&mut findings);
+                if let Some(r) = &mut r {
+                    r.learn_exchange(&mut ex);
+                    r.learn_findings(&mut findings);
+                }
             });
-        r.learn_findings(&mut learned.findings);
-        r.learn_inputs(&mut learned.inputs);
-        r.seal();
-        drop(learned);
+        if let Some(r) = &mut r {
+            r.learn_findings(&mut first.findings);
+            r.learn_inputs(&mut first.inputs);
+            r.seal();
+        }
+        if details_in_two_reads {
+            capture_wide = Some(std::mem::take(&mut first.findings));
+        }
+        drop(first);
         inputs = match reopen(&opened, &bar, &text, spool.as_ref()) {
             Some(i) => i,
             None => return EXIT_USAGE,
         };
-        redactor = Some(r);
+        redactor = r;
     }
     if args.format == OutputFormat::Jsonl {
         // The stream is written as exchanges finish, before any report
-        // model exists: filters that are decided only at the end of the
-        // capture cannot apply to it, and redaction needs the capture
-        // read twice (files, no filter).
-        if !filter.decided_as_exchanges_finish()
-            || (redaction != redact::Level::None && redactor.is_none())
+        // model exists: a filter decided only at the end of the capture,
+        // and redaction, need it read twice (standard input through a
+        // temporary file).
+        if (redaction != redact::Level::None && redactor.is_none())
+            || (selects_in_two_reads && !files)
         {
-            eprintln!("sipauth-diag: --format jsonl takes --user, --ip, --call-id and dates for --since/--until, and --redact without those filters (standard input needs a temporary file for it); for --rule, --min-severity, a time of day, or --redact with a filter, use --format json");
+            eprintln!("sipauth-diag: --format jsonl reads standard input twice for --redact, --rule, --min-severity or a time of day, and no temporary file could be made for it; use --format json");
             return EXIT_USAGE;
         }
-        let writer = if filter.is_empty() {
+        let writer = if selects_in_two_reads {
+            let selected = select_shown(inputs, &opts, &filter);
+            let Some(again) = reopen(&opened, &bar, &text, spool.as_ref()) else {
+                return EXIT_USAGE;
+            };
+            inputs = again;
+            crate::jsonl::JsonlWriter::selected(&mut sink, &filter, selected)
+        } else if filter.is_empty() {
             crate::jsonl::JsonlWriter::new(&mut sink)
         } else {
             crate::jsonl::JsonlWriter::narrowed(&mut sink, &filter)
@@ -751,17 +790,35 @@ pub fn run(args: Args) -> i32 {
         ladder: args.ladder,
         details: args.details,
     };
+    // --details and --ladder print every exchange: what they print waits
+    // in temporary files, written as exchanges finish.
+    let details = match capture_wide {
+        Some(mut wide) if args.format == OutputFormat::Text => {
+            if let Some(r) = &mut redactor {
+                r.findings(&mut wide);
+            }
+            match report::text::DetailsSpool::new(&text_options, wide) {
+                Ok(spool) => Some(spool),
+                Err(e) => {
+                    eprintln!("sipauth-diag: warning: cannot create a temporary file ({e}; set TMPDIR to a writable directory): --details and --ladder keep the analysis in memory");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     if args.format == OutputFormat::Text
-        && !args.ladder
-        && !args.details
+        && (!text_details || details.is_some())
         && unmasked_or_learned
         && filter.is_empty()
     {
         // The view from exchanges as they finish: memory holds counters,
-        // accounts and rules, not the exchanges. --details and --ladder
-        // print every exchange; filters (and redaction that could not
-        // read its input twice) take the path below.
+        // accounts and rules, not the exchanges. Filters (and runs that
+        // could not read their input twice) take the path below.
         let mut view = report::text::TextStream::new().redacted(redaction);
+        if let Some(spool) = details {
+            view = view.spooling(spool);
+        }
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
                 mask(&mut redactor, &mut ex, &mut findings);
@@ -781,16 +838,11 @@ pub fn run(args: Args) -> i32 {
         // exchanges finish (a capture-wide finding can name an exchange
         // long gone; the day is that of the capture's first exchange): a
         // first read finds the exchanges shown, a second keeps only them.
-        let mut selection = report::filter::Selection::new(&filter);
-        let first = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
-            selection.exchange(&ex, &findings)
-        });
-        let ids = selection.finish(&first.findings);
-        drop(first);
+        let selected = select_shown(inputs, &opts, &filter);
         let Some(inputs) = reopen(&opened, &bar, &text, spool.as_ref()) else {
             return EXIT_USAGE;
         };
-        let mut narrowing = report::filter::Narrowing::of_ids(&filter, ids);
+        let mut narrowing = report::filter::Narrowing::of_ids(&filter, selected);
         let streamed = analysis::analyze_streaming(inputs, &opts, &mut |ex, findings| {
             narrowing.exchange(ex, findings)
         });

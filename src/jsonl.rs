@@ -11,15 +11,18 @@
 //! `--call-id`, `--since`/`--until` as dates) writes only the exchanges it
 //! selects, with their findings, and of the capture-wide findings those
 //! about them; the summary then counts what was written and says what was
-//! left out, as the JSON report does.
+//! left out, as the JSON report does. Other filters (`--rule`,
+//! `--min-severity`, times of day) need the capture read twice: a
+//! [`crate::report::filter::Selection`] over the first read says what is
+//! shown ([`JsonlWriter::selected`]).
 //!
-//! With `--redact` (files, no filter) the capture is read twice: the
+//! With `--redact` (no filter) the capture is read twice too: the
 //! exchanges and findings given to the writer are already masked
 //! ([`crate::report::redact::Redactor`]), and the summary says so.
 
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
-use crate::report::filter::{Filter, Scope};
+use crate::report::filter::{Filter, Scope, Selected};
 use crate::report::json::ExchangeFields;
 use crate::report::redact::Level;
 use crate::report::streamed::IdSet;
@@ -50,11 +53,31 @@ pub struct JsonlWriter<'w> {
 
 struct Narrow<'f> {
     filter: &'f Filter,
+    /// What a first read of the capture found shown (finding filters,
+    /// times of day); without it the filter decides as exchanges finish.
+    selected: Option<Selected>,
     /// Exchanges written.
     shown: IdSet,
     exchanges_total: usize,
     findings_total: usize,
     findings_shown: usize,
+}
+
+impl Narrow<'_> {
+    /// Whether a finding is written: as the JSON report filters it. A
+    /// finding of a shown exchange (`of_exchange`) is, when the filter
+    /// decides as exchanges finish; a capture-wide one when it is about a
+    /// shown exchange.
+    fn retains(&self, f: &Finding, of_exchange: bool) -> bool {
+        match &self.selected {
+            Some(s) => s.in_scope(f, self.filter) && self.filter.finding_matches(f),
+            None if of_exchange => true,
+            None => match f.exchange {
+                Some(id) => self.shown.contains(id as u64),
+                None => (f.related_exchanges.iter()).any(|&id| self.shown.contains(id as u64)),
+            },
+        }
+    }
 }
 
 /// Compact JSON that also escapes C1 controls and bidi overrides, like the
@@ -92,11 +115,27 @@ impl<'w> JsonlWriter<'w> {
         let mut w = JsonlWriter::new(out);
         w.narrow = Some(Narrow {
             filter,
+            selected: None,
             shown: IdSet::default(),
             exchanges_total: 0,
             findings_total: 0,
             findings_shown: 0,
         });
+        w
+    }
+
+    /// A writer of what a [`crate::report::filter::Selection`] over a
+    /// first read of the same capture found shown: any filter, the
+    /// findings narrowed as the JSON report narrows them.
+    pub fn selected(
+        out: &'w mut dyn Write,
+        filter: &'w Filter,
+        selected: Selected,
+    ) -> JsonlWriter<'w> {
+        let mut w = JsonlWriter::narrowed(out, filter);
+        if let Some(n) = &mut w.narrow {
+            n.selected = Some(selected);
+        }
         w
     }
 
@@ -128,16 +167,25 @@ impl<'w> JsonlWriter<'w> {
         if let Some(n) = &mut self.narrow {
             n.exchanges_total += 1;
             n.findings_total += findings.len();
-            if !n.filter.may_show(ex) {
+            let show = match &n.selected {
+                Some(s) => s.shows(ex.id),
+                None => n.filter.may_show(ex),
+            };
+            if !show {
                 return;
             }
             n.shown.insert(ex.id as u64);
-            n.findings_shown += findings.len();
         }
         self.exchanges += 1;
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
         self.line(&ExchangeFields::new(ex, Some("exchange")));
         for f in findings {
+            if let Some(n) = &mut self.narrow {
+                if !n.retains(f, true) {
+                    continue;
+                }
+                n.findings_shown += 1;
+            }
             *self.by_rule.entry(f.rule).or_insert(0) += 1;
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
             self.worst = self.worst.max(Some(f.severity));
@@ -176,14 +224,7 @@ impl<'w> JsonlWriter<'w> {
         for f in &a.findings {
             if let Some(n) = &mut self.narrow {
                 n.findings_total += 1;
-                let about_shown = match f.exchange {
-                    Some(id) => n.shown.contains(id as u64),
-                    None => f
-                        .related_exchanges
-                        .iter()
-                        .any(|&id| n.shown.contains(id as u64)),
-                };
-                if !about_shown {
+                if !n.retains(f, false) {
                     continue;
                 }
                 n.findings_shown += 1;

@@ -849,6 +849,49 @@ fn streamed_markdown_and_html_reports_equal_the_kept_ones() {
     );
 }
 
+/// `--details` and `--ladder` without a filter stream (two reads: the
+/// capture-wide findings come from the first): the same text as the view
+/// of the kept analysis (standard input without a temporary directory),
+/// also when a capture-wide rule names single exchanges (nc-reuse).
+#[test]
+fn streamed_details_and_ladders_equal_the_kept_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "<stdin>";
+    std::fs::write(dir.path().join(name), nc_replay_capture()).unwrap();
+    for args in [
+        &["--details"][..],
+        &["--ladder"],
+        &["--details", "--ladder", "--color", "always"],
+    ] {
+        let streamed = tool()
+            .current_dir(dir.path())
+            .args(args)
+            .arg(name)
+            .output()
+            .unwrap();
+        let kept = tool()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("-")
+            .stdin(std::fs::File::open(dir.path().join(name)).unwrap())
+            .env("TMPDIR", dir.path().join("no-such-directory"))
+            .output()
+            .unwrap();
+        assert_eq!(streamed.status.code(), kept.status.code(), "{args:?}");
+        let text = String::from_utf8_lossy(&streamed.stdout);
+        assert!(
+            streamed.stdout == kept.stdout,
+            "{args:?}: streamed and kept differ"
+        );
+        // 150 exchanges: past the 20 the stream keeps, and the late
+        // nc-reuse findings are in the groups and ladders they name.
+        assert!(text.matches(" REGISTER user").count() > 40, "{args:?}");
+        if args.contains(&"--details") {
+            assert!(text.matches("nc-reuse").count() >= 50, "{args:?}");
+        }
+    }
+}
+
 /// 100 phones register once each, two seconds apart; every even one is
 /// refused (403), every odd one accepted and, 30 s later, registers again
 /// with the same nonce and nonce count (nc-reuse: a warning about that

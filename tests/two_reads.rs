@@ -1,6 +1,8 @@
 //! Runs that read a file twice: redacted reports (learn what to mask,
-//! then write as exchanges finish) and reports filtered by finding or time
-//! of day (find what is shown, then keep only that). They must be byte for
+//! then write as exchanges finish), the text view's `--details` and
+//! `--ladder` (the first read gives the capture-wide findings, the second
+//! writes each exchange complete as it finishes) and reports filtered by
+//! finding or time of day (find what is shown, then keep only that). They must be byte for
 //! byte the reports of the kept analysis, which standard input still takes.
 
 mod common;
@@ -63,6 +65,14 @@ const FORMATS: &[&[&str]] = &[
     &["--format", "html"],
     &["--format", "text", "--color", "never"],
     &["--format", "text", "--color", "always"],
+    &[
+        "--format",
+        "text",
+        "--details",
+        "--ladder",
+        "--color",
+        "always",
+    ],
 ];
 
 #[test]
@@ -76,10 +86,16 @@ fn streamed_redacted_reports_equal_the_kept_ones() {
     for p in &files {
         let _ = std::fs::remove_file(&link);
         std::fs::copy(p, &link).unwrap();
-        for level in ["--redact", "--redact=all"] {
+        for level in ["", "--redact", "--redact=all"] {
             for fmt in FORMATS {
                 let mut args = fmt.to_vec();
-                args.push(level);
+                if level.is_empty() {
+                    if !args.contains(&"--details") {
+                        continue;
+                    }
+                } else {
+                    args.push(level);
+                }
                 let streamed = run(dir.path(), &args, p, Way::File);
                 if streamed.status.code() == Some(2) {
                     // Not a capture: the same for every way in.
@@ -382,4 +398,75 @@ fn reports_filtered_in_two_reads_equal_the_kept_ones() {
     assert!(compared >= filters.len() * formats.len(), "{compared}");
     assert!(narrowed >= 5, "only {narrowed} reports left something out");
     println!("{compared} filtered reports compared, {narrowed} JSON reports narrowed");
+}
+
+/// `--format jsonl` with a finding filter or a time of day reads the
+/// capture twice and writes what the filtered JSON report shows: the same
+/// exchanges, findings and counts.
+#[test]
+fn filtered_jsonl_shows_what_the_filtered_json_report_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = generated(dir.path());
+    let mut files = every_readable_capture();
+    files.push(pcap);
+    let filters: &[&[&str]] = &[
+        &["--rule", "brute-force"],
+        &["--min-severity", "error", "--ip", "10.0.0.1"],
+        &["--until", "09:00:30", "--min-severity", "warning"],
+        &["--since", "00:00:01"],
+    ];
+    let mut narrowed = 0;
+    for p in &files {
+        for filter in filters {
+            let stream = bin()
+                .args(["--format", "jsonl"])
+                .args(*filter)
+                .arg(p)
+                .output()
+                .unwrap();
+            let doc = bin()
+                .args(["--format", "json"])
+                .args(*filter)
+                .arg(p)
+                .output()
+                .unwrap();
+            assert_eq!(
+                stream.status.code(),
+                doc.status.code(),
+                "{} {filter:?}",
+                p.display()
+            );
+            if doc.status.code() == Some(2) {
+                continue;
+            }
+            let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
+            let lines = lines(&stream);
+            let of_type = |t: &str| -> Value {
+                (lines.iter())
+                    .filter(|l| l["type"] == t)
+                    .map(|l| {
+                        let mut l = l.clone();
+                        l.as_object_mut().unwrap().remove("type");
+                        l
+                    })
+                    .collect()
+            };
+            let what = format!("{} {filter:?}", p.display());
+            assert_eq!(of_type("exchange"), doc["exchanges"], "{what}");
+            assert_eq!(of_type("finding"), doc["findings"], "{what}");
+            let summary = lines.last().unwrap();
+            assert_eq!(summary["filter"], doc["filter"], "{what}");
+            let s = &doc["summary"];
+            assert_eq!(summary["exchanges"], s["exchanges"], "{what}");
+            assert_eq!(summary["findings_by_rule"], s["findings_by_rule"], "{what}");
+            assert_eq!(summary["by_outcome"], s["by_outcome"], "{what}");
+            let f = &doc["filter"];
+            if f["exchanges_shown"].as_u64() < f["exchanges_total"].as_u64()
+                && f["exchanges_shown"].as_u64() > Some(0)
+            {
+                narrowed += 1;
+            }
+        }
+    }
+    assert!(narrowed >= 5, "only {narrowed} reports left something out");
 }

@@ -242,7 +242,8 @@ impl Filter {
         !self.selects_findings() && dated(self.since) && dated(self.until)
     }
 
-    fn finding_matches(&self, f: &Finding) -> bool {
+    /// The finding passes `--rule` and `--min-severity`.
+    pub fn finding_matches(&self, f: &Finding) -> bool {
         (self.rules.is_empty() || self.rules.iter().any(|r| r == f.rule))
             && self.min_severity.is_none_or(|s| f.severity >= s)
     }
@@ -312,9 +313,9 @@ impl<'f> Narrowing<'f> {
 
     /// Keeps the exchanges a [`Selection`] of the same capture found
     /// shown (its second read).
-    pub fn of_ids(filter: &'f Filter, ids: IdSet) -> Narrowing<'f> {
+    pub fn of_ids(filter: &'f Filter, selected: Selected) -> Narrowing<'f> {
         Narrowing {
-            ids: Some(ids),
+            ids: Some(selected.into_shown()),
             ..Narrowing::new(filter)
         }
     }
@@ -409,9 +410,9 @@ impl<'f> Selection<'f> {
         }
     }
 
-    /// The ids of the exchanges shown, given the findings about the
-    /// capture as a whole (the first read's analysis has them).
-    pub fn finish(mut self, capture_wide: &[Finding]) -> IdSet {
+    /// The exchanges shown, given the findings about the capture as a
+    /// whole (the first read's analysis has them).
+    pub fn finish(mut self, capture_wide: &[Finding]) -> Selected {
         self.whole.findings += capture_wide.len();
         for f in capture_wide {
             self.finding(f);
@@ -431,7 +432,7 @@ impl<'f> Selection<'f> {
             self.passing
         };
         if !self.filter.selects_findings() {
-            return kept;
+            return Selected { kept, shown: None };
         }
         // As apply_after: a finding in scope names its exchanges.
         let mut shown = IdSet::default();
@@ -452,7 +453,48 @@ impl<'f> Selection<'f> {
                 }
             }
         }
-        shown
+        Selected {
+            kept,
+            shown: Some(shown),
+        }
+    }
+}
+
+/// What a [`Selection`] found: the exchanges that pass the exchange
+/// filters, and those shown (with a finding filter: those a finding that
+/// is shown names).
+pub struct Selected {
+    kept: IdSet,
+    /// `None`: the same as `kept` (no finding filter).
+    shown: Option<IdSet>,
+}
+
+impl Selected {
+    /// The exchange is shown.
+    pub fn shows(&self, id: usize) -> bool {
+        self.shown
+            .as_ref()
+            .unwrap_or(&self.kept)
+            .contains(id as u64)
+    }
+
+    /// A finding passes the exchange filters as [`apply_after`] decides:
+    /// about a kept exchange, or about none and relating one (or when no
+    /// exchange filter was given).
+    pub fn in_scope(&self, f: &Finding, filter: &Filter) -> bool {
+        match f.exchange {
+            Some(id) => self.kept.contains(id as u64),
+            None => {
+                !filter.selects_exchanges()
+                    || f.related_exchanges
+                        .iter()
+                        .any(|&id| self.kept.contains(id as u64))
+            }
+        }
+    }
+
+    fn into_shown(self) -> IdSet {
+        self.shown.unwrap_or(self.kept)
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod details;
 mod stream;
+pub use details::Spool as DetailsSpool;
 
 pub use stream::TextStream;
 
@@ -487,14 +488,8 @@ fn write_view<'a>(
     Ok(())
 }
 
-fn write_ladders(
-    a: &Analysis,
-    o: &TextOptions,
-    p: &Paint,
-    w: usize,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let style = if o.color {
+fn ladder_style(color: bool) -> AsciiStyle {
+    if color {
         AsciiStyle {
             mark_on: "\x1b[1;31m",
             mark_off: "\x1b[0m",
@@ -504,24 +499,46 @@ fn write_ladders(
             mark_on: "",
             mark_off: "",
         }
-    };
+    }
+}
+
+fn write_ladders(
+    a: &Analysis,
+    o: &TextOptions,
+    p: &Paint,
+    w: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let style = ladder_style(o.color);
     for ex in &a.exchanges {
-        writeln!(
-            out,
-            "{} #{} {} {}  {}",
-            p.bold("Ladder"),
-            ex.id,
-            term(&ex.method),
-            term(&ex.user().unwrap_or_else(|| "?".into())),
-            p.outcome(ex.outcome)
-        )?;
         let l = ladder::build(ex, &a.findings);
-        for line in ladder::ascii(&l, w, &style) {
-            writeln!(out, "{line}")?;
-        }
-        writeln!(out)?;
+        write_ladder(ex, &l, p, w, &style, out)?;
     }
     Ok(())
+}
+
+/// One exchange's ladder with its title line.
+fn write_ladder(
+    ex: &AuthExchange,
+    l: &ladder::Ladder,
+    p: &Paint,
+    w: usize,
+    style: &AsciiStyle,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} #{} {} {}  {}",
+        p.bold("Ladder"),
+        ex.id,
+        term(&ex.method),
+        term(&ex.user().unwrap_or_else(|| "?".into())),
+        p.outcome(ex.outcome)
+    )?;
+    for line in ladder::ascii(l, w, style) {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out)
 }
 
 fn write_inputs(

@@ -6,9 +6,10 @@
 //! by the same functions as for an analysis in memory.
 
 use super::{
-    account_named, sorted_ranges, write_inputs, write_view, AccountView, Cause, OtherValues, Paint,
-    RuleDetail, RuleDigest, Tally, TextOptions, View, WorstExchanges, WorstLine, BIG,
-    MAX_ACCOUNTS_PER_RULE, MAX_ALSO, MAX_FRAMES_SHOWN, MAX_RULES_IN_FULL, MAX_WORST,
+    account_named, sorted_ranges, write_inputs, write_overview, write_view, AccountView, Cause,
+    DetailsSpool, OtherValues, Paint, RuleDetail, RuleDigest, Tally, TextOptions, View,
+    WorstExchanges, WorstLine, BIG, MAX_ACCOUNTS_PER_RULE, MAX_ALSO, MAX_FRAMES_SHOWN,
+    MAX_RULES_IN_FULL, MAX_WORST,
 };
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
@@ -50,6 +51,8 @@ pub struct TextStream {
     hasher: RandomState,
     /// What the exchanges and findings given were masked at.
     redaction: Level,
+    /// `--details` and `--ladder`: what they print, as exchanges finish.
+    spool: Option<DetailsSpool>,
 }
 
 /// What the diagnosis needs of one account besides its row.
@@ -128,7 +131,15 @@ impl TextStream {
             seen: 0,
             hasher: RandomState::new(),
             redaction: Level::None,
+            spool: None,
         }
+    }
+
+    /// Prints `--details` and `--ladder` (as `o` asks) from `spool`, which
+    /// is given every exchange as it finishes.
+    pub fn spooling(mut self, spool: DetailsSpool) -> TextStream {
+        self.spool = Some(spool);
+        self
     }
 
     /// Says in the view that what it is given was masked at `level`
@@ -140,6 +151,9 @@ impl TextStream {
 
     /// Counts a finished exchange and the findings about it.
     pub fn exchange(&mut self, ex: AuthExchange, findings: Vec<Finding>) {
+        if let Some(spool) = &mut self.spool {
+            spool.exchange(&ex, &findings);
+        }
         if let Some(account) = self.counts.exchange(&ex) {
             notes_of(&mut self.accounts, account)
                 .first_exchange
@@ -296,7 +310,18 @@ impl TextStream {
             total: self.bad.len(),
         };
         write_inputs(&analysis.inputs, None, self.redaction, &p, w, out)?;
-        write_view(&view, o, &p, &digests, || worst, out)
+        let mut spool = self.spool;
+        match &mut spool {
+            Some(spool) if o.details => {
+                write_overview(&view, o, &p, &mut Default::default(), out)?;
+                spool.write_details(out)?;
+            }
+            _ => write_view(&view, o, &p, &digests, || worst, out)?,
+        }
+        match &mut spool {
+            Some(spool) if o.ladder => spool.write_ladders(out),
+            _ => Ok(()),
+        }
     }
 }
 
