@@ -201,7 +201,7 @@ pub struct Args {
     /// replaces user names and IP addresses with stable pseudonyms, so the
     /// report can leave the company. Files are read twice (learn what to
     /// mask, then write), in bounded memory; standard input is first
-    /// copied to a temporary file.
+    /// copied to a temporary file, as are pipes.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
           default_missing_value = "secrets", value_name = "WHAT")]
     pub redact: Option<RedactChoice>,
@@ -336,22 +336,69 @@ fn print_generated(args: &Args) -> io::Result<()> {
     out.flush()
 }
 
+/// An input as named on the command line, and its copy in a temporary
+/// file when it must be read twice and cannot be (standard input, a pipe
+/// such as `<(zcat x.pcap.gz)`, a device).
+struct Source<'a> {
+    path: &'a PathBuf,
+    copy: Option<File>,
+}
+
+impl Source<'_> {
+    /// A regular file: it can be opened and read again.
+    fn rereadable(&self) -> bool {
+        self.path.as_os_str() != "-" && std::fs::metadata(self.path).is_ok_and(|m| m.is_file())
+    }
+
+    fn can_read_twice(&self) -> bool {
+        self.copy.is_some() || self.rereadable()
+    }
+
+    /// Copies what cannot be read twice; a name that does not exist is
+    /// left for [`open_input`] to report.
+    fn copy_if_needed(&mut self) {
+        let stdin = self.path.as_os_str() == "-";
+        if self.rereadable() || !(stdin || std::fs::metadata(self.path).is_ok()) {
+            return;
+        }
+        let copied = (|| -> io::Result<File> {
+            let src: Box<dyn io::Read> = if stdin {
+                Box::new(io::stdin().lock())
+            } else {
+                Box::new(File::open(self.path)?)
+            };
+            let mut f = tempfile::tempfile()?;
+            io::copy(&mut io::BufReader::with_capacity(1 << 20, src), &mut f)?;
+            f.rewind()?;
+            Ok(f)
+        })();
+        match copied {
+            Ok(f) => self.copy = Some(f),
+            Err(e) => eprintln!(
+                "sipauth-diag: warning: cannot copy {} to a temporary file to read it twice ({e}; set TMPDIR to a writable directory): the whole analysis is kept in memory",
+                if stdin {
+                    "standard input".to_string()
+                } else {
+                    report::sanitize::term(&self.path.display().to_string()).into_owned()
+                }
+            ),
+        }
+    }
+}
+
 fn open_input(
-    path: &PathBuf,
+    source: &Source<'_>,
     bar: &ProgressBar,
     text: &capture::text::TextOptions,
-    spool: Option<&File>,
 ) -> Result<Input, OpenError> {
+    let path = source.path;
     let name = path.display().to_string();
-    let source: Box<dyn io::Read + Send> = if name == "-" {
-        match spool {
-            Some(f) => {
-                let mut f = f.try_clone()?;
-                f.rewind()?;
-                Box::new(f)
-            }
-            None => Box::new(io::stdin()),
-        }
+    let source: Box<dyn io::Read + Send> = if let Some(copy) = &source.copy {
+        let mut f = copy.try_clone()?;
+        f.rewind()?;
+        Box::new(f)
+    } else if name == "-" {
+        Box::new(io::stdin())
     } else {
         Box::new(Counted {
             inner: File::open(path)?,
@@ -375,32 +422,22 @@ fn select_shown(inputs: Vec<Input>, opts: &Options, filter: &Filter) -> report::
     selection.finish(&first.findings)
 }
 
-/// Standard input in an unnamed temporary file, to be read twice.
-fn spool_stdin() -> io::Result<File> {
-    let mut f = tempfile::tempfile()?;
-    let mut stdin = io::BufReader::with_capacity(1 << 20, io::stdin().lock());
-    io::copy(&mut stdin, &mut f)?;
-    f.rewind()?;
-    Ok(f)
-}
-
 /// Opens the inputs again for a second read (the progress bar starts over);
 /// `None` after saying which one could not be.
 fn reopen(
-    opened: &[&PathBuf],
+    opened: &[&Source<'_>],
     bar: &ProgressBar,
     text: &capture::text::TextOptions,
-    spool: Option<&File>,
 ) -> Option<Vec<Input>> {
     bar.set_position(0);
     let mut inputs = Vec::with_capacity(opened.len());
-    for p in opened {
-        match open_input(p, bar, text, spool) {
+    for s in opened {
+        match open_input(s, bar, text) {
             Ok(i) => inputs.push(i),
             Err(e) => {
                 eprintln!(
                     "sipauth-diag: {}: cannot read it again: {e}",
-                    report::sanitize::term(&p.display().to_string())
+                    report::sanitize::term(&s.path.display().to_string())
                 );
                 return None;
             }
@@ -587,18 +624,16 @@ pub fn run(args: Args) -> i32 {
         eprintln!("sipauth-diag: --format jsonl takes --redact only without filters; use --format json for both");
         return EXIT_USAGE;
     }
-    let mut spool = None;
-    if (redacts_in_two_reads || details_in_two_reads || selects_in_two_reads)
-        && paths.iter().any(|p| p.as_os_str() == "-")
-    {
-        // Standard input cannot be read twice: it is copied to an unnamed
-        // temporary file (the size of the capture on disk, removed when
-        // the run ends) rather than kept as a whole analysis in memory.
-        match spool_stdin() {
-            Ok(f) => spool = Some(f),
-            Err(e) => eprintln!(
-                "sipauth-diag: warning: cannot copy standard input to a temporary file ({e}; set TMPDIR to a writable directory): the whole analysis is kept in memory"
-            ),
+    let mut sources: Vec<Source> = (paths.iter())
+        .map(|path| Source { path, copy: None })
+        .collect();
+    if redacts_in_two_reads || details_in_two_reads || selects_in_two_reads {
+        // Standard input and pipes cannot be read twice: they are copied
+        // to an unnamed temporary file (the size of the capture on disk,
+        // removed when the run ends) rather than kept as a whole analysis
+        // in memory.
+        for s in &mut sources {
+            s.copy_if_needed();
         }
     }
     let bar = progress_bar(&paths);
@@ -608,16 +643,16 @@ pub fn run(args: Args) -> i32 {
     let text = capture::text::TextOptions {
         tz_offset_secs: args.tz,
     };
-    for p in &paths {
-        match open_input(p, &bar, &text, spool.as_ref()) {
+    for s in &sources {
+        match open_input(s, &bar, &text) {
             Ok(i) => {
                 inputs.push(i);
-                opened.push(p);
+                opened.push(s);
             }
             Err(e) => {
                 eprintln!(
                     "sipauth-diag: {}: {e}",
-                    report::sanitize::term(&p.display().to_string())
+                    report::sanitize::term(&s.path.display().to_string())
                 );
                 status = EXIT_USAGE;
             }
@@ -653,7 +688,7 @@ pub fn run(args: Args) -> i32 {
         },
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
-    let files = spool.is_some() || opened.iter().all(|p| p.as_os_str() != "-");
+    let files = opened.iter().all(|s| s.can_read_twice());
     let mut redactor = None;
     let mut capture_wide = None;
     if (redacts_in_two_reads || details_in_two_reads) && files {
@@ -686,7 +721,7 @@ pub fn run(args: Args) -> i32 {
             capture_wide = Some(std::mem::take(&mut first.findings));
         }
         drop(first);
-        inputs = match reopen(&opened, &bar, &text, spool.as_ref()) {
+        inputs = match reopen(&opened, &bar, &text) {
             Some(i) => i,
             None => return EXIT_USAGE,
         };
@@ -705,7 +740,7 @@ pub fn run(args: Args) -> i32 {
         }
         let writer = if selects_in_two_reads {
             let selected = select_shown(inputs, &opts, &filter);
-            let Some(again) = reopen(&opened, &bar, &text, spool.as_ref()) else {
+            let Some(again) = reopen(&opened, &bar, &text) else {
                 return EXIT_USAGE;
             };
             inputs = again;
@@ -839,7 +874,7 @@ pub fn run(args: Args) -> i32 {
         // long gone; the day is that of the capture's first exchange): a
         // first read finds the exchanges shown, a second keeps only them.
         let selected = select_shown(inputs, &opts, &filter);
-        let Some(inputs) = reopen(&opened, &bar, &text, spool.as_ref()) else {
+        let Some(inputs) = reopen(&opened, &bar, &text) else {
             return EXIT_USAGE;
         };
         let mut narrowing = report::filter::Narrowing::of_ids(&filter, selected);

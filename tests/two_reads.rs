@@ -470,3 +470,43 @@ fn filtered_jsonl_shows_what_the_filtered_json_report_shows() {
     }
     assert!(narrowed >= 5, "only {narrowed} reports left something out");
 }
+
+/// A named pipe (as `<(zcat x.pcap.gz)` gives) cannot be read twice
+/// either: it is copied like standard input, not read again empty.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_copied_to_be_read_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = generated(dir.path());
+    let fifo = dir.path().join("capture.fifo");
+    match std::process::Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        _ => {
+            eprintln!("NOTICE: mkfifo not available; skipped");
+            return;
+        }
+    }
+    let bytes = std::fs::read(&pcap).unwrap();
+    for args in [
+        &["--format", "json", "--redact=all"][..],
+        &["--format", "json", "--rule", "brute-force"],
+    ] {
+        let writer = {
+            let (fifo, bytes) = (fifo.clone(), bytes.clone());
+            std::thread::spawn(move || std::fs::write(fifo, bytes))
+        };
+        let piped = bin().args(args).arg(&fifo).output().unwrap();
+        writer.join().unwrap().unwrap();
+        let file = bin().args(args).arg(&pcap).output().unwrap();
+        assert_eq!(piped.status.code(), file.status.code(), "{args:?}");
+        let piped: Value = serde_json::from_slice(&piped.stdout).unwrap();
+        let file: Value = serde_json::from_slice(&file.stdout).unwrap();
+        assert!(
+            file["exchanges"].as_array().is_some_and(|e| !e.is_empty()),
+            "{args:?}"
+        );
+        assert_eq!(piped["exchanges"], file["exchanges"], "{args:?}");
+        assert_eq!(piped["findings"], file["findings"], "{args:?}");
+        assert_eq!(piped["summary"], file["summary"], "{args:?}");
+    }
+}
