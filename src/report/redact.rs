@@ -24,7 +24,6 @@ use crate::sip::message::UriParts;
 use crate::sip::{Challenge, Credentials, Shared};
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -219,12 +218,11 @@ fn walk_input(i: &mut InputSummary, v: &mut Visitor<'_>) {
 /// field: inside free text they would match unrelated words.
 const MIN_TEXT_MATCH: usize = 4;
 
-/// A secret value: where its bytes are in [`SecretBook::bytes`] and its
-/// label (kind in the top two bits, number in the rest).
+/// A secret value as its 64-bit hash, and its label (kind in the top two
+/// bits, number in the rest).
 #[derive(Clone, Copy)]
 struct Entry {
-    start: u32,
-    len: u32,
+    hash: u64,
     label: u32,
 }
 
@@ -237,28 +235,35 @@ impl Entry {
     }
 }
 
+/// The hash a value is known by: the standard library's keyed hash
+/// (SipHash-1-3) with its fixed keys, so that two different values of one
+/// capture share a hash with a probability of about n^2 / 2^65 (10^-7 for
+/// the 2.2 million values of a 2 GB capture).
+fn value_hash(v: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(v);
+    h.finish()
+}
+
 /// Every distinct secret value with its label, numbered per kind in the
-/// order learned. The values are kept once, end to end in one buffer, and
-/// found by hash: a capture has about one nonce, response and cnonce per
-/// exchange, and an automaton over all of them (the first design) needed
-/// several times the analysis' own memory on large captures. About 45
-/// bytes per value of 28: the bytes, a 12-byte entry, and a 4-byte slot in
-/// a table that is between 44 and 88 % full.
+/// order learned, found by hash. Only the hash is kept (16 bytes a value
+/// in a table 44 to 88 % full): a capture has about one nonce, response
+/// and cnonce per exchange, an automaton over all of them (the first
+/// design) needed several times the analysis' own memory, and the values
+/// themselves (the second) twice this.
 #[derive(Default)]
 struct SecretBook {
-    bytes: Vec<u8>,
-    entries: Vec<Entry>,
-    /// Indexes into `entries`, by the hash of the value.
-    table: hashbrown::HashTable<u32>,
-    hasher: rustc_hash::FxBuildHasher,
+    table: hashbrown::HashTable<Entry>,
     counts: [u32; KINDS.len()],
-    /// Built by [`SecretBook::seal`] for the search in free text.
-    search: Option<TextSearch>,
+    search: TextSearch,
 }
 
 /// Filters that let the search in free text skip almost every position
 /// with one bit test: bits for the first [`MIN_TEXT_MATCH`] bytes of each
-/// value, and for those bytes with the value's length.
+/// value, and for those bytes with the value's length; set as values are
+/// learned.
+#[derive(Default)]
 struct TextSearch {
     prefixes: Bits,
     prefix_lengths: Bits,
@@ -266,32 +271,32 @@ struct TextSearch {
     lengths: Vec<u32>,
 }
 
+/// 2^24 bits (2 MiB, its pages touched only where bits are set): about
+/// one bit in eight set by the 2.2 million values of a 2 GB capture.
+const FILTER_BITS: u32 = 24;
+
+/// Allocated at the first bit set.
+#[derive(Default)]
 struct Bits {
     words: Vec<u64>,
-    shift: u32,
 }
 
 impl Bits {
-    /// Room for `n` keys at about one bit in sixteen set.
-    fn for_keys(n: usize) -> Bits {
-        let bits = (n.saturating_mul(16))
-            .next_power_of_two()
-            .clamp(1 << 12, 1 << 28);
-        Bits {
-            words: vec![0; bits / 64],
-            shift: 64 - bits.trailing_zeros(),
-        }
-    }
-    fn slot(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    fn slot(key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FILTER_BITS)) as usize
     }
     fn set(&mut self, key: u64) {
-        let i = self.slot(key);
+        if self.words.is_empty() {
+            self.words = vec![0; (1 << FILTER_BITS) / 64];
+        }
+        let i = Bits::slot(key);
         self.words[i / 64] |= 1 << (i % 64);
     }
     fn has(&self, key: u64) -> bool {
-        let i = self.slot(key);
-        self.words[i / 64] & (1 << (i % 64)) != 0
+        let i = Bits::slot(key);
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 }
 
@@ -313,16 +318,9 @@ const SEARCH_BUDGET_MIN: usize = 1 << 16;
 const MASKED_WHOLE: &str = "[redacted]";
 
 impl SecretBook {
-    fn value(&self, e: Entry) -> &[u8] {
-        &self.bytes[e.start as usize..e.start as usize + e.len as usize]
-    }
-
     fn find(&self, v: &[u8]) -> Option<Entry> {
-        let h = self.hasher.hash_one(v);
-        let i = self
-            .table
-            .find(h, |&i| self.value(self.entries[i as usize]) == v)?;
-        Some(self.entries[*i as usize])
+        let h = value_hash(v);
+        self.table.find(h, |e| e.hash == h).copied()
     }
 
     /// The entry of `v`, numbered as the next of `kind` when new.
@@ -332,41 +330,12 @@ impl SecretBook {
         }
         let n = &mut self.counts[kind as usize];
         *n = (*n + 1).min((1 << 30) - 1);
-        let label = (u32::from(kind) << 30) | *n;
-        let (Ok(start), Ok(len), Ok(index)) = (
-            u32::try_from(self.bytes.len()),
-            u32::try_from(v.len()),
-            u32::try_from(self.entries.len()),
-        ) else {
-            // Past 4 GiB of values: masked all the same, under a label
-            // of its own each time it is met.
-            return Entry {
-                start: 0,
-                len: 0,
-                label,
-            };
+        let e = Entry {
+            hash: value_hash(v.as_bytes()),
+            label: (u32::from(kind) << 30) | *n,
         };
-        if start.checked_add(len).is_none() {
-            return Entry {
-                start: 0,
-                len: 0,
-                label,
-            };
-        }
-        let e = Entry { start, len, label };
-        self.bytes.extend_from_slice(v.as_bytes());
-        self.entries.push(e);
-        let h = self.hasher.hash_one(v.as_bytes());
-        let (bytes, entries, hasher) = (&self.bytes, &self.entries, &self.hasher);
-        self.table.insert_unique(h, index, |&i| {
-            let e = entries[i as usize];
-            hasher.hash_one(&bytes[e.start as usize..e.start as usize + e.len as usize])
-        });
-        if let Some(s) = &mut self.search {
-            // Learned while masking (a value the first step did not see):
-            // searchable from now on.
-            s.add(v.as_bytes());
-        }
+        self.table.insert_unique(e.hash, e, |e| e.hash);
+        self.search.add(v.as_bytes());
         e
     }
 
@@ -394,23 +363,11 @@ impl SecretBook {
         l
     }
 
-    fn seal(&mut self) {
-        let mut s = TextSearch {
-            prefixes: Bits::for_keys(self.table.len()),
-            prefix_lengths: Bits::for_keys(self.table.len()),
-            lengths: Vec::new(),
-        };
-        for e in &self.entries {
-            s.add(self.value(*e));
-        }
-        self.search = Some(s);
-    }
-
     /// `s` with every value of at least [`MIN_TEXT_MATCH`] bytes in it
     /// replaced by its label; where values overlap, the leftmost, then the
     /// longest, wins. `None` when nothing changes.
     fn mask_text(&self, s: &str) -> Option<String> {
-        let search = self.search.as_ref()?;
+        let search = &self.search;
         let b = s.as_bytes();
         if search.lengths.is_empty() || b.len() < MIN_TEXT_MATCH {
             return None;
@@ -444,7 +401,7 @@ impl SecretBook {
                 }
             }
             match found {
-                // A stored value is whole UTF-8, so a match starts and
+                // A learned value is whole UTF-8, so a match starts and
                 // ends on character boundaries; checked all the same.
                 Some((len, e)) if s.is_char_boundary(i) && s.is_char_boundary(i + len) => {
                     let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
@@ -781,7 +738,6 @@ impl Redactor {
 
     /// Ends the first step: numbers the addresses and builds the searches.
     pub fn seal(&mut self) {
-        self.secrets.seal();
         if self.all() {
             let mut pairs: Vec<(&str, String)> = (self.users.iter())
                 .map(|(u, n)| (u.as_str(), format!("user-{n}")))
@@ -921,7 +877,6 @@ mod tests {
         for (v, k) in values {
             b.learn(v, *k);
         }
-        b.seal();
         b
     }
 
@@ -980,7 +935,6 @@ mod tests {
         }
         assert_eq!(l(&mut b, "v1234", NONCE), "[nonce-1234]");
         assert_eq!(l(&mut b, "v40", NONCE), "[nonce-40]");
-        b.seal();
         assert_eq!(l(&mut b, "late value", RESPONSE), "[response-1]");
         assert_eq!(
             b.mask_text("a late value").as_deref(),
@@ -1000,7 +954,6 @@ mod tests {
         for v in &values {
             b.learn(v, NONCE);
         }
-        b.seal();
         let text = "aaaa".repeat(4000);
         assert_eq!(b.mask_text(&text).as_deref(), Some(MASKED_WHOLE));
         assert_eq!(
