@@ -446,6 +446,30 @@ fn reopen(
     Some(inputs)
 }
 
+/// A filtered streamed run: whether the exchange is shown, and its
+/// findings narrowed to those shown.
+fn pass(
+    gate: &mut Option<report::filter::Gate<'_>>,
+    ex: &AuthExchange,
+    findings: &mut Vec<Finding>,
+) -> bool {
+    let Some(g) = gate else {
+        return true;
+    };
+    if !g.exchange(ex, findings) {
+        return false;
+    }
+    findings.retain(|f| g.finding(f, true));
+    true
+}
+
+/// ... and, at the end, the findings about the capture as a whole.
+fn pass_rest(gate: &mut Option<report::filter::Gate<'_>>, a: &mut Analysis) {
+    if let Some(g) = gate {
+        a.findings.retain(|f| g.finding(f, false));
+    }
+}
+
 /// The second read of a redacted run: masks an exchange and its findings
 /// before a streamed report sees them.
 fn mask(r: &mut Option<redact::Redactor>, ex: &mut AuthExchange, findings: &mut [Finding]) {
@@ -763,11 +787,30 @@ pub fn run(args: Args) -> i32 {
         return exit_status(written, worst, status, &args);
     }
     let unmasked_or_learned = redaction == redact::Level::None || redactor.is_some();
-    if args.format == OutputFormat::Json && unmasked_or_learned && filter.is_empty() {
+    // A filter streams too when what it shows is known as each exchange
+    // finishes: at once for users, addresses, Call-IDs and dates; after a
+    // first read for --rule, --min-severity and times of day alone. (With
+    // --redact, pseudonyms are numbered over what is shown, and --details
+    // and --ladder draw it whole: those keep the exchanges shown.)
+    let mut gate = None;
+    if !filter.is_empty() && redaction == redact::Level::None && !text_details {
+        if filter.decided_as_exchanges_finish() {
+            gate = Some(report::filter::Gate::new(&filter));
+        } else if selects_in_two_reads && files {
+            let selected = select_shown(inputs, &opts, &filter);
+            inputs = match reopen(&opened, &bar, &text) {
+                Some(i) => i,
+                None => return EXIT_USAGE,
+            };
+            gate = Some(report::filter::Gate::selected(&filter, selected));
+        }
+    }
+    let streamable = filter.is_empty() || gate.is_some();
+    if args.format == OutputFormat::Json && unmasked_or_learned && streamable {
         // The whole report, written from exchanges as they finish: memory
-        // holds counters and accounts, not the exchanges. Filters (and
-        // redaction that could not read its input twice) take the path
-        // below.
+        // holds counters and accounts, not the exchanges. Other filters
+        // (and redaction that could not read its input twice) take the
+        // path below.
         let (mut doc, warning) = report::json::JsonDoc::streaming();
         if let Some(w) = warning {
             eprintln!("sipauth-diag: warning: {}", report::sanitize::term(&w));
@@ -775,20 +818,24 @@ pub fn run(args: Args) -> i32 {
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
                 mask(&mut redactor, &mut ex, &mut findings);
-                doc.exchange(&ex, &findings)
+                if pass(&mut gate, &ex, &mut findings) {
+                    doc.exchange(&ex, &findings)
+                }
             });
         bar.finish_and_clear();
         mask_rest(&mut redactor, &mut analysis);
+        pass_rest(&mut gate, &mut analysis);
         doc.findings(&analysis.findings);
         let worst = doc.worst();
+        let scope = gate.as_ref().map(report::filter::Gate::scope);
         let written = doc
-            .finish(&analysis, None, redaction, &mut sink)
+            .finish(&analysis, scope.as_ref(), redaction, &mut sink)
             .and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
     if matches!(args.format, OutputFormat::Markdown | OutputFormat::Html)
         && unmasked_or_learned
-        && filter.is_empty()
+        && streamable
     {
         // The report from exchanges as they finish: their sections wait in
         // a temporary file, memory holds counters and accounts. Filters
@@ -804,11 +851,17 @@ pub fn run(args: Args) -> i32 {
                 let mut analysis =
                     analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
                         mask(&mut redactor, &mut ex, &mut findings);
-                        doc.exchange(ex, findings)
+                        if pass(&mut gate, &ex, &mut findings) {
+                            doc.exchange(ex, findings)
+                        }
                     });
                 bar.finish_and_clear();
                 mask_rest(&mut redactor, &mut analysis);
+                pass_rest(&mut gate, &mut analysis);
                 doc.findings(&analysis.findings);
+                if let Some(g) = &gate {
+                    doc.set_scope(g.scope());
+                }
                 let worst = doc.worst();
                 let written = doc.finish(analysis, &mut sink).and_then(|_| sink.flush());
                 return exit_status(written, worst, status, &args);
@@ -845,11 +898,11 @@ pub fn run(args: Args) -> i32 {
     if args.format == OutputFormat::Text
         && (!text_details || details.is_some())
         && unmasked_or_learned
-        && filter.is_empty()
+        && streamable
     {
         // The view from exchanges as they finish: memory holds counters,
-        // accounts and rules, not the exchanges. Filters (and runs that
-        // could not read their input twice) take the path below.
+        // accounts and rules, not the exchanges. Other filters (and runs
+        // that could not read their input twice) take the path below.
         let mut view = report::text::TextStream::new().redacted(redaction);
         if let Some(spool) = details {
             view = view.spooling(spool);
@@ -857,11 +910,17 @@ pub fn run(args: Args) -> i32 {
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
                 mask(&mut redactor, &mut ex, &mut findings);
-                view.exchange(ex, findings)
+                if pass(&mut gate, &ex, &mut findings) {
+                    view.exchange(ex, findings)
+                }
             });
         bar.finish_and_clear();
         mask_rest(&mut redactor, &mut analysis);
+        pass_rest(&mut gate, &mut analysis);
         view.findings(&analysis.findings);
+        if let Some(g) = &gate {
+            view.set_scope(g.scope());
+        }
         let worst = view.worst();
         let written = view
             .finish(analysis, &text_options, &mut sink)

@@ -22,10 +22,9 @@
 
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
-use crate::report::filter::{Filter, Scope, Selected};
+use crate::report::filter::{Filter, Gate, Selected};
 use crate::report::json::ExchangeFields;
 use crate::report::redact::Level;
-use crate::report::streamed::IdSet;
 use crate::rules::{Finding, Severity};
 use serde::Serialize;
 use serde_json::json;
@@ -46,38 +45,9 @@ pub struct JsonlWriter<'w> {
     error: Option<io::Error>,
     scratch: Vec<u8>,
     /// Set with an exchange filter: what it selects, what it left out.
-    narrow: Option<Narrow<'w>>,
+    narrow: Option<Gate<'w>>,
     /// What the exchanges and findings given were masked at.
     redaction: Level,
-}
-
-struct Narrow<'f> {
-    filter: &'f Filter,
-    /// What a first read of the capture found shown (finding filters,
-    /// times of day); without it the filter decides as exchanges finish.
-    selected: Option<Selected>,
-    /// Exchanges written.
-    shown: IdSet,
-    exchanges_total: usize,
-    findings_total: usize,
-    findings_shown: usize,
-}
-
-impl Narrow<'_> {
-    /// Whether a finding is written: as the JSON report filters it. A
-    /// finding of a shown exchange (`of_exchange`) is, when the filter
-    /// decides as exchanges finish; a capture-wide one when it is about a
-    /// shown exchange.
-    fn retains(&self, f: &Finding, of_exchange: bool) -> bool {
-        match &self.selected {
-            Some(s) => s.in_scope(f, self.filter) && self.filter.finding_matches(f),
-            None if of_exchange => true,
-            None => match f.exchange {
-                Some(id) => self.shown.contains(id as u64),
-                None => (f.related_exchanges.iter()).any(|&id| self.shown.contains(id as u64)),
-            },
-        }
-    }
 }
 
 /// Compact JSON that also escapes C1 controls and bidi overrides, like the
@@ -113,14 +83,7 @@ impl<'w> JsonlWriter<'w> {
     /// ([`Filter::decided_as_exchanges_finish`] must hold).
     pub fn narrowed(out: &'w mut dyn Write, filter: &'w Filter) -> JsonlWriter<'w> {
         let mut w = JsonlWriter::new(out);
-        w.narrow = Some(Narrow {
-            filter,
-            selected: None,
-            shown: IdSet::default(),
-            exchanges_total: 0,
-            findings_total: 0,
-            findings_shown: 0,
-        });
+        w.narrow = Some(Gate::new(filter));
         w
     }
 
@@ -132,10 +95,8 @@ impl<'w> JsonlWriter<'w> {
         filter: &'w Filter,
         selected: Selected,
     ) -> JsonlWriter<'w> {
-        let mut w = JsonlWriter::narrowed(out, filter);
-        if let Some(n) = &mut w.narrow {
-            n.selected = Some(selected);
-        }
+        let mut w = JsonlWriter::new(out);
+        w.narrow = Some(Gate::selected(filter, selected));
         w
     }
 
@@ -164,27 +125,19 @@ impl<'w> JsonlWriter<'w> {
 
     /// One finished exchange and its findings.
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
-        if let Some(n) = &mut self.narrow {
-            n.exchanges_total += 1;
-            n.findings_total += findings.len();
-            let show = match &n.selected {
-                Some(s) => s.shows(ex.id),
-                None => n.filter.may_show(ex),
-            };
-            if !show {
+        if let Some(gate) = &mut self.narrow {
+            if !gate.exchange(ex, findings) {
                 return;
             }
-            n.shown.insert(ex.id as u64);
         }
         self.exchanges += 1;
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
         self.line(&ExchangeFields::new(ex, Some("exchange")));
         for f in findings {
-            if let Some(n) = &mut self.narrow {
-                if !n.retains(f, true) {
+            if let Some(gate) = &mut self.narrow {
+                if !gate.finding(f, true) {
                     continue;
                 }
-                n.findings_shown += 1;
             }
             *self.by_rule.entry(f.rule).or_insert(0) += 1;
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
@@ -222,25 +175,17 @@ impl<'w> JsonlWriter<'w> {
         // Findings about the capture as a whole (network, scanners) come
         // last, once everything has been read.
         for f in &a.findings {
-            if let Some(n) = &mut self.narrow {
-                n.findings_total += 1;
-                if !n.retains(f, false) {
+            if let Some(gate) = &mut self.narrow {
+                if !gate.finding(f, false) {
                     continue;
                 }
-                n.findings_shown += 1;
             }
             *self.by_rule.entry(f.rule).or_insert(0) += 1;
             *self.by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
             self.worst = self.worst.max(Some(f.severity));
             self.finding(f);
         }
-        let scope = self.narrow.as_ref().map(|n| Scope {
-            filter: n.filter.describe(),
-            exchanges_total: n.exchanges_total,
-            findings_total: n.findings_total,
-            exchanges_shown: self.exchanges as usize,
-            findings_shown: n.findings_shown,
-        });
+        let scope = self.narrow.as_ref().map(Gate::scope);
         let mut summary = json!({
             "type": "summary",
             "schema_version": JSONL_SCHEMA_VERSION,

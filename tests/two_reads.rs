@@ -357,6 +357,8 @@ fn reports_filtered_in_two_reads_equal_the_kept_ones() {
     let formats: &[&[&str]] = &[
         &["--format", "json"],
         &["--format", "markdown"],
+        &["--format", "html"],
+        &["--format", "text", "--color", "always"],
         &["--format", "text", "--details", "--color", "never"],
     ];
     let (mut compared, mut narrowed) = (0, 0);
@@ -509,4 +511,109 @@ fn a_named_pipe_is_copied_to_be_read_twice() {
         assert_eq!(piped["findings"], file["findings"], "{args:?}");
         assert_eq!(piped["summary"], file["summary"], "{args:?}");
     }
+}
+
+/// Filters decided as each exchange finishes (users, addresses, Call-IDs,
+/// dates) stream every format through `report::filter::Gate`, in one
+/// read: the same bytes as the report of the whole analysis filtered.
+#[test]
+fn reports_filtered_as_exchanges_finish_equal_the_kept_ones() {
+    use sipauth_diag::analysis::{analyze, Input, Options};
+    use sipauth_diag::capture::{open_reader, Ts};
+    use sipauth_diag::report::filter::{Filter, TimeSpec};
+    use sipauth_diag::report::text::TextOptions;
+    use sipauth_diag::report::{html, json, markdown, redact::Level, text, Report};
+    let open = |p: &Path| -> Option<Input> {
+        let f = std::fs::File::open(p).ok()?;
+        let reader = open_reader(Box::new(std::io::BufReader::new(f))).ok()?;
+        Some(Input {
+            name: p.display().to_string(),
+            reader,
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = every_readable_capture();
+    files.push(generated(dir.path()));
+    let mut compared = 0;
+    for p in &files {
+        let Some(input) = open(p) else { continue };
+        let whole = analyze(vec![input], &Options::default());
+        let Some(ex) = whole.exchanges.get(whole.exchanges.len() / 2) else {
+            continue;
+        };
+        let since = ex.first_ts;
+        let rfc = |t: Ts| t.rfc3339();
+        let cases: Vec<(Vec<String>, Filter)> = vec![
+            (
+                ex.user()
+                    .map(|u| vec!["--user".into(), u])
+                    .unwrap_or_default(),
+                Filter {
+                    users: ex.user().into_iter().collect(),
+                    ..Filter::default()
+                },
+            ),
+            (
+                match ex.client {
+                    Some(c) => vec![
+                        "--ip".into(),
+                        c.ip().to_string(),
+                        "--since".into(),
+                        rfc(since),
+                    ],
+                    None => vec!["--since".into(), rfc(since)],
+                },
+                Filter {
+                    ips: ex.client.map(|c| c.ip()).into_iter().collect(),
+                    since: Some(TimeSpec::At(since)),
+                    ..Filter::default()
+                },
+            ),
+        ];
+        for (args, filter) in cases {
+            if args.is_empty() {
+                continue;
+            }
+            let report = Report::build(
+                analyze(vec![open(p).unwrap()], &Options::default()),
+                &filter,
+                Level::None,
+            );
+            let plain = TextOptions {
+                color: false,
+                width: 120,
+                ladder: false,
+                details: false,
+            };
+            let mut expected: Vec<(&str, Vec<u8>)> = Vec::new();
+            for fmt in ["json", "markdown", "html", "text"] {
+                let mut out = Vec::new();
+                match fmt {
+                    "json" => json::write(&report, &mut out),
+                    "markdown" => markdown::write(&report, &mut out),
+                    "html" => html::write(&report, &mut out),
+                    _ => text::write(&report, &plain, &mut out),
+                }
+                .unwrap();
+                expected.push((fmt, out));
+            }
+            for (fmt, want) in expected {
+                let got = bin()
+                    .env("COLUMNS", "120")
+                    .args(["--format", fmt, "--color", "never"])
+                    .args(&args)
+                    .arg(p)
+                    .output()
+                    .unwrap();
+                assert!(
+                    got.stdout == want,
+                    "{} {fmt} {args:?}: the streamed filtered report differs from the kept one",
+                    p.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 8, "{compared}");
+    println!("{compared} reports filtered as exchanges finish compared");
 }

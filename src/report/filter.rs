@@ -498,6 +498,91 @@ impl Selected {
     }
 }
 
+/// Decides, as exchanges finish, what a filtered report shows, so that
+/// the streamed writers can write it without keeping the analysis: by
+/// [`Filter::may_show`] for a filter decided as exchanges finish, or by
+/// what a [`Selection`] over a first read found. The exchanges and
+/// findings it passes, in the order given, are those [`apply_after`]
+/// keeps; [`Gate::scope`] says what was left out.
+pub struct Gate<'f> {
+    filter: &'f Filter,
+    selected: Option<Selected>,
+    /// Exchanges shown so far.
+    shown: IdSet,
+    exchanges_total: usize,
+    findings_total: usize,
+    findings_shown: usize,
+}
+
+impl<'f> Gate<'f> {
+    /// For a filter [`Filter::decided_as_exchanges_finish`].
+    pub fn new(filter: &'f Filter) -> Gate<'f> {
+        Gate {
+            filter,
+            selected: None,
+            shown: IdSet::default(),
+            exchanges_total: 0,
+            findings_total: 0,
+            findings_shown: 0,
+        }
+    }
+
+    /// With what a first read of the same capture found shown.
+    pub fn selected(filter: &'f Filter, selected: Selected) -> Gate<'f> {
+        Gate {
+            selected: Some(selected),
+            ..Gate::new(filter)
+        }
+    }
+
+    /// Counts a finished exchange with its findings; whether it is shown.
+    pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) -> bool {
+        self.exchanges_total += 1;
+        self.findings_total += findings.len();
+        let show = match &self.selected {
+            Some(s) => s.shows(ex.id),
+            None => self.filter.may_show(ex),
+        };
+        if show {
+            self.shown.insert(ex.id as u64);
+        }
+        show
+    }
+
+    /// Whether a finding is shown: one of a shown exchange
+    /// (`of_exchange`), or one about the capture as a whole (counted
+    /// here).
+    pub fn finding(&mut self, f: &Finding, of_exchange: bool) -> bool {
+        if !of_exchange {
+            self.findings_total += 1;
+        }
+        let keep = match &self.selected {
+            Some(s) => s.in_scope(f, self.filter) && self.filter.finding_matches(f),
+            // Decided as exchanges finish: no finding filter.
+            None if of_exchange => true,
+            None => match f.exchange {
+                Some(id) => self.shown.contains(id as u64),
+                None => (f.related_exchanges.iter()).any(|&id| self.shown.contains(id as u64)),
+            },
+        };
+        if keep {
+            self.findings_shown += 1;
+        }
+        keep
+    }
+
+    /// What was shown of how much.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            filter: self.filter.describe(),
+            exchanges_total: self.exchanges_total,
+            findings_total: self.findings_total,
+            exchanges_shown: self.shown.len(),
+            findings_shown: self.findings_shown,
+        }
+    }
+}
+
 /// Midnight UTC of the day the capture starts (the first exchange).
 fn day_start(first: Option<Ts>) -> Ts {
     let secs = first.unwrap_or_default().0.div_euclid(1_000_000_000);

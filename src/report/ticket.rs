@@ -197,6 +197,8 @@ pub struct TicketStream {
     record: Vec<u8>,
     /// What the exchanges and findings given were masked at.
     redaction: Level,
+    /// Set when a filter chose what was given ([`super::filter::Gate`]).
+    scope: Option<super::filter::Scope>,
 }
 
 /// What the verdict needs of one account besides its row.
@@ -238,7 +240,13 @@ impl TicketStream {
             groups: Default::default(),
             record: Vec::new(),
             redaction: Level::None,
+            scope: None,
         })
+    }
+
+    /// Says in the report what a filter left out of what it was given.
+    pub fn set_scope(&mut self, scope: super::filter::Scope) {
+        self.scope = Some(scope);
     }
 
     /// Says in the report that what it is given was masked at `level`
@@ -520,7 +528,7 @@ impl TicketStream {
             .collect();
         let head = TicketHead {
             inputs: &analysis.inputs,
-            scope: None,
+            scope: self.scope.as_ref(),
             redaction: self.redaction,
             exchanges: self.counts.exchanges,
             summary: &summary,

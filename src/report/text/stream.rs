@@ -13,6 +13,7 @@ use super::{
 };
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
+use crate::report::filter::Scope;
 use crate::report::streamed::{notes_of, ExchangeCounts, ExchangeMethods, IdSet};
 use crate::report::{redact::Level, verdict_for, AccountBook, AccountRow, Report};
 use crate::rules::{Finding, Severity};
@@ -53,6 +54,8 @@ pub struct TextStream {
     redaction: Level,
     /// `--details` and `--ladder`: what they print, as exchanges finish.
     spool: Option<DetailsSpool>,
+    /// Set when a filter chose what was given ([`crate::report::filter::Gate`]).
+    scope: Option<Scope>,
 }
 
 /// What the diagnosis needs of one account besides its row.
@@ -132,7 +135,13 @@ impl TextStream {
             hasher: RandomState::new(),
             redaction: Level::None,
             spool: None,
+            scope: None,
         }
+    }
+
+    /// Says in the view what a filter left out of what it was given.
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = Some(scope);
     }
 
     /// Prints `--details` and `--ladder` (as `o` asks) from `spool`, which
@@ -189,7 +198,7 @@ impl TextStream {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         match self.kept {
-            Some(kept) => write_kept(kept, analysis, self.redaction, o, out),
+            Some(kept) => write_kept(kept, analysis, self.redaction, self.scope, o, out),
             None => self.write_digest(analysis, o, out),
         }
     }
@@ -309,7 +318,14 @@ impl TextStream {
             lines: self.worst_lines,
             total: self.bad.len(),
         };
-        write_inputs(&analysis.inputs, None, self.redaction, &p, w, out)?;
+        write_inputs(
+            &analysis.inputs,
+            self.scope.as_ref(),
+            self.redaction,
+            &p,
+            w,
+            out,
+        )?;
         let mut spool = self.spool;
         match &mut spool {
             Some(spool) if o.details => {
@@ -363,6 +379,7 @@ fn write_kept(
     kept: Vec<(AuthExchange, Vec<Finding>)>,
     mut analysis: Analysis,
     redaction: Level,
+    scope: Option<Scope>,
     o: &TextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -377,7 +394,12 @@ fn write_kept(
     findings.append(&mut analysis.findings);
     analysis.exchanges = exchanges;
     analysis.findings = findings;
-    super::write(&Report::masked(analysis, redaction), o, out)
+    let report = Report {
+        analysis,
+        scope,
+        redaction,
+    };
+    super::write(&report, o, out)
 }
 
 impl AccountNotes {
