@@ -633,14 +633,10 @@ pub fn run(args: Args) -> i32 {
     let redacts_in_two_reads = redaction != redact::Level::None && filter.is_empty();
     let text_details = args.format == OutputFormat::Text && (args.ladder || args.details);
     let details_in_two_reads = text_details && filter.is_empty();
-    let selects_in_two_reads = !filter.is_empty()
-        && if args.format == OutputFormat::Jsonl {
-            // Lines are written as exchanges finish: what the filter
-            // shows must be known before.
-            !filter.decided_as_exchanges_finish()
-        } else {
-            !filter.may_show_narrows()
-        };
+    // What a finding filter or a time of day shows is known only at the
+    // end: a first read finds it (an exchange filter alone may still keep
+    // nearly everything, say the address of the only PBX).
+    let selects_in_two_reads = !filter.is_empty() && !filter.decided_as_exchanges_finish();
     if args.format == OutputFormat::Jsonl && redaction != redact::Level::None && !filter.is_empty()
     {
         // Pseudonyms are numbered over what a filter shows, which the

@@ -353,6 +353,9 @@ fn reports_filtered_in_two_reads_equal_the_kept_ones() {
             "warning",
             "--redact=all",
         ],
+        // An exchange filter with a finding filter.
+        &["--ip", "10.0.0.1", "--rule", "brute-force,auth-loop"],
+        &["--user", "alice", "--min-severity", "warning"],
     ];
     let formats: &[&[&str]] = &[
         &["--format", "json"],

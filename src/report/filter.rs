@@ -221,19 +221,6 @@ impl Filter {
             && absolute(self.until).is_none_or(|u| ex.first_ts <= u)
     }
 
-    /// Whether [`Filter::may_show`] refuses any exchange: a user, address
-    /// or Call-ID, or an absolute time. Without one (finding filters, times
-    /// of day alone) narrowing as exchanges finish keeps them all, and a
-    /// [`Selection`] over a first read of the capture is what narrows.
-    pub fn may_show_narrows(&self) -> bool {
-        let absolute = |t: Option<TimeSpec>| matches!(t, Some(TimeSpec::At(_)));
-        !self.users.is_empty()
-            || !self.ips.is_empty()
-            || !self.call_ids.is_empty()
-            || absolute(self.since)
-            || absolute(self.until)
-    }
-
     /// Whether [`Filter::may_show`] decides it alone: exchange filters
     /// with dates only, no finding filter (a capture-wide finding can
     /// make an exchange shown after it finished), no time of day.
@@ -344,11 +331,11 @@ impl<'f> Narrowing<'f> {
     }
 }
 
-/// The first read of a filtered run whose filter cannot narrow as
-/// exchanges finish ([`Filter::may_show_narrows`] is false: `--rule`,
-/// `--min-severity`, a time of day): finds the exchanges the report will
-/// show, exactly as [`apply_after`] will, so that a second read keeps only
-/// those ([`Narrowing::of_ids`]). Memory: a bit per exchange; with a time
+/// The first read of a filtered run whose filter is not decided as
+/// exchanges finish (`--rule`, `--min-severity`, a time of day, alone or
+/// with exchange filters): finds the exchanges the report will show,
+/// exactly as [`apply_after`] will, so that a second read writes only those
+/// ([`Gate::selected`]) or keeps only those ([`Narrowing::of_ids`]). Memory: a bit per exchange; with a time
 /// of day, also 24 bytes per exchange (its times are resolved at the end,
 /// on the capture's first day); and each matching finding that names
 /// other exchanges.
