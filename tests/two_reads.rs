@@ -141,6 +141,19 @@ fn lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The lines of one type, without their `type` field: what the JSON
+/// report lists in its arrays.
+fn of_type(lines: &[Value], t: &str) -> Vec<Value> {
+    (lines.iter())
+        .filter(|l| l["type"] == t)
+        .map(|l| {
+            let mut l = l.clone();
+            l.as_object_mut().unwrap().remove("type");
+            l
+        })
+        .collect()
+}
+
 /// `--format jsonl --redact` (files only) writes the exchanges and
 /// findings of the redacted JSON report, and says it is redacted.
 #[test]
@@ -161,16 +174,7 @@ fn redacted_jsonl_shows_what_the_redacted_json_report_shows() {
         assert_eq!(stream.status.code(), doc.status.code());
         let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
         let lines = lines(&stream);
-        let of_type = |t: &str| -> Vec<Value> {
-            (lines.iter())
-                .filter(|l| l["type"] == t)
-                .map(|l| {
-                    let mut l = l.clone();
-                    l.as_object_mut().unwrap().remove("type");
-                    l
-                })
-                .collect()
-        };
+        let of_type = |t: &str| of_type(&lines, t);
         let exchanges = of_type("exchange");
         assert!(
             exchanges.len() > 100,
@@ -446,16 +450,7 @@ fn filtered_jsonl_shows_what_the_filtered_json_report_shows() {
             }
             let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
             let lines = lines(&stream);
-            let of_type = |t: &str| -> Value {
-                (lines.iter())
-                    .filter(|l| l["type"] == t)
-                    .map(|l| {
-                        let mut l = l.clone();
-                        l.as_object_mut().unwrap().remove("type");
-                        l
-                    })
-                    .collect()
-            };
+            let of_type = |t: &str| Value::from(of_type(&lines, t));
             let what = format!("{} {filter:?}", p.display());
             assert_eq!(of_type("exchange"), doc["exchanges"], "{what}");
             assert_eq!(of_type("finding"), doc["findings"], "{what}");
