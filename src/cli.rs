@@ -446,45 +446,43 @@ fn reopen(
     Some(inputs)
 }
 
-/// A filtered streamed run: whether the exchange is shown, and its
-/// findings narrowed to those shown.
-fn pass(
-    gate: &mut Option<report::filter::Gate<'_>>,
-    ex: &AuthExchange,
-    findings: &mut Vec<Finding>,
-) -> bool {
-    let Some(g) = gate else {
-        return true;
-    };
-    if !g.exchange(ex, findings) {
-        return false;
-    }
-    findings.retain(|f| g.finding(f, true));
-    true
+/// What a streamed run does to each exchange before its writer sees it:
+/// masks it (the second read of a redacted run) and asks the filter's
+/// gate whether it is shown, and which of its findings.
+struct Prepare<'f> {
+    redactor: Option<redact::Redactor>,
+    gate: Option<report::filter::Gate<'f>>,
 }
 
-/// ... and, at the end, the findings about the capture as a whole.
-fn pass_rest(gate: &mut Option<report::filter::Gate<'_>>, a: &mut Analysis) {
-    if let Some(g) = gate {
+impl Prepare<'_> {
+    /// Whether the writer gets the exchange (then masked, with the
+    /// findings shown).
+    fn exchange(&mut self, ex: &mut AuthExchange, findings: &mut Vec<Finding>) -> bool {
+        if let Some(r) = &mut self.redactor {
+            r.exchange(ex);
+            r.findings(findings);
+        }
+        let Some(g) = &mut self.gate else {
+            return true;
+        };
+        if !g.exchange(ex, findings) {
+            return false;
+        }
+        findings.retain(|f| g.finding(f, true));
+        true
+    }
+
+    /// At the end: the findings about the capture as a whole and the
+    /// inputs' names and warnings, masked, and the findings narrowed to
+    /// those shown; what the filter left out, when there is one.
+    fn rest(&mut self, a: &mut Analysis) -> Option<report::filter::Scope> {
+        if let Some(r) = &mut self.redactor {
+            r.findings(&mut a.findings);
+            r.inputs(&mut a.inputs);
+        }
+        let g = self.gate.as_mut()?;
         a.findings.retain(|f| g.finding(f, false));
-    }
-}
-
-/// The second read of a redacted run: masks an exchange and its findings
-/// before a streamed report sees them.
-fn mask(r: &mut Option<redact::Redactor>, ex: &mut AuthExchange, findings: &mut [Finding]) {
-    if let Some(r) = r {
-        r.exchange(ex);
-        r.findings(findings);
-    }
-}
-
-/// ... and, at the end, the findings about the capture as a whole and the
-/// inputs' names and warnings.
-fn mask_rest(r: &mut Option<redact::Redactor>, a: &mut Analysis) {
-    if let Some(r) = r {
-        r.findings(&mut a.findings);
-        r.inputs(&mut a.inputs);
+        Some(g.scope())
     }
 }
 
@@ -709,7 +707,10 @@ pub fn run(args: Args) -> i32 {
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
     let files = opened.iter().all(|s| s.can_read_twice());
-    let mut redactor = None;
+    let mut prep = Prepare {
+        redactor: None,
+        gate: None,
+    };
     let mut capture_wide = None;
     if (redacts_in_two_reads || details_in_two_reads) && files {
         // A redacted report streams too: the capture is read twice, once
@@ -745,14 +746,14 @@ pub fn run(args: Args) -> i32 {
             Some(i) => i,
             None => return EXIT_USAGE,
         };
-        redactor = r;
+        prep.redactor = r;
     }
     if args.format == OutputFormat::Jsonl {
         // The stream is written as exchanges finish, before any report
         // model exists: a filter decided only at the end of the capture,
         // and redaction, need it read twice (standard input through a
         // temporary file).
-        if (redaction != redact::Level::None && redactor.is_none())
+        if (redaction != redact::Level::None && prep.redactor.is_none())
             || (selects_in_two_reads && !files)
         {
             eprintln!("sipauth-diag: --format jsonl reads standard input twice for --redact, --rule, --min-severity or a time of day, and no temporary file could be made for it; use --format json");
@@ -773,35 +774,35 @@ pub fn run(args: Args) -> i32 {
         let mut writer = writer.redacted(redaction);
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
-                mask(&mut redactor, &mut ex, &mut findings);
-                writer.exchange(&ex, &findings)
+                if prep.exchange(&mut ex, &mut findings) {
+                    writer.exchange(&ex, &findings)
+                }
             });
         bar.finish_and_clear();
-        mask_rest(&mut redactor, &mut analysis);
+        prep.rest(&mut analysis);
         let (written, worst) = writer.finish(&analysis);
         let written = written.and_then(|_| sink.flush());
         return exit_status(written, worst, status, &args);
     }
-    let unmasked_or_learned = redaction == redact::Level::None || redactor.is_some();
+    let unmasked_or_learned = redaction == redact::Level::None || prep.redactor.is_some();
     // A filter streams too when what it shows is known as each exchange
     // finishes: at once for users, addresses, Call-IDs and dates; after a
     // first read for --rule, --min-severity and times of day alone. (With
     // --redact, pseudonyms are numbered over what is shown, and --details
     // and --ladder draw it whole: those keep the exchanges shown.)
-    let mut gate = None;
     if !filter.is_empty() && redaction == redact::Level::None && !text_details {
         if filter.decided_as_exchanges_finish() {
-            gate = Some(report::filter::Gate::new(&filter));
+            prep.gate = Some(report::filter::Gate::new(&filter));
         } else if selects_in_two_reads && files {
             let selected = select_shown(inputs, &opts, &filter);
             inputs = match reopen(&opened, &bar, &text) {
                 Some(i) => i,
                 None => return EXIT_USAGE,
             };
-            gate = Some(report::filter::Gate::selected(&filter, selected));
+            prep.gate = Some(report::filter::Gate::selected(&filter, selected));
         }
     }
-    let streamable = filter.is_empty() || gate.is_some();
+    let streamable = filter.is_empty() || prep.gate.is_some();
     if args.format == OutputFormat::Json && unmasked_or_learned && streamable {
         // The whole report, written from exchanges as they finish: memory
         // holds counters and accounts, not the exchanges. Other filters
@@ -813,17 +814,14 @@ pub fn run(args: Args) -> i32 {
         }
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
-                mask(&mut redactor, &mut ex, &mut findings);
-                if pass(&mut gate, &ex, &mut findings) {
+                if prep.exchange(&mut ex, &mut findings) {
                     doc.exchange(&ex, &findings)
                 }
             });
         bar.finish_and_clear();
-        mask_rest(&mut redactor, &mut analysis);
-        pass_rest(&mut gate, &mut analysis);
+        let scope = prep.rest(&mut analysis);
         doc.findings(&analysis.findings);
         let worst = doc.worst();
-        let scope = gate.as_ref().map(report::filter::Gate::scope);
         let written = doc
             .finish(&analysis, scope.as_ref(), redaction, &mut sink)
             .and_then(|_| sink.flush());
@@ -846,18 +844,15 @@ pub fn run(args: Args) -> i32 {
                 let mut doc = doc.redacted(redaction);
                 let mut analysis =
                     analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
-                        mask(&mut redactor, &mut ex, &mut findings);
-                        if pass(&mut gate, &ex, &mut findings) {
+                        if prep.exchange(&mut ex, &mut findings) {
                             doc.exchange(ex, findings)
                         }
                     });
                 bar.finish_and_clear();
-                mask_rest(&mut redactor, &mut analysis);
-                pass_rest(&mut gate, &mut analysis);
-                doc.findings(&analysis.findings);
-                if let Some(g) = &gate {
-                    doc.set_scope(g.scope());
+                if let Some(scope) = prep.rest(&mut analysis) {
+                    doc.set_scope(scope);
                 }
+                doc.findings(&analysis.findings);
                 let worst = doc.worst();
                 let written = doc.finish(analysis, &mut sink).and_then(|_| sink.flush());
                 return exit_status(written, worst, status, &args);
@@ -878,7 +873,7 @@ pub fn run(args: Args) -> i32 {
     // in temporary files, written as exchanges finish.
     let details = match capture_wide {
         Some(mut wide) if args.format == OutputFormat::Text => {
-            if let Some(r) = &mut redactor {
+            if let Some(r) = &mut prep.redactor {
                 r.findings(&mut wide);
             }
             match report::text::DetailsSpool::new(&text_options, wide) {
@@ -905,18 +900,15 @@ pub fn run(args: Args) -> i32 {
         }
         let mut analysis =
             analysis::analyze_streaming(inputs, &opts, &mut |mut ex, mut findings| {
-                mask(&mut redactor, &mut ex, &mut findings);
-                if pass(&mut gate, &ex, &mut findings) {
+                if prep.exchange(&mut ex, &mut findings) {
                     view.exchange(ex, findings)
                 }
             });
         bar.finish_and_clear();
-        mask_rest(&mut redactor, &mut analysis);
-        pass_rest(&mut gate, &mut analysis);
-        view.findings(&analysis.findings);
-        if let Some(g) = &gate {
-            view.set_scope(g.scope());
+        if let Some(scope) = prep.rest(&mut analysis) {
+            view.set_scope(scope);
         }
+        view.findings(&analysis.findings);
         let worst = view.worst();
         let written = view
             .finish(analysis, &text_options, &mut sink)
