@@ -23,7 +23,7 @@
 use crate::analysis::Analysis;
 use crate::correlate::AuthExchange;
 use crate::report::filter::{Filter, Gate, Selected};
-use crate::report::json::ExchangeFields;
+use crate::report::json::{write_exchange_line, write_finding_line};
 use crate::report::redact::Level;
 use crate::rules::{Finding, Severity};
 use serde::Serialize;
@@ -132,7 +132,7 @@ impl<'w> JsonlWriter<'w> {
         }
         self.exchanges += 1;
         *self.by_outcome.entry(ex.outcome.as_str()).or_insert(0) += 1;
-        self.line(&ExchangeFields::new(ex, Some("exchange")));
+        self.write_line(|out| write_exchange_line(out, ex));
         for f in findings {
             if let Some(gate) = &mut self.narrow {
                 if !gate.finding(f, true) {
@@ -146,23 +146,17 @@ impl<'w> JsonlWriter<'w> {
         }
     }
 
-    /// `{"type":"finding",` then the finding's own fields.
     fn finding(&mut self, f: &Finding) {
+        self.write_line(|out| write_finding_line(out, f));
+    }
+
+    /// A line written by `write` (which cannot fail: it writes to memory).
+    fn write_line(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         if self.error.is_some() {
             return;
         }
-        const TYPE: &[u8] = b"{\"type\":\"finding\"";
         self.scratch.clear();
-        self.scratch.extend_from_slice(TYPE);
-        if let Err(e) = safe_compact(&mut self.scratch, f) {
-            self.error = Some(e);
-            return;
-        }
-        // The finding's own opening brace becomes the comma after the
-        // type field (no copy of the line to remove it).
-        if let Some(brace @ b'{') = self.scratch.get_mut(TYPE.len()) {
-            *brace = b',';
-        }
+        write(&mut self.scratch);
         self.scratch.push(b'\n');
         if let Err(e) = self.out.write_all(&self.scratch) {
             self.error = Some(e);

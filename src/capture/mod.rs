@@ -156,6 +156,21 @@ pub enum Transport {
     Unknown,
 }
 
+impl Transport {
+    /// The name the JSON reports give it (its serialisation).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
+            Transport::Sctp => "sctp",
+            Transport::Unknown => "unknown",
+        }
+    }
+}
+
 impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
 use std::net::SocketAddr;
 
+mod direct;
 mod writer;
 pub(crate) use writer::write_compact;
 
@@ -58,6 +59,20 @@ impl Serialize for Endpoint {
 /// A capture timestamp as [`Ts::rfc3339`] writes it, serialised from a
 /// buffer on the stack (one String an exchange less).
 struct Rfc3339(Ts);
+
+impl Rfc3339 {
+    /// The same bytes as its serialisation, straight into `out`.
+    fn write(&self, out: &mut Vec<u8>) {
+        match self.0.rfc3339_digits() {
+            Some(digits) => {
+                out.push(b'"');
+                out.extend_from_slice(&digits);
+                out.push(b'"');
+            }
+            None => writer::write_string(out, &self.0.rfc3339()),
+        }
+    }
+}
 
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -144,6 +159,16 @@ impl<'a> ExchangeFields<'a> {
     }
 }
 
+/// An exchange as a JSON line writes it: `{"type":"exchange",...}`.
+pub(crate) fn write_exchange_line(out: &mut Vec<u8>, ex: &AuthExchange) {
+    direct::exchange::<false>(out, &ExchangeFields::new(ex, Some("exchange")));
+}
+
+/// A finding as a JSON line writes it: `{"type":"finding",...}`.
+pub(crate) fn write_finding_line(out: &mut Vec<u8>, f: &Finding) {
+    direct::finding::<false>(out, f, Some("finding"));
+}
+
 /// Bytes of elements gathered before they go to the temporary file (or
 /// to the output): one write call for many elements.
 const CHUNK: usize = 1 << 16;
@@ -212,10 +237,14 @@ struct Array {
 }
 
 impl Array {
-    fn push(&mut self, element: &impl Serialize) -> io::Result<()> {
+    /// An element written by `write` (the object's own bytes, from its
+    /// opening brace, as [`direct`] writes them).
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
         let first = self.len == 0;
         self.len += 1;
-        write_element(&mut self.spill.buf, first, element)?;
+        let buf = &mut self.spill.buf;
+        buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+        write(buf);
         self.spill.spill_if_full()
     }
 
@@ -309,7 +338,10 @@ impl JsonDoc {
         self.accounts
             .exchange_named(ex, fields.user.as_deref(), fields.auth_user, fields.realm);
         if self.error.is_none() {
-            if let Err(e) = self.exchanges.push(&fields) {
+            if let Err(e) = self
+                .exchanges
+                .push_with(|out| direct::exchange::<true>(out, &fields))
+            {
                 self.error = Some(e);
             }
         }
@@ -324,7 +356,10 @@ impl JsonDoc {
             self.worst = self.worst.max(Some(f.severity));
             self.accounts.finding(f);
             if self.error.is_none() {
-                if let Err(e) = self.findings.push(f) {
+                if let Err(e) = self
+                    .findings
+                    .push_with(|out| direct::finding::<true>(out, f, None))
+                {
                     self.error = Some(e);
                 }
             }
@@ -425,7 +460,9 @@ mod tests {
             let mut array = Array { spill, len: 0 };
             let long = "x".repeat(CHUNK / 3);
             for i in 0..10 {
-                array.push(&(i, &long)).unwrap();
+                array
+                    .push_with(|out| writer::write_pretty(out, 2, &(i, &long)).unwrap())
+                    .unwrap();
             }
             let mut got = Vec::new();
             array.copy_to(&mut got).unwrap();
@@ -472,6 +509,134 @@ mod tests {
             assert_eq!(user_of(ex).map(Cow::into_owned), ex.user());
             assert_eq!(auth_user_of(ex).map(str::to_string), ex.auth_user());
             assert_eq!(realm_of(ex).map(str::to_string), ex.realm());
+        }
+    }
+
+    /// Exchanges and findings of every capture the tests can read, and
+    /// made-up ones with what captures seldom have (no or IPv6 addresses,
+    /// no frames, escapes, capture-wide findings).
+    fn samples() -> (Vec<AuthExchange>, Vec<Finding>) {
+        use crate::analysis::{analyze, Input, Options};
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata"
+        ))];
+        let shared = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared"));
+        if shared.exists() {
+            dirs.push(shared.join("captures"));
+            dirs.push(shared.join("public"));
+        } else {
+            eprintln!("skipping the shared captures: ../shared not found");
+        }
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if !path.extension().is_some_and(|e| e == "expect" || e == "md") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let (mut exchanges, mut findings) = (Vec::new(), Vec::new());
+        for path in files {
+            let Ok(file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let Ok(reader) = crate::capture::open_reader(Box::new(file)) else {
+                continue;
+            };
+            let input = Input {
+                name: path.display().to_string(),
+                reader,
+            };
+            let mut a = analyze(vec![input], &Options::default());
+            exchanges.append(&mut a.exchanges);
+            findings.append(&mut a.findings);
+        }
+        let made_up = crate::rules::testutil::one_retry(
+            crate::rules::testutil::WWW_QOP,
+            &crate::rules::testutil::auth_qop("al\u{9b}ice\"q"),
+            401,
+            "Unauthorized",
+        );
+        for (i, mut ex) in made_up.into_iter().enumerate() {
+            ex.client = None;
+            ex.server = Some("[2001:db8::1]:5061".parse().unwrap());
+            ex.frames.clear();
+            ex.user_agent = Some(format!("agent \u{1b}[31m {i}"));
+            ex.failure = None;
+            ex.final_status = None;
+            exchanges.push(ex);
+        }
+        findings.push(Finding {
+            rule: "brute-force",
+            severity: crate::rules::Severity::Critical,
+            exchange: None,
+            related_exchanges: vec![3, 7, 123_456_789],
+            frames: Vec::new(),
+            message: "tab\there \u{202e} bidi".into(),
+            evidence: crate::rules::Evidence::new(),
+            fix: Cow::Owned("\\ back\"slash\r\n".into()),
+        });
+        (exchanges, findings)
+    }
+
+    #[test]
+    fn exchanges_and_findings_are_written_as_serde_writes_them() {
+        let (exchanges, findings) = samples();
+        assert!(exchanges.len() > 10 && findings.len() > 10);
+        let (mut direct, mut serde) = (Vec::new(), Vec::new());
+        for ex in &exchanges {
+            for kind in [None, Some("exchange")] {
+                let fields = ExchangeFields::new(ex, kind);
+                direct.clear();
+                serde.clear();
+                match kind {
+                    None => {
+                        direct::exchange::<true>(&mut direct, &fields);
+                        writer::write_pretty(&mut serde, 2, &fields).unwrap();
+                    }
+                    Some(_) => {
+                        direct::exchange::<false>(&mut direct, &fields);
+                        writer::write_compact(&mut serde, &fields).unwrap();
+                    }
+                }
+                assert_eq!(
+                    String::from_utf8_lossy(&direct),
+                    String::from_utf8_lossy(&serde)
+                );
+            }
+        }
+        for f in &findings {
+            direct.clear();
+            serde.clear();
+            direct::finding::<true>(&mut direct, f, None);
+            writer::write_pretty(&mut serde, 2, f).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&serde)
+            );
+            direct.clear();
+            serde.clear();
+            direct::finding::<false>(&mut direct, f, Some("finding"));
+            serde.extend_from_slice(b"{\"type\":\"finding\",");
+            writer::write_compact(&mut serde, f).unwrap();
+            serde.remove(b"{\"type\":\"finding\",".len());
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&serde)
+            );
+        }
+    }
+
+    #[test]
+    fn transports_are_named_as_serialised() {
+        use crate::capture::Transport::*;
+        for t in [Udp, Tcp, Tls, Ws, Wss, Sctp, Unknown] {
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.as_str()));
         }
     }
 

@@ -170,7 +170,7 @@ fn write_unicode_escape(out: &mut Vec<u8>, c: char) {
 }
 
 /// Decimal digits, as serde_json (itoa) writes integers; two at a time.
-fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
         4041424344454647484950515253545556575859\
