@@ -187,8 +187,8 @@ fn challenge() -> impl Strategy<Value = Challenge> {
             |((realm, nonce, opaque, algorithm), qop, stale, domain, other)| Challenge {
                 scheme: "Digest".into(),
                 realm: realm.map(Text::from),
-                nonce: nonce.map(Text::from),
-                opaque: opaque.map(Text::from),
+                nonce: nonce.map(WideText::from),
+                opaque: opaque.map(WideText::from),
                 algorithm: algorithm.map(Text::from),
                 qop: qop.into_iter().map(Text::from).collect(),
                 stale,
@@ -202,14 +202,14 @@ fn challenge() -> impl Strategy<Value = Challenge> {
 /// A header value as a server would write it.
 fn format_challenge(c: &Challenge) -> String {
     let mut p = Vec::new();
-    let q = |n: &str, v: &Option<Text>, p: &mut Vec<String>| {
+    let q = |n: &str, v: Option<&str>, p: &mut Vec<String>| {
         if let Some(v) = v {
             p.push(format!("{n}={}", quote(v)));
         }
     };
-    q("realm", &c.realm, &mut p);
-    q("nonce", &c.nonce, &mut p);
-    q("opaque", &c.opaque, &mut p);
+    q("realm", c.realm.as_deref(), &mut p);
+    q("nonce", c.nonce.as_deref(), &mut p);
+    q("opaque", c.opaque.as_deref(), &mut p);
     if let Some(a) = &c.algorithm {
         p.push(format!("algorithm={a}"));
     }
@@ -219,7 +219,7 @@ fn format_challenge(c: &Challenge) -> String {
     if c.stale {
         p.push("stale=TRUE".into());
     }
-    q("domain", &c.domain, &mut p);
+    q("domain", c.domain.as_deref(), &mut p);
     for (n, v) in &c.other {
         p.push(format!("{n}={}", quote(v)));
     }

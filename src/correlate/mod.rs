@@ -1063,7 +1063,7 @@ impl Correlator {
                             id,
                             input: meta.input,
                             method: text(method),
-                            call_ids: Vec::new(),
+                            call_ids: Vec::with_capacity(1),
                             client: meta.src,
                             server: meta.dst,
                             transport: meta.transport,
@@ -1078,7 +1078,9 @@ impl Correlator {
                             failure: None,
                             first_ts: meta.ts,
                             last_ts: meta.ts,
-                            frames: Vec::new(),
+                            // A request and its answer for each of the
+                            // usual two to four rounds: one allocation.
+                            frames: Vec::with_capacity(8),
                             observed_after: 0.0,
                         },
                         closed: false,

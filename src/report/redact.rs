@@ -128,11 +128,11 @@ fn walk_challenge(c: &mut Shared<Challenge>, v: &mut Visitor<'_>) {
         return;
     }
     let m: &mut Challenge = c;
-    let set = |slot: &mut Option<crate::sip::Text>, new: Option<String>| {
+    fn set<T: From<String>>(slot: &mut Option<T>, new: Option<String>) {
         if let Some(s) = new {
             *slot = Some(s.into());
         }
-    };
+    }
     set(&mut m.nonce, nonce);
     set(&mut m.opaque, opaque);
     set(&mut m.realm, realm);

@@ -384,8 +384,10 @@ impl<T: Serialize> Serialize for Shared<T> {
 pub struct Challenge {
     pub scheme: Text,
     pub realm: Option<Text>,
-    pub nonce: Option<Text>,
-    pub opaque: Option<Text>,
+    /// Nonces and opaques are usually 32 hex digits or more: inline in a
+    /// [`WideText`] where a [`Text`] would allocate (less memory too).
+    pub nonce: Option<WideText>,
+    pub opaque: Option<WideText>,
     /// As written (e.g. "md5"); `None` means the default, MD5.
     pub algorithm: Option<Text>,
     /// The offered qop values, from the quoted list.
@@ -426,9 +428,9 @@ impl Challenge {
         if lower_eq(name, "realm") {
             self.realm = Some(p.text());
         } else if lower_eq(name, "nonce") {
-            self.nonce = Some(p.text());
+            self.nonce = Some(WideText::from(p.text_cow()));
         } else if lower_eq(name, "opaque") {
-            self.opaque = Some(p.text());
+            self.opaque = Some(WideText::from(p.text_cow()));
         } else if lower_eq(name, "algorithm") {
             self.algorithm = Some(p.text());
         } else if lower_eq(name, "qop") {
