@@ -26,6 +26,7 @@ use crate::sip::{
 use crate::sip::{Text, WideText};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
@@ -199,34 +200,50 @@ pub fn endpoint(a: Option<SocketAddr>) -> String {
 /// `a.b.c.d:port` written digit by digit into `buf` (the formatting
 /// machinery of `Display` costs more than the rest of a report line).
 pub fn endpoint_v4(a: std::net::SocketAddrV4, buf: &mut [u8; 21]) -> &str {
-    fn put(buf: &mut [u8; 21], at: &mut usize, v: u32) {
-        let mut digits = [0u8; 5];
+    /// Each octet's digits, left-aligned, and how many there are.
+    const OCTETS: [([u8; 3], u8); 256] = {
+        let mut t = [([0u8; 3], 0u8); 256];
         let mut n = 0;
-        let mut v = v;
-        loop {
-            digits[n] = b'0' + (v % 10) as u8;
+        while n < 256 {
+            let (h, d, u) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+            t[n] = if n >= 100 {
+                ([b'0' + h, b'0' + d, b'0' + u], 3)
+            } else if n >= 10 {
+                ([b'0' + d, b'0' + u, 0], 2)
+            } else {
+                ([b'0' + u, 0, 0], 1)
+            };
             n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
         }
-        for i in (0..n).rev() {
-            buf[*at] = digits[i];
-            *at += 1;
-        }
-    }
+        t
+    };
     let mut at = 0;
     for (i, octet) in a.ip().octets().into_iter().enumerate() {
         if i > 0 {
             buf[at] = b'.';
             at += 1;
         }
-        put(buf, &mut at, u32::from(octet));
+        // Three bytes copied whatever the length (the last octet's end
+        // at byte 15 at most).
+        let (digits, len) = OCTETS[usize::from(octet)];
+        buf[at..at + 3].copy_from_slice(&digits);
+        at += usize::from(len);
     }
     buf[at] = b':';
     at += 1;
-    put(buf, &mut at, u32::from(a.port()));
+    let mut port = [0u8; 5];
+    let mut n = 0;
+    let mut v = a.port();
+    loop {
+        port[4 - n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf[at..at + n].copy_from_slice(&port[5 - n..]);
+    at += n;
     // Only ASCII digits, dots and a colon were written.
     std::str::from_utf8(&buf[..at]).unwrap_or("?")
 }
@@ -248,10 +265,23 @@ fn text(b: &[u8]) -> Text {
 impl AuthExchange {
     /// The user part of the From URI: the account placing the request.
     pub fn user(&self) -> Option<String> {
-        UriParts::parse(self.from_uri.as_bytes()).user.map(lossy)
+        self.user_ref().map(Cow::into_owned)
+    }
+    /// [`AuthExchange::user`] borrowed from the exchange (nearly always:
+    /// copied only when it is not valid UTF-8).
+    pub fn user_ref(&self) -> Option<Cow<'_, str>> {
+        UriParts::parse(self.from_uri.as_bytes())
+            .user
+            .map(crate::sip::digest::lossy_text)
     }
     pub fn to_user(&self) -> Option<String> {
-        UriParts::parse(self.to_uri.as_bytes()).user.map(lossy)
+        self.to_user_ref().map(Cow::into_owned)
+    }
+    /// [`AuthExchange::to_user`], borrowed.
+    pub fn to_user_ref(&self) -> Option<Cow<'_, str>> {
+        UriParts::parse(self.to_uri.as_bytes())
+            .user
+            .map(crate::sip::digest::lossy_text)
     }
     pub fn from_host(&self) -> String {
         lossy(UriParts::parse(self.from_uri.as_bytes()).host)
@@ -261,17 +291,25 @@ impl AuthExchange {
     }
     /// The digest username of the last credentials sent.
     pub fn auth_user(&self) -> Option<String> {
+        self.auth_user_ref().map(str::to_string)
+    }
+    /// [`AuthExchange::auth_user`], borrowed.
+    pub fn auth_user_ref(&self) -> Option<&str> {
         self.all_credentials()
             .last()
-            .and_then(|(_, c)| c.credentials.username.as_deref().map(str::to_string))
+            .and_then(|(_, c)| c.credentials.username.as_deref())
     }
     /// The realm the server challenged with (else the one the client used).
     pub fn realm(&self) -> Option<String> {
+        self.realm_ref().map(str::to_string)
+    }
+    /// [`AuthExchange::realm`], borrowed.
+    pub fn realm_ref(&self) -> Option<&str> {
         self.all_challenges()
-            .find_map(|(_, c)| c.challenge.realm.as_deref().map(str::to_string))
+            .find_map(|(_, c)| c.challenge.realm.as_deref())
             .or_else(|| {
                 self.all_credentials()
-                    .find_map(|(_, c)| c.credentials.realm.as_deref().map(str::to_string))
+                    .find_map(|(_, c)| c.credentials.realm.as_deref())
             })
     }
     pub fn all_challenges(&self) -> impl Iterator<Item = (usize, &IssuedChallenge)> {
@@ -1666,6 +1704,12 @@ mod tests {
             "10.0.0.1:5060".parse().unwrap(),
             "[2001:db8::1]:5061".parse().unwrap(),
         ];
+        for o in 0..=255u8 {
+            let ip = std::net::Ipv4Addr::new(o, 255 - o, o, 9);
+            for port in [u16::from(o), u16::from(o) * 257, 9, 10, 99, 100, 9999, 10000] {
+                cases.push(SocketAddr::from((ip, port)));
+            }
+        }
         for _ in 0..2000 {
             let r = next();
             let ip = std::net::Ipv4Addr::from((r >> 16) as u32);

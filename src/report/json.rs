@@ -6,7 +6,6 @@ use crate::analysis::Analysis;
 use crate::capture::{Transport, Ts};
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
-use crate::sip::UriParts;
 use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -85,30 +84,6 @@ impl Serialize for Rfc3339 {
     }
 }
 
-/// The user, auth user and realm of an exchange, borrowed from it where
-/// [`AuthExchange::user`], [`AuthExchange::auth_user`] and
-/// [`AuthExchange::realm`] return new Strings (a test holds them equal).
-fn user_of(ex: &AuthExchange) -> Option<Cow<'_, str>> {
-    UriParts::parse(ex.from_uri.as_bytes())
-        .user
-        .map(crate::sip::digest::lossy_text)
-}
-
-fn auth_user_of(ex: &AuthExchange) -> Option<&str> {
-    ex.all_credentials()
-        .last()
-        .and_then(|(_, c)| c.credentials.username.as_deref())
-}
-
-fn realm_of(ex: &AuthExchange) -> Option<&str> {
-    ex.all_challenges()
-        .find_map(|(_, c)| c.challenge.realm.as_deref())
-        .or_else(|| {
-            ex.all_credentials()
-                .find_map(|(_, c)| c.credentials.realm.as_deref())
-        })
-}
-
 /// An exchange as the JSON report and the JSON lines show it; `kind` is
 /// the `type` field of a line and absent in the report.
 #[derive(Serialize)]
@@ -145,9 +120,9 @@ impl<'a> ExchangeFields<'a> {
             client: Endpoint(ex.client),
             server: Endpoint(ex.server),
             transport: ex.transport,
-            user: user_of(ex),
-            auth_user: auth_user_of(ex),
-            realm: realm_of(ex),
+            user: ex.user_ref(),
+            auth_user: ex.auth_user_ref(),
+            realm: ex.realm_ref(),
             user_agent: ex.user_agent.as_deref(),
             rounds: ex.rounds.len(),
             outcome: ex.outcome,
@@ -506,9 +481,9 @@ mod tests {
         let mut odd = exchanges[0].clone();
         odd.from_uri = "sip:b\u{fffd}b@x".into();
         for ex in exchanges.iter().chain([&no_user, &odd]) {
-            assert_eq!(user_of(ex).map(Cow::into_owned), ex.user());
-            assert_eq!(auth_user_of(ex).map(str::to_string), ex.auth_user());
-            assert_eq!(realm_of(ex).map(str::to_string), ex.realm());
+            assert_eq!(ex.user_ref().map(Cow::into_owned), ex.user());
+            assert_eq!(ex.auth_user_ref().map(str::to_string), ex.auth_user());
+            assert_eq!(ex.realm_ref().map(str::to_string), ex.realm());
         }
     }
 
@@ -636,7 +611,10 @@ mod tests {
     fn transports_are_named_as_serialised() {
         use crate::capture::Transport::*;
         for t in [Udp, Tcp, Tls, Ws, Wss, Sctp, Unknown] {
-            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.as_str()));
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.as_str())
+            );
         }
     }
 

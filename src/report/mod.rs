@@ -314,8 +314,8 @@ impl AccountBook {
     /// Counts an exchange for its account. Findings naming it must come
     /// after it ([`AccountBook::finding`]).
     pub fn exchange(&mut self, ex: &AuthExchange) {
-        let (user, auth_user, realm) = (ex.user(), ex.auth_user(), ex.realm());
-        self.exchange_named(ex, user.as_deref(), auth_user.as_deref(), realm.as_deref());
+        let user = ex.user_ref();
+        self.exchange_named(ex, user.as_deref(), ex.auth_user_ref(), ex.realm_ref());
     }
 
     /// [`AccountBook::exchange`] with the exchange's user, auth user and

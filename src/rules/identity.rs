@@ -24,7 +24,7 @@ pub fn field_table() -> String {
 
 /// The From user (extension) differs from the digest username.
 pub fn auth_user_split(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
-    let Some(user) = ex.user() else { return };
+    let Some(user) = ex.user_ref() else { return };
     // The last credentials sent on this hop speak for the exchange.
     let Some((r, sc)) = ex
         .rounds
@@ -76,8 +76,8 @@ pub fn auth_user_split(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>
         frames: vec![r.request.frame],
         message,
         evidence: Evidence::new()
-            .add("From user", user.clone())
-            .add("To user", ex.to_user().unwrap_or_default())
+            .add("From user", user.as_ref())
+            .add("To user", ex.to_user_ref().unwrap_or_default())
             .add("digest username", digest_user),
         fix: fix.into(),
     });
