@@ -23,6 +23,14 @@ pub struct Options {
     /// Hand exchanges over without running the rules (no findings): the
     /// first read of a redacted run needs only the exchanges' values.
     pub without_rules: bool,
+    /// Run only the rules about the whole capture (brute force, nonce-count
+    /// reuse, scanners, the network): exchanges come without findings. The
+    /// first read of `--details`/`--ladder` needs no more.
+    pub only_capture_rules: bool,
+    /// The findings about the whole capture, known from a first read of
+    /// the same inputs with the same options: a second read returns them
+    /// instead of working them out again.
+    pub capture_findings: Option<std::sync::Arc<Vec<Finding>>>,
 }
 
 /// One SIP message as read, for comparing our framing with other tools.
@@ -435,8 +443,12 @@ fn hand_over(
     for ex in finished {
         let mut findings = Vec::new();
         if !opts.without_rules {
-            rules::evaluate_exchange(&ex, &opts.rules, &mut findings);
-            capture.add(&ex);
+            if !opts.only_capture_rules {
+                rules::evaluate_exchange(&ex, &opts.rules, &mut findings);
+            }
+            if opts.capture_findings.is_none() {
+                capture.add(&ex);
+            }
         }
         consumer(ex, findings);
     }
@@ -454,8 +466,13 @@ fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) 
     };
     let (mut a, agents) = read_and_correlate(inputs, opts, &mut hand);
     if !opts.without_rules {
-        capture.finish(&agents, &opts.rules, &mut a.findings);
-        a.findings.extend(rules::evaluate_net(&a.net, &opts.rules));
+        match &opts.capture_findings {
+            Some(known) => a.findings.extend(known.iter().cloned()),
+            None => {
+                capture.finish(&agents, &opts.rules, &mut a.findings);
+                a.findings.extend(rules::evaluate_net(&a.net, &opts.rules));
+            }
+        }
     }
     a
 }

@@ -679,7 +679,7 @@ pub fn run(args: Args) -> i32 {
     if inputs.is_empty() {
         return EXIT_USAGE;
     }
-    let opts = Options {
+    let mut opts = Options {
         correlate: CorrelateConfig {
             answer_timeout: args.answer_timeout,
             ..CorrelateConfig::default()
@@ -724,6 +724,9 @@ pub fn run(args: Args) -> i32 {
         // Findings are learned from only for the addresses they write.
         let learning = Options {
             without_rules: redaction == redact::Level::Secrets && !details_in_two_reads,
+            // Addresses are learned from every finding's text only at
+            // --redact=all; --details needs the capture-wide ones alone.
+            only_capture_rules: redaction != redact::Level::All,
             ..opts.clone()
         };
         let mut first =
@@ -737,6 +740,11 @@ pub fn run(args: Args) -> i32 {
             r.learn_findings(&mut first.findings);
             r.learn_inputs(&mut first.inputs);
             r.seal();
+        }
+        if !learning.without_rules {
+            // The second read takes the findings about the whole capture
+            // from the first instead of working them out again.
+            opts.capture_findings = Some(Arc::new(first.findings.clone()));
         }
         if details_in_two_reads {
             capture_wide = Some(std::mem::take(&mut first.findings));
