@@ -992,16 +992,19 @@ fn param_in_long<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// The value of one `name=value` (or bare `name`) parameter when it is
-/// called `name`.
+/// called `name`. Most pieces are some other parameter: they are turned
+/// down on their first bytes, before any search for the '='.
 fn value_if_named<'a>(piece: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let p = trim(piece);
-    // The '=' follows a short name: a plain loop costs less than setting up
-    // a memchr call.
-    let (n, v) = match p.iter().position(|&c| c == b'=') {
-        Some(eq) => (trim(&p[..eq]), trim(&p[eq + 1..])),
-        None => (p, &b""[..]),
-    };
-    n.eq_ignore_ascii_case(name).then_some(v)
+    let p = trim_start(piece);
+    if !p.get(..name.len())?.eq_ignore_ascii_case(name) {
+        return None;
+    }
+    // `name` has no '=' or white space: what follows it decides.
+    match trim_start(&p[name.len()..]).split_first() {
+        None => Some(b""),
+        Some((b'=', value)) => Some(trim(value)),
+        Some(_) => None,
+    }
 }
 
 /// The parts of a From/To/Contact value the analysis needs.
