@@ -413,13 +413,20 @@ fn open_input(
 }
 
 /// The first read of a filtered run that reads its inputs twice: what the
-/// report will show.
-fn select_shown(inputs: Vec<Input>, opts: &Options, filter: &Filter) -> report::filter::Selected {
+/// report will show. The second read (with `opts`) takes the findings
+/// about the whole capture from this one instead of working them out again.
+fn select_shown(
+    inputs: Vec<Input>,
+    opts: &mut Options,
+    filter: &Filter,
+) -> report::filter::Selected {
     let mut selection = report::filter::Selection::new(filter);
     let first = analysis::analyze_streaming(inputs, opts, &mut |ex, findings| {
         selection.exchange(&ex, &findings)
     });
-    selection.finish(&first.findings)
+    let selected = selection.finish(&first.findings);
+    opts.capture_findings = Some(Arc::new(first.findings));
+    selected
 }
 
 /// Opens the inputs again for a second read (the progress bar starts over);
@@ -768,7 +775,7 @@ pub fn run(args: Args) -> i32 {
             return EXIT_USAGE;
         }
         let writer = if selects_in_two_reads {
-            let selected = select_shown(inputs, &opts, &filter);
+            let selected = select_shown(inputs, &mut opts, &filter);
             let Some(again) = reopen(&opened, &bar, &text) else {
                 return EXIT_USAGE;
             };
@@ -802,7 +809,7 @@ pub fn run(args: Args) -> i32 {
         if filter.decided_as_exchanges_finish() {
             prep.gate = Some(report::filter::Gate::new(&filter));
         } else if selects_in_two_reads && files {
-            let selected = select_shown(inputs, &opts, &filter);
+            let selected = select_shown(inputs, &mut opts, &filter);
             inputs = match reopen(&opened, &bar, &text) {
                 Some(i) => i,
                 None => return EXIT_USAGE,
@@ -928,7 +935,7 @@ pub fn run(args: Args) -> i32 {
         // exchanges finish (a capture-wide finding can name an exchange
         // long gone; the day is that of the capture's first exchange): a
         // first read finds the exchanges shown, a second keeps only them.
-        let selected = select_shown(inputs, &opts, &filter);
+        let selected = select_shown(inputs, &mut opts, &filter);
         let Some(inputs) = reopen(&opened, &bar, &text) else {
             return EXIT_USAGE;
         };
