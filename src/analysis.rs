@@ -31,6 +31,26 @@ pub struct Options {
     /// the same inputs with the same options: a second read returns them
     /// instead of working them out again.
     pub capture_findings: Option<std::sync::Arc<Vec<Finding>>>,
+    /// The exchanges whose per-exchange rules are wanted; the others come
+    /// without findings. A second read that shows only what a first read
+    /// selected needs no more (`None`: every exchange).
+    pub exchange_rules_for: Option<ExchangeIds>,
+}
+
+/// Exchange ids, as a test shared with the options of a run.
+#[derive(Clone)]
+pub struct ExchangeIds(pub std::sync::Arc<dyn Fn(usize) -> bool + Send + Sync>);
+
+impl ExchangeIds {
+    pub fn contains(&self, id: usize) -> bool {
+        (self.0)(id)
+    }
+}
+
+impl std::fmt::Debug for ExchangeIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExchangeIds(..)")
+    }
 }
 
 /// One SIP message as read, for comparing our framing with other tools.
@@ -443,7 +463,8 @@ fn hand_over(
     for ex in finished {
         let mut findings = Vec::new();
         if !opts.without_rules {
-            if !opts.only_capture_rules {
+            let wanted = (opts.exchange_rules_for.as_ref()).is_none_or(|ids| ids.contains(ex.id));
+            if !opts.only_capture_rules && wanted {
                 rules::evaluate_exchange(&ex, &opts.rules, &mut findings);
             }
             if opts.capture_findings.is_none() {

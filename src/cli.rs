@@ -426,6 +426,12 @@ fn select_shown(
     });
     let selected = selection.finish(&first.findings);
     opts.capture_findings = Some(Arc::new(first.findings));
+    // Nor the findings of the exchanges it will not show (the first read
+    // counted them for the report's scope).
+    let shown = selected.shown_ids();
+    opts.exchange_rules_for = Some(analysis::ExchangeIds(Arc::new(move |id| {
+        shown.contains(id as u64)
+    })));
     selected
 }
 

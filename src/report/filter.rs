@@ -281,6 +281,9 @@ pub struct Narrowing<'f> {
     filter: &'f Filter,
     /// Set when a [`Selection`] named the exchanges to keep.
     ids: Option<IdSet>,
+    /// The whole as the [`Selection`]'s read counted it (this read may
+    /// leave out the findings of exchanges not shown).
+    counted: Option<Whole>,
     whole: Whole,
     exchanges: Vec<AuthExchange>,
     findings: Vec<Finding>,
@@ -292,6 +295,7 @@ impl<'f> Narrowing<'f> {
         Narrowing {
             filter,
             ids: None,
+            counted: None,
             whole: Whole::default(),
             exchanges: Vec::new(),
             findings: Vec::new(),
@@ -302,6 +306,7 @@ impl<'f> Narrowing<'f> {
     /// shown (its second read).
     pub fn of_ids(filter: &'f Filter, selected: Selected) -> Narrowing<'f> {
         Narrowing {
+            counted: Some(selected.whole),
             ids: Some(selected.into_shown()),
             ..Narrowing::new(filter)
         }
@@ -327,7 +332,7 @@ impl<'f> Narrowing<'f> {
         self.findings.append(&mut a.findings);
         a.exchanges = self.exchanges;
         a.findings = self.findings;
-        (a, self.whole)
+        (a, self.counted.unwrap_or(self.whole))
     }
 }
 
@@ -419,7 +424,11 @@ impl<'f> Selection<'f> {
             self.passing
         };
         if !self.filter.selects_findings() {
-            return Selected { kept, shown: None };
+            return Selected {
+                kept,
+                shown: None,
+                whole: self.whole,
+            };
         }
         // As apply_after: a finding in scope names its exchanges.
         let mut shown = IdSet::default();
@@ -443,6 +452,7 @@ impl<'f> Selection<'f> {
         Selected {
             kept,
             shown: Some(shown),
+            whole: self.whole,
         }
     }
 }
@@ -454,6 +464,10 @@ pub struct Selected {
     kept: IdSet,
     /// `None`: the same as `kept` (no finding filter).
     shown: Option<IdSet>,
+    /// What the first read counted: the second need not work out the
+    /// findings of exchanges it does not show
+    /// ([`Selected::shown_ids`]).
+    whole: Whole,
 }
 
 impl Selected {
@@ -482,6 +496,12 @@ impl Selected {
 
     fn into_shown(self) -> IdSet {
         self.shown.unwrap_or(self.kept)
+    }
+
+    /// A copy of the exchanges shown, for the second read's
+    /// [`crate::analysis::Options::exchange_rules_for`].
+    pub fn shown_ids(&self) -> IdSet {
+        self.shown.as_ref().unwrap_or(&self.kept).clone()
     }
 }
 
@@ -563,7 +583,12 @@ impl<'f> Gate<'f> {
         Scope {
             filter: self.filter.describe(),
             exchanges_total: self.exchanges_total,
-            findings_total: self.findings_total,
+            // A second read may leave out the findings of the exchanges
+            // it does not show: the first read counted them all.
+            findings_total: match &self.selected {
+                Some(s) => s.whole.findings,
+                None => self.findings_total,
+            },
             exchanges_shown: self.shown.len(),
             findings_shown: self.findings_shown,
         }

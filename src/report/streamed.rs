@@ -99,7 +99,7 @@ const BLOCK_BITS: u64 = 1024;
 /// allocated as numbers arrive: memory follows the numbers seen (an eighth
 /// of a byte each when they are dense), never a length read from the
 /// input; listed in ascending order.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct IdSet {
     blocks: BTreeMap<u64, Box<[u64; (BLOCK_BITS / 64) as usize]>>,
     len: usize,
