@@ -1706,7 +1706,16 @@ mod tests {
         ];
         for o in 0..=255u8 {
             let ip = std::net::Ipv4Addr::new(o, 255 - o, o, 9);
-            for port in [u16::from(o), u16::from(o) * 257, 9, 10, 99, 100, 9999, 10000] {
+            for port in [
+                u16::from(o),
+                u16::from(o) * 257,
+                9,
+                10,
+                99,
+                100,
+                9999,
+                10000,
+            ] {
                 cases.push(SocketAddr::from((ip, port)));
             }
         }
