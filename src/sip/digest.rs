@@ -164,10 +164,6 @@ fn is_lws(c: u8) -> bool {
     CLASS[usize::from(c)] & LWS != 0
 }
 
-fn is_tchar(c: u8) -> bool {
-    CLASS[usize::from(c)] & TCHAR != 0
-}
-
 /// Splits a header value into its schemes and parameters.
 pub fn scan(value: &[u8]) -> Vec<RawAuth<'_>> {
     let mut out: Vec<RawAuth<'_>> = Vec::new();
@@ -218,7 +214,15 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
     while i < n {
         // A token: either a scheme (followed by space and params) or a name.
         let start = i;
-        while i < n && CLASS[usize::from(value[i])] & TOKEN_END == 0 {
+        // Whether every byte of the token may be in one, noted as it is
+        // scanned (no second pass over the name).
+        let mut classes = TCHAR;
+        while i < n {
+            let class = CLASS[usize::from(value[i])];
+            if class & TOKEN_END != 0 {
+                break;
+            }
+            classes &= class;
             i += 1;
         }
         let token = &value[start..i];
@@ -239,7 +243,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                     what: "no authentication scheme before the parameters".into(),
                 });
             }
-            if !token.iter().all(|&c| is_tchar(c)) {
+            if classes & TCHAR == 0 {
                 out.problem(Problem {
                     what: format!(
                         "parameter name '{}' has characters a token may not have",
@@ -330,8 +334,47 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
     }
 }
 
-fn lower_eq(a: &[u8], b: &str) -> bool {
-    a.eq_ignore_ascii_case(b.as_bytes())
+/// The digest parameters challenges and credentials know by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DigestParam {
+    Username,
+    Realm,
+    Nonce,
+    Uri,
+    Response,
+    Algorithm,
+    Cnonce,
+    Opaque,
+    Qop,
+    Nc,
+    Userhash,
+    Stale,
+    Domain,
+    Other,
+}
+
+impl DigestParam {
+    /// By length first: one comparison (case-insensitive) for most names,
+    /// where a chain of them tried every name before `nc`.
+    fn of(name: &[u8]) -> DigestParam {
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        match name.len() {
+            2 if is("nc") => DigestParam::Nc,
+            3 if is("uri") => DigestParam::Uri,
+            3 if is("qop") => DigestParam::Qop,
+            5 if is("realm") => DigestParam::Realm,
+            5 if is("nonce") => DigestParam::Nonce,
+            5 if is("stale") => DigestParam::Stale,
+            6 if is("cnonce") => DigestParam::Cnonce,
+            6 if is("opaque") => DigestParam::Opaque,
+            6 if is("domain") => DigestParam::Domain,
+            8 if is("username") => DigestParam::Username,
+            8 if is("response") => DigestParam::Response,
+            8 if is("userhash") => DigestParam::Userhash,
+            9 if is("algorithm") => DigestParam::Algorithm,
+            _ => DigestParam::Other,
+        }
+    }
 }
 
 /// A value shared by the places that show it instead of copied into each
@@ -424,16 +467,16 @@ impl Challenge {
     }
 
     fn apply(&mut self, p: &RawParam<'_>) {
-        let name = p.name;
-        if lower_eq(name, "realm") {
+        let param = DigestParam::of(p.name);
+        if param == DigestParam::Realm {
             self.realm = Some(p.text());
-        } else if lower_eq(name, "nonce") {
+        } else if param == DigestParam::Nonce {
             self.nonce = Some(WideText::from(p.text_cow()));
-        } else if lower_eq(name, "opaque") {
+        } else if param == DigestParam::Opaque {
             self.opaque = Some(WideText::from(p.text_cow()));
-        } else if lower_eq(name, "algorithm") {
+        } else if param == DigestParam::Algorithm {
             self.algorithm = Some(p.text());
-        } else if lower_eq(name, "qop") {
+        } else if param == DigestParam::Qop {
             // Sized exactly: a challenge is remembered as long as its nonce
             // may be answered, and `collect` would reserve room for four.
             let list = p.text_cow();
@@ -441,13 +484,13 @@ impl Challenge {
             let mut qop = Vec::with_capacity(offered().count());
             qop.extend(offered().map(Text::new));
             self.qop = qop;
-        } else if lower_eq(name, "stale") {
+        } else if param == DigestParam::Stale {
             self.stale = p.text_cow().eq_ignore_ascii_case("true");
-        } else if lower_eq(name, "domain") {
+        } else if param == DigestParam::Domain {
             self.domain = Some(p.text());
         } else {
             self.other
-                .push((lossy_text(name).into_owned(), p.text_cow().into_owned()));
+                .push((lossy_text(p.name).into_owned(), p.text_cow().into_owned()));
         }
     }
 
@@ -593,34 +636,25 @@ impl Credentials {
     }
 
     fn apply(&mut self, p: &RawParam<'_>) {
-        let name = p.name;
         let v = || Some(p.text());
         let wide = || Some(WideText::from(p.text_cow()));
-        if lower_eq(name, "username") {
-            self.username = v();
-        } else if lower_eq(name, "realm") {
-            self.realm = v();
-        } else if lower_eq(name, "nonce") {
-            self.nonce = wide();
-        } else if lower_eq(name, "uri") {
-            self.uri = wide();
-        } else if lower_eq(name, "response") {
-            self.response = wide();
-        } else if lower_eq(name, "algorithm") {
-            self.algorithm = v();
-        } else if lower_eq(name, "cnonce") {
-            self.cnonce = wide();
-        } else if lower_eq(name, "opaque") {
-            self.opaque = wide();
-        } else if lower_eq(name, "qop") {
-            self.qop = v();
-        } else if lower_eq(name, "nc") {
-            self.nc = v();
-        } else if lower_eq(name, "userhash") {
-            self.userhash = p.text_cow().eq_ignore_ascii_case("true");
-        } else {
-            self.other
-                .push((lossy_text(name).into_owned(), p.text_cow().into_owned()));
+        match DigestParam::of(p.name) {
+            DigestParam::Username => self.username = v(),
+            DigestParam::Realm => self.realm = v(),
+            DigestParam::Nonce => self.nonce = wide(),
+            DigestParam::Uri => self.uri = wide(),
+            DigestParam::Response => self.response = wide(),
+            DigestParam::Algorithm => self.algorithm = v(),
+            DigestParam::Cnonce => self.cnonce = wide(),
+            DigestParam::Opaque => self.opaque = wide(),
+            DigestParam::Qop => self.qop = v(),
+            DigestParam::Nc => self.nc = v(),
+            DigestParam::Userhash => {
+                self.userhash = p.text_cow().eq_ignore_ascii_case("true");
+            }
+            DigestParam::Stale | DigestParam::Domain | DigestParam::Other => self
+                .other
+                .push((lossy_text(p.name).into_owned(), p.text_cow().into_owned())),
         }
     }
 
@@ -641,12 +675,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parameter_names_are_known_in_any_case() {
+        use DigestParam::*;
+        for (name, want) in [
+            ("username", Username),
+            ("REALM", Realm),
+            ("Nonce", Nonce),
+            ("uri", Uri),
+            ("response", Response),
+            ("Algorithm", Algorithm),
+            ("cnonce", Cnonce),
+            ("opaque", Opaque),
+            ("QOP", Qop),
+            ("nc", Nc),
+            ("userhash", Userhash),
+            ("stale", Stale),
+            ("domain", Domain),
+            ("usernam", Other),
+            ("nonces", Other),
+            ("n", Other),
+            ("", Other),
+            ("realm ", Other),
+        ] {
+            assert_eq!(DigestParam::of(name.as_bytes()), want, "{name:?}");
+        }
+    }
+
+    #[test]
     fn byte_classes_are_the_definitions() {
         for c in 0..=255u8 {
             let lws = matches!(c, b' ' | b'\t' | b'\r' | b'\n');
             assert_eq!(is_lws(c), lws, "{c}");
             assert_eq!(
-                is_tchar(c),
+                CLASS[usize::from(c)] & TCHAR != 0,
                 c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:".contains(&c),
                 "{c}"
             );
