@@ -270,18 +270,14 @@ impl AuthExchange {
     /// [`AuthExchange::user`] borrowed from the exchange (nearly always:
     /// copied only when it is not valid UTF-8).
     pub fn user_ref(&self) -> Option<Cow<'_, str>> {
-        UriParts::parse(self.from_uri.as_bytes())
-            .user
-            .map(crate::sip::digest::lossy_text)
+        UriParts::user_of(self.from_uri.as_bytes()).map(crate::sip::digest::lossy_text)
     }
     pub fn to_user(&self) -> Option<String> {
         self.to_user_ref().map(Cow::into_owned)
     }
     /// [`AuthExchange::to_user`], borrowed.
     pub fn to_user_ref(&self) -> Option<Cow<'_, str>> {
-        UriParts::parse(self.to_uri.as_bytes())
-            .user
-            .map(crate::sip::digest::lossy_text)
+        UriParts::user_of(self.to_uri.as_bytes()).map(crate::sip::digest::lossy_text)
     }
     pub fn from_host(&self) -> String {
         lossy(UriParts::parse(self.from_uri.as_bytes()).host)

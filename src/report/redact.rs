@@ -678,7 +678,7 @@ impl Redactor {
         }
         if self.all() {
             for uri in [&ex.from_uri, &ex.to_uri] {
-                if let Some(u) = UriParts::parse(uri.as_bytes()).user {
+                if let Some(u) = UriParts::user_of(uri.as_bytes()) {
                     self.learn_user(&String::from_utf8_lossy(u));
                 }
             }
