@@ -9,7 +9,8 @@
 //! run N times (default 3) over the file (from the page cache after the
 //! first run); the best time is reported as MB/s of capture file and SIP
 //! messages per second. `scripts/bench.sh` runs this on a generated
-//! capture; docs/performance.md explains the numbers.
+//! capture; docs/performance.md explains the numbers. It runs on the
+//! command line's allocator (mimalloc, `sipauth_diag::allocator`).
 
 use sipauth_diag::analysis::{self, Input, Options};
 use sipauth_diag::capture::{self, CaptureReader, Record};
@@ -24,6 +25,16 @@ use std::hint::black_box;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+// The allocator and options of the command line (src/main.rs), so that the
+// stages cost what they cost in a run.
+#[global_allocator]
+static ALLOCATOR: sipauth_diag::allocator::MiMalloc = sipauth_diag::allocator::MiMalloc;
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static SET_UP_ALLOCATOR: extern "C" fn() = sipauth_diag::allocator::return_memory_promptly;
 
 fn open(path: &Path) -> Box<dyn CaptureReader> {
     let f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -6,6 +6,7 @@
 //! parameters) -> [`correlate`] (transactions, auth exchanges) -> [`rules`]
 //! (findings) -> [`report`] (text, JSON). [`analysis`] runs the pipeline.
 
+pub mod allocator;
 pub mod analysis;
 pub mod capture;
 pub mod cli;
