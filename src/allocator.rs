@@ -1,10 +1,12 @@
-//! The allocator of the command line: mimalloc, which takes a fifth to a
-//! third less CPU time than glibc's malloc for a whole run (an exchange
-//! is a few dozen short-lived allocations; docs/performance.md), set to
-//! give freed memory back to the system at once. With its defaults
-//! (arenas committed eagerly, freed pages kept for a second) the peak RSS
-//! of a 200 MB run went from 58 to 108 MiB; with
-//! [`return_memory_promptly`] it is within a megabyte or two of glibc's.
+//! The allocator of the command line: mimalloc 2 (the crate's `v2`),
+//! which takes a sixth to a third less CPU time than glibc's malloc for a
+//! whole run (an exchange is a few dozen short-lived allocations;
+//! docs/performance.md), set to give freed memory back to the system at
+//! once. With its defaults (arenas committed eagerly, freed pages purged
+//! later) the peak RSS of a 200 MB run was 69-75 MiB; with
+//! [`return_memory_promptly`] it is 53-57 MiB, 3-4 MiB under glibc's.
+//! (mimalloc 3, the crate's default, took the same time and 4 MiB more
+//! than version 2, and grew more on long captures.)
 //!
 //! The binary and the stage bench install it (`src/main.rs`,
 //! `benches/stages.rs`); the library's tests and the fuzz targets run on
@@ -15,8 +17,8 @@ use std::os::raw::{c_int, c_long};
 pub use mimalloc::MiMalloc;
 
 /// Options of the mimalloc bundled with the locked `libmimalloc-sys`
-/// (its v3 `mi_option_e`); a test checks that they are the options
-/// meant, by their documented defaults.
+/// (its v2 `mi_option_e`); a test checks that they are the options
+/// meant, by their defaults.
 const ARENA_EAGER_COMMIT: c_int = 4;
 const PURGE_DELAY: c_int = 15;
 
@@ -30,8 +32,8 @@ extern "C" {
 /// that a purge decommits pages instead of leaving them resident. Must run
 /// before the first allocation, which reserves the first arena: the
 /// binary runs it from the ELF initialisers, before Rust's runtime starts
-/// (from `main` it comes too late for the arena already reserved: 78
-/// instead of 58 MiB on a 200 MB run).
+/// (from `main` it comes too late for the arena already reserved; with
+/// mimalloc 3 that left 78 instead of 58 MiB on a 200 MB run).
 pub extern "C" fn return_memory_promptly() {
     // SAFETY: plain setters of mimalloc's global options, valid at any
     // time and from any thread.
@@ -58,11 +60,11 @@ mod tests {
 
     #[test]
     fn the_option_numbers_are_the_options_meant() {
-        // The defaults of the bundled source (options.c):
+        // The defaults of the bundled source (v2/src/options.c):
         // arena_eager_commit 2 (only on overcommit systems), purge_delay
-        // 1000 ms. The options around them have other defaults (0 or 1),
-        // and the test process has not set them.
-        assert_eq!(options(), (2, 1000));
+        // 10 ms. The options around them have other defaults (0, 1 or
+        // 100), and the test process has not set them.
+        assert_eq!(options(), (2, 10));
         return_memory_promptly();
         assert_eq!(options(), (0, 0));
     }
