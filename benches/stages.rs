@@ -28,13 +28,7 @@ use std::time::{Duration, Instant};
 
 // The allocator and options of the command line (src/main.rs), so that the
 // stages cost what they cost in a run.
-#[global_allocator]
-static ALLOCATOR: sipauth_diag::allocator::MiMalloc = sipauth_diag::allocator::MiMalloc;
-
-#[cfg(target_os = "linux")]
-#[used]
-#[link_section = ".init_array"]
-static SET_UP_ALLOCATOR: extern "C" fn() = sipauth_diag::allocator::return_memory_promptly;
+sipauth_diag::install_allocator!();
 
 fn open(path: &Path) -> Box<dyn CaptureReader> {
     let f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

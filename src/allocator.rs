@@ -8,9 +8,9 @@
 //! (mimalloc 3, the crate's default, took the same time and 4 MiB more
 //! than version 2, and grew more on long captures.)
 //!
-//! The binary and the stage bench install it (`src/main.rs`,
-//! `benches/stages.rs`); the library's tests and the fuzz targets run on
-//! the system allocator.
+//! The binary and the stage bench install it ([`crate::install_allocator!`] in
+//! `src/main.rs` and `benches/stages.rs`); the library's tests and the
+//! fuzz targets run on the system allocator.
 
 use std::os::raw::{c_int, c_long};
 
@@ -41,6 +41,23 @@ pub extern "C" fn return_memory_promptly() {
         mi_option_set(ARENA_EAGER_COMMIT, 0);
         mi_option_set(PURGE_DELAY, 0);
     }
+}
+
+/// Makes mimalloc the allocator of the binary or bench it is written in,
+/// with [`return_memory_promptly`] run by the loader before `main` and
+/// before the runtime's first allocation (on Linux; elsewhere call it
+/// first thing in `main`).
+#[macro_export]
+macro_rules! install_allocator {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::allocator::MiMalloc = $crate::allocator::MiMalloc;
+
+        #[cfg(target_os = "linux")]
+        #[used]
+        #[link_section = ".init_array"]
+        static SET_UP_ALLOCATOR: extern "C" fn() = $crate::allocator::return_memory_promptly;
+    };
 }
 
 /// The current value of the two options (for tests and diagnostics).

@@ -1148,9 +1148,7 @@ mod tests {
 
     #[test]
     fn user_of_is_the_parsed_user() {
-        let alphabet = b"sip:tel@;?>:[]aZ1 .";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut cases: Vec<Vec<u8>> = [
+        for uri in [
             &b"sip:30060@pbx.example"[..],
             b"sips:alice:secret@h:5061;transport=tls",
             b"tel:+4930123",
@@ -1164,27 +1162,18 @@ mod tests {
             b"  sip:a@b@c ",
             b"sip:a;x@b",
             b"sip:host",
-        ]
-        .iter()
-        .map(|c| c.to_vec())
-        .collect();
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 14) as usize;
-            let mut r = seed;
-            cases.push(
-                (0..len)
-                    .map(|_| {
-                        r = r.rotate_left(5) ^ 0x9e37_79b9;
-                        alphabet[(r % alphabet.len() as u64) as usize]
-                    })
-                    .collect(),
-            );
-        }
-        for uri in &cases {
+        ] {
             assert_eq!(UriParts::user_of(uri), UriParts::parse(uri).user, "{uri:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn user_of_finds_what_parse_finds(
+            uri in proptest::collection::vec(
+                proptest::sample::select(b"sip:tel@;?>:[]aZ1 .".to_vec()), 0..16),
+        ) {
+            proptest::prop_assert_eq!(UriParts::user_of(&uri), UriParts::parse(&uri).user);
         }
     }
 
