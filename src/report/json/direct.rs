@@ -62,8 +62,8 @@ fn array<const PRETTY: bool, T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&
     out.extend_from_slice(if PRETTY { b"\n      ]" } else { b"]" });
 }
 
-fn numbers<const PRETTY: bool>(out: &mut Vec<u8>, items: &[impl Copy + Into<u64>]) {
-    array::<PRETTY, _>(out, items, |out, &n| write_u64(out, n.into()));
+fn numbers<const PRETTY: bool>(out: &mut Vec<u8>, items: &[u64]) {
+    array::<PRETTY, _>(out, items, |out, &n| write_u64(out, n));
 }
 
 fn opt_str(out: &mut Vec<u8>, v: Option<&str>) {
