@@ -467,30 +467,26 @@ impl Challenge {
     }
 
     fn apply(&mut self, p: &RawParam<'_>) {
-        let param = DigestParam::of(p.name);
-        if param == DigestParam::Realm {
-            self.realm = Some(p.text());
-        } else if param == DigestParam::Nonce {
-            self.nonce = Some(WideText::from(p.text_cow()));
-        } else if param == DigestParam::Opaque {
-            self.opaque = Some(WideText::from(p.text_cow()));
-        } else if param == DigestParam::Algorithm {
-            self.algorithm = Some(p.text());
-        } else if param == DigestParam::Qop {
-            // Sized exactly: a challenge is remembered as long as its nonce
-            // may be answered, and `collect` would reserve room for four.
-            let list = p.text_cow();
-            let offered = || list.split(',').map(str::trim).filter(|s| !s.is_empty());
-            let mut qop = Vec::with_capacity(offered().count());
-            qop.extend(offered().map(Text::new));
-            self.qop = qop;
-        } else if param == DigestParam::Stale {
-            self.stale = p.text_cow().eq_ignore_ascii_case("true");
-        } else if param == DigestParam::Domain {
-            self.domain = Some(p.text());
-        } else {
-            self.other
-                .push((lossy_text(p.name).into_owned(), p.text_cow().into_owned()));
+        match DigestParam::of(p.name) {
+            DigestParam::Realm => self.realm = Some(p.text()),
+            DigestParam::Nonce => self.nonce = Some(WideText::from(p.text_cow())),
+            DigestParam::Opaque => self.opaque = Some(WideText::from(p.text_cow())),
+            DigestParam::Algorithm => self.algorithm = Some(p.text()),
+            DigestParam::Qop => {
+                // Sized exactly: a challenge is remembered as long as its
+                // nonce may be answered, and `collect` would reserve room
+                // for four.
+                let list = p.text_cow();
+                let offered = || list.split(',').map(str::trim).filter(|s| !s.is_empty());
+                let mut qop = Vec::with_capacity(offered().count());
+                qop.extend(offered().map(Text::new));
+                self.qop = qop;
+            }
+            DigestParam::Stale => self.stale = p.text_cow().eq_ignore_ascii_case("true"),
+            DigestParam::Domain => self.domain = Some(p.text()),
+            _ => self
+                .other
+                .push((lossy_text(p.name).into_owned(), p.text_cow().into_owned())),
         }
     }
 
