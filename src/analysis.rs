@@ -35,6 +35,11 @@ pub struct Options {
     /// without findings. A second read that shows only what a first read
     /// selected needs no more (`None`: every exchange).
     pub exchange_rules_for: Option<ExchangeIds>,
+    /// Everything on the caller's thread. By default reading, decoding,
+    /// parsing and correlating run on a second thread, and the rules and
+    /// the consumer on the caller's: the same result, in about two thirds
+    /// of the time on two cores, for a tenth more CPU time.
+    pub single_thread: bool,
 }
 
 /// Exchange ids, as a test shared with the options of a run.
@@ -476,16 +481,20 @@ fn hand_over(
 }
 
 /// Reads, decodes, frames and correlates; finished exchanges go through
-/// the rules to the consumer as they come. (A second thread for the rules
-/// and the consumer was measured: it saved a tenth of the wall time of a
-/// streamed run and cost a third more CPU in cross-thread frees and
-/// wake-ups, and made the JSON report slower; docs/performance.md.)
+/// the rules to the consumer as they come. Unless
+/// [`Options::single_thread`], that is two stages on two threads: reading
+/// to finished exchanges on one, the rules, the capture-wide collectors
+/// and the consumer on the caller's (docs/performance.md, "Two threads").
 fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) -> Analysis {
     let mut capture = rules::CaptureRules::new(&opts.rules);
     let mut hand = |finished: &mut dyn Iterator<Item = AuthExchange>| {
         hand_over(finished, opts, &mut capture, consumer);
     };
-    let (mut a, agents) = read_and_correlate(inputs, opts, &mut hand);
+    let (mut a, agents) = if opts.single_thread {
+        read_and_correlate(inputs, opts, &mut hand)
+    } else {
+        in_two_stages(inputs, opts, &mut hand)
+    };
     if !opts.without_rules {
         match &opts.capture_findings {
             Some(known) => a.findings.extend(known.iter().cloned()),
@@ -496,6 +505,58 @@ fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) 
         }
     }
     a
+}
+
+/// Batches of finished exchanges (one per hand-over of the correlator)
+/// the correlating thread may have waiting for the rules.
+const HAND_OVERS_AHEAD: usize = 2;
+
+/// [`read_and_correlate`] on a thread of its own, handing finished
+/// exchanges over in batches to `hand`, which runs here. Exchanges reach
+/// `hand` in the same order and with the same ids as on one thread, so
+/// the report is the same byte for byte. When no thread can be had, all
+/// of it runs here.
+fn in_two_stages(
+    inputs: Vec<Input>,
+    opts: &Options,
+    hand: &mut dyn FnMut(&mut dyn Iterator<Item = AuthExchange>),
+) -> (Analysis, Vec<crate::correlate::AgentSighting>) {
+    // Taken by the thread once it runs; still here if it never does.
+    let waiting = std::sync::Mutex::new(Some(inputs));
+    let take = || {
+        waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default()
+    };
+    std::thread::scope(|s| {
+        let (to, from) = std::sync::mpsc::sync_channel::<Vec<AuthExchange>>(HAND_OVERS_AHEAD);
+        let correlating = std::thread::Builder::new()
+            .name("correlate".into())
+            .spawn_scoped(s, || {
+                let to = to;
+                let mut send = |finished: &mut dyn Iterator<Item = AuthExchange>| {
+                    let batch: Vec<AuthExchange> = finished.collect();
+                    // The receiver goes away only if the rules panicked.
+                    if !batch.is_empty() {
+                        let _ = to.send(batch);
+                    }
+                };
+                read_and_correlate(take(), opts, &mut send)
+            });
+        match correlating {
+            Ok(thread) => {
+                for batch in from {
+                    hand(&mut batch.into_iter());
+                }
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+            Err(_) => read_and_correlate(take(), opts, hand),
+        }
+    })
 }
 
 /// Everything up to finished exchanges, which go to `hand`; returns the

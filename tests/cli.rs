@@ -175,6 +175,35 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = bin().args(["-", "-"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["--threads", "0", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `--threads 1` does everything on one thread; the report is the one the
+/// two threads of the default write, in every format, exit status too.
+#[test]
+fn one_thread_writes_the_report_two_threads_write() {
+    for format in ["text", "json", "jsonl", "markdown"] {
+        let run = |threads: &str| {
+            bin()
+                .args(["--format", format, "--threads", threads])
+                .arg(testdata(LAB))
+                .output()
+                .unwrap()
+        };
+        let (one, two) = (run("1"), run("2"));
+        assert_eq!(
+            one.status.code(),
+            Some(1),
+            "{format}: the lab capture has errors"
+        );
+        assert_eq!(one.status.code(), two.status.code(), "{format}");
+        assert!(!one.stdout.is_empty());
+        assert!(
+            one.stdout == two.stdout,
+            "{format}: one thread differs from two"
+        );
+    }
 }
 
 /// Without a usable temporary directory the Markdown and HTML reports are

@@ -1214,3 +1214,142 @@ fn narrowed_jsonl_shows_what_the_filtered_json_report_shows() {
     }
     assert!(compared >= 4, "{compared} filtered streams compared");
 }
+
+/// Two threads (reading and correlating on one, rules and report on the
+/// other; the default) give the report one thread gives, byte for byte:
+/// on every capture, on every capture merged into one analysis, and on
+/// generated captures with many hand-overs between the threads, with and
+/// without known passwords.
+#[test]
+fn two_threads_report_what_one_thread_does() {
+    use sipauth_diag::analysis::{analyze, Options};
+    use sipauth_diag::report::{json, Report};
+    let report = |files: &[PathBuf], opts: &Options, single_thread: bool| -> Option<Vec<u8>> {
+        let inputs = files
+            .iter()
+            .map(|p| open_input(p))
+            .collect::<Option<Vec<_>>>()?;
+        let opts = Options {
+            single_thread,
+            ..opts.clone()
+        };
+        let mut out = Vec::new();
+        json::write(&Report::plain(analyze(inputs, &opts)), &mut out).unwrap();
+        Some(out)
+    };
+    let files = every_readable_capture();
+    let plain = Options::default();
+    let mut compared = 0;
+    for p in &files {
+        let one = std::slice::from_ref(p);
+        let Some(expected) = report(one, &plain, true) else {
+            continue;
+        };
+        assert!(
+            report(one, &plain, false) == Some(expected),
+            "{}: two threads differ from one",
+            p.display()
+        );
+        compared += 1;
+    }
+    assert!(compared >= 1, "testdata has at least one capture");
+    let readable: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| open_input(p).is_some())
+        .cloned()
+        .collect();
+    let merged = report(&readable, &plain, true).expect("readable");
+    assert!(report(&readable, &plain, false) == Some(merged));
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("gen-8mb.pcap");
+    let mut cfg = generator::Config::for_size_mb(8, 3);
+    cfg.accounts = 300;
+    cfg.rtp_per_call = 0;
+    let file = std::fs::File::create(&pcap).unwrap();
+    let truth = generator::generate(cfg, std::io::BufWriter::new(file)).expect("generate");
+    let store =
+        sipauth_diag::credentials::CredentialStore::parse(truth.credentials.join("\n").as_bytes())
+            .expect("the generator's credentials");
+    let mut known = plain.clone();
+    known.rules.credentials = Some(std::sync::Arc::new(store));
+    for opts in [&plain, &known] {
+        let one = std::slice::from_ref(&pcap);
+        let expected = report(one, opts, true).expect("generated");
+        let v: serde_json::Value = serde_json::from_slice(&expected).unwrap();
+        // Enough packets for a dozen hand-overs between the threads (one
+        // every 1 024 packets), each with exchanges.
+        assert!(
+            v["inputs"][0]["packets"].as_u64().unwrap() > 12 * 1024,
+            "{}",
+            v["inputs"]
+        );
+        assert!(v["exchanges"].as_array().map_or(0, |e| e.len()) > 1000);
+        assert!(report(one, opts, false) == Some(expected));
+    }
+}
+
+/// The capture is read on a thread of its own unless one thread is asked
+/// for; the rules and the consumer run on the caller's.
+#[test]
+fn the_capture_is_read_on_a_second_thread_unless_one_is_asked_for() {
+    use sipauth_diag::analysis::{analyze_streaming, Input, Options};
+    use sipauth_diag::capture::{CaptureReader, Format, InputWarning, Peek, Record};
+    use std::sync::{Arc, Mutex};
+    /// A reader that notes the thread it is read on.
+    struct Noting {
+        inner: Box<dyn CaptureReader>,
+        seen: Arc<Mutex<Vec<Option<String>>>>,
+    }
+    impl CaptureReader for Noting {
+        fn format(&self) -> Format {
+            self.inner.format()
+        }
+        fn next(&mut self) -> Option<Record<'_>> {
+            let name = std::thread::current().name().map(str::to_owned);
+            self.seen.lock().unwrap().push(name);
+            self.inner.next()
+        }
+        fn peek(&mut self) -> Peek {
+            self.inner.peek()
+        }
+        fn warnings(&self) -> &[InputWarning] {
+            self.inner.warnings()
+        }
+        fn linktypes(&self) -> Vec<u32> {
+            self.inner.linktypes()
+        }
+    }
+    let pcap = every_readable_capture()
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .expect("a pcap in testdata");
+    let caller = std::thread::current().name().map(str::to_owned);
+    for single_thread in [false, true] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let input = open_input(&pcap).unwrap();
+        let input = Input {
+            name: input.name,
+            reader: Box::new(Noting {
+                inner: input.reader,
+                seen: Arc::clone(&seen),
+            }),
+        };
+        let opts = Options {
+            single_thread,
+            ..Options::default()
+        };
+        let mut consumed_on = Vec::new();
+        analyze_streaming(vec![input], &opts, &mut |_, _| {
+            consumed_on.push(std::thread::current().name().map(str::to_owned));
+        });
+        let seen = seen.lock().unwrap();
+        assert!(!seen.is_empty() && !consumed_on.is_empty());
+        let reader_thread = if single_thread {
+            caller.clone()
+        } else {
+            Some("correlate".to_string())
+        };
+        assert!(seen.iter().all(|n| *n == reader_thread), "{seen:?}");
+        assert!(consumed_on.iter().all(|n| *n == caller));
+    }
+}

@@ -266,7 +266,7 @@ pub enum Peek {
 }
 
 /// A lending reader over one input.
-pub trait CaptureReader {
+pub trait CaptureReader: Send {
     fn format(&self) -> Format;
     /// The next record, or `None` at the end. Damage is reported through
     /// [`CaptureReader::warnings`], not as an error, so what was read
