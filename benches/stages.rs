@@ -215,7 +215,12 @@ fn main() {
             seen
         }),
     );
-    let opts = Options::default();
+    // Stages are what each costs on one core: one thread, like the rows
+    // above (the whole runs of scripts/bench.sh use the default two).
+    let opts = Options {
+        single_thread: true,
+        ..Options::default()
+    };
     row(
         "+ rules (streaming, no output)",
         best_of(runs, || {
