@@ -76,7 +76,9 @@ struct CauseNote {
     rule: &'static str,
     exchange: usize,
     message: Box<str>,
-    fix: Box<str>,
+    /// Nearly always a rule's constant text: shared, not copied per
+    /// account.
+    fix: std::borrow::Cow<'static, str>,
 }
 
 /// What the findings by rule print of one rule.
@@ -421,7 +423,7 @@ impl CauseNote {
             rule: f.rule,
             exchange,
             message: f.message.as_str().into(),
-            fix: (*f.fix).into(),
+            fix: f.fix.clone(),
         }
     }
 }
