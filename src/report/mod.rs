@@ -18,6 +18,7 @@ pub mod ticket;
 use crate::analysis::Analysis;
 use crate::correlate::{AuthExchange, Outcome};
 use crate::rules::{Finding, Severity};
+use crate::sip::Text;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
@@ -77,11 +78,11 @@ pub const MAX_LADDERS: usize = 40;
 /// One row of the per-account table.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AccountRow {
-    pub user: String,
-    pub auth_user: String,
-    pub realm: String,
-    pub client: String,
-    pub server: String,
+    pub user: Text,
+    pub auth_user: Text,
+    pub realm: Text,
+    pub client: Text,
+    pub server: Text,
     /// Authentication exchanges: a request through its challenges to the
     /// final answer.
     pub exchanges: usize,
@@ -369,11 +370,14 @@ impl AccountBook {
                 }
                 self.groups.push(AccountGroup {
                     row: AccountRow {
-                        user: user.to_string(),
-                        auth_user: auth_user.to_string(),
-                        realm: realm.to_string(),
-                        client: client.map_or_else(|| "?".into(), |ip| ip.to_string()),
-                        server: endpoint(server),
+                        // Inline when short (nearly always): no
+                        // allocation per account and field.
+                        user: Text::new(user),
+                        auth_user: Text::new(auth_user),
+                        realm: Text::new(realm),
+                        client: client
+                            .map_or_else(|| Text::new("?"), |ip| Text::new(ip.to_string())),
+                        server: Text::new(endpoint(server)),
                         exchanges: 0,
                         attempts: 0,
                         failures: 0,
