@@ -723,7 +723,16 @@ fn streamed_text_report_equals_the_kept_one() {
 /// A generated capture ([`generated_capture`]) and the two ways the tests
 /// analyse it: without passwords, and with the generator's known ones.
 fn generated_runs(dir: &Path, seed: u64) -> (PathBuf, [sipauth_diag::analysis::Options; 2]) {
-    let (pcap, truth) = generated_capture(dir, seed);
+    generated_runs_of(dir, seed, 2)
+}
+
+/// [`generated_runs`] on a capture of `mb` MB.
+fn generated_runs_of(
+    dir: &Path,
+    seed: u64,
+    mb: u64,
+) -> (PathBuf, [sipauth_diag::analysis::Options; 2]) {
+    let (pcap, truth) = generated_capture(dir, seed, mb);
     let store =
         sipauth_diag::credentials::CredentialStore::parse(truth.credentials.join("\n").as_bytes())
             .expect("the generator's credentials");
@@ -733,9 +742,9 @@ fn generated_runs(dir: &Path, seed: u64) -> (PathBuf, [sipauth_diag::analysis::O
     (pcap, [plain, known])
 }
 
-fn generated_capture(dir: &Path, seed: u64) -> (PathBuf, generator::Truth) {
-    let pcap = dir.join(format!("gen-{seed}.pcap"));
-    let mut cfg = generator::Config::for_size_mb(2, seed);
+fn generated_capture(dir: &Path, seed: u64, mb: u64) -> (PathBuf, generator::Truth) {
+    let pcap = dir.join(format!("gen-{seed}-{mb}mb.pcap"));
+    let mut cfg = generator::Config::for_size_mb(mb, seed);
     cfg.accounts = 300;
     cfg.rtp_per_call = 0;
     let file = std::fs::File::create(&pcap).unwrap();
@@ -1261,18 +1270,8 @@ fn two_threads_report_what_one_thread_does() {
     let merged = report(&readable, &plain, true).expect("readable");
     assert!(report(&readable, &plain, false) == Some(merged));
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("gen-8mb.pcap");
-    let mut cfg = generator::Config::for_size_mb(8, 3);
-    cfg.accounts = 300;
-    cfg.rtp_per_call = 0;
-    let file = std::fs::File::create(&pcap).unwrap();
-    let truth = generator::generate(cfg, std::io::BufWriter::new(file)).expect("generate");
-    let store =
-        sipauth_diag::credentials::CredentialStore::parse(truth.credentials.join("\n").as_bytes())
-            .expect("the generator's credentials");
-    let mut known = plain.clone();
-    known.rules.credentials = Some(std::sync::Arc::new(store));
-    for opts in [&plain, &known] {
+    let (pcap, runs) = generated_runs_of(dir.path(), 3, 8);
+    for opts in &runs {
         let one = std::slice::from_ref(&pcap);
         let expected = report(one, opts, true).expect("generated");
         let v: serde_json::Value = serde_json::from_slice(&expected).unwrap();

@@ -375,8 +375,10 @@ impl AccountBook {
                         user: Text::new(user),
                         auth_user: Text::new(auth_user),
                         realm: Text::new(realm),
-                        client: client
-                            .map_or_else(|| Text::new("?"), |ip| Text::new(ip.to_string())),
+                        client: client.map_or_else(
+                            || Text::new("?"),
+                            |ip| compact_str::format_compact!("{ip}"),
+                        ),
                         server: Text::new(endpoint(server)),
                         exchanges: 0,
                         attempts: 0,
