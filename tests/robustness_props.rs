@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use sipauth_diag::capture::{open_reader, pcap, CaptureReader};
+use sipauth_diag::sip::digest::QopList;
 use sipauth_diag::sip::message::StartLine;
 use sipauth_diag::sip::{Challenge, Credentials, Framing, Message, Status, Text, WideText};
 
@@ -190,7 +191,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 nonce: nonce.map(WideText::from),
                 opaque: opaque.map(WideText::from),
                 algorithm: algorithm.map(Text::from),
-                qop: qop.into_iter().map(Text::from).collect(),
+                qop: QopList::parse(&qop.join(",")),
                 stale,
                 domain: domain.map(Text::from),
                 other,
@@ -214,7 +215,7 @@ fn format_challenge(c: &Challenge) -> String {
         p.push(format!("algorithm={a}"));
     }
     if !c.qop.is_empty() {
-        p.push(format!("qop={}", quote(&c.qop.join(","))));
+        p.push(format!("qop={}", quote(c.qop.as_str())));
     }
     if c.stale {
         p.push("stale=TRUE".into());

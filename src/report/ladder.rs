@@ -204,7 +204,7 @@ pub fn unmarked(ex: &AuthExchange) -> Ladder {
                 push(&mut params, "realm", c.realm.clone());
                 push(&mut params, "nonce", c.nonce.as_deref().map(abbrev));
                 if !c.qop.is_empty() {
-                    push(&mut params, "qop", Some(c.qop.join(",")));
+                    push(&mut params, "qop", Some(c.qop.to_string()));
                 }
                 push(&mut params, "algorithm", c.algorithm.clone());
                 if c.stale {

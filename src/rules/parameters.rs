@@ -2,7 +2,7 @@
 
 use super::{answered, opt, q, Evidence, Finding, RuleConfig, Severity};
 use crate::correlate::{AnsweredChallenge, AuthExchange, Outcome};
-use crate::sip::Text;
+use crate::sip::digest::QopList;
 use std::borrow::Cow;
 
 /// Challenge offered qop; the answer left out cnonce, nc or qop.
@@ -36,11 +36,11 @@ pub fn missing_cnonce(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>)
                 frames,
                 message: format!(
                     "the challenge offered qop=\"{}\" but the answer has no {}",
-                    ans.challenge.qop.join(","),
+                    ans.challenge.qop,
                     missing.join("/")
                 ),
                 evidence: Evidence::new()
-                    .add("challenge qop", ans.challenge.qop.join(","))
+                    .add("challenge qop", ans.challenge.qop.as_str())
                     .add_opt("credentials qop", c.qop.clone())
                     .add_opt("credentials cnonce", c.cnonce.clone())
                     .add_opt("credentials nc", c.nc.clone())
@@ -56,21 +56,22 @@ pub fn qop_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
     for r in &ex.rounds {
         for (sc, ans) in answered(r) {
             let c = &sc.credentials;
-            let offered: Option<&[Text]> = ans.map(|a| a.challenge.qop.as_slice());
+            let offered: Option<&QopList> = ans.map(|a| &a.challenge.qop);
             let problem = match (offered, c.qop.as_deref()) {
-                (Some([]), Some(used)) => Some(format!(
+                (Some(off), Some(used)) if off.is_empty() => Some(format!(
                     "the answer uses qop={used} although the challenge offered no qop"
                 )),
                 (Some(off), Some(used)) if !off.iter().any(|o| o.eq_ignore_ascii_case(used)) => {
                     Some(format!(
-                        "the answer uses qop={used}, not one of the offered \"{}\"",
-                        off.join(",")
+                        "the answer uses qop={used}, not one of the offered \"{off}\""
                     ))
                 }
-                (Some([]), None) if c.nc.is_some() || c.cnonce.is_some() => Some(format!(
-                    "the answer carries {} without qop, and the challenge offered no qop",
-                    present_extras(c)
-                )),
+                (Some(off), None) if off.is_empty() && (c.nc.is_some() || c.cnonce.is_some()) => {
+                    Some(format!(
+                        "the answer carries {} without qop, and the challenge offered no qop",
+                        present_extras(c)
+                    ))
+                }
                 (None, None) if c.nc.is_some() || c.cnonce.is_some() => Some(format!(
                     "the answer carries {} without qop",
                     present_extras(c)
@@ -91,9 +92,9 @@ pub fn qop_mismatch(ex: &AuthExchange, _: &RuleConfig, out: &mut Vec<Finding>) {
                     .add(
                         "challenge qop",
                         match offered {
-                            Some([]) => "(none offered)".to_string(),
-                            Some(o) => o.join(","),
-                            None => "(challenge not in capture)".to_string(),
+                            Some(o) if o.is_empty() => "(none offered)",
+                            Some(o) => o.as_str(),
+                            None => "(challenge not in capture)",
                         },
                     )
                     .add_opt("credentials qop", c.qop.clone())

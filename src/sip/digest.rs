@@ -422,6 +422,61 @@ impl<T: Serialize> Serialize for Shared<T> {
     }
 }
 
+/// The qop values a challenge offers, kept as one comma-separated text
+/// (inline up to 24 bytes: "auth", "auth,auth-int"), not a vector of
+/// strings: a challenge is remembered as long as its nonce may be
+/// answered, and most offer one or two short values. Serialized as the
+/// list of values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct QopList(Text);
+
+impl QopList {
+    /// The values of a quoted list: split at commas, trimmed, empty ones
+    /// dropped.
+    pub fn parse(list: &str) -> QopList {
+        let mut joined = Text::default();
+        for v in list.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+            if !joined.is_empty() {
+                joined.push(',');
+            }
+            joined.push_str(v);
+        }
+        QopList(joined)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The offered values, in the order written.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.split(',').filter(|v| !v.is_empty())
+    }
+
+    /// The values joined with commas ("auth,auth-int").
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for QopList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for QopList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for QopList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// A challenge from a 401/407, owned so it can outlive the packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Challenge {
@@ -434,7 +489,7 @@ pub struct Challenge {
     /// As written (e.g. "md5"); `None` means the default, MD5.
     pub algorithm: Option<Text>,
     /// The offered qop values, from the quoted list.
-    pub qop: Vec<Text>,
+    pub qop: QopList,
     pub stale: bool,
     pub domain: Option<Text>,
     pub other: Vec<(String, String)>,
@@ -472,16 +527,7 @@ impl Challenge {
             DigestParam::Nonce => self.nonce = Some(WideText::from(p.text_cow())),
             DigestParam::Opaque => self.opaque = Some(WideText::from(p.text_cow())),
             DigestParam::Algorithm => self.algorithm = Some(p.text()),
-            DigestParam::Qop => {
-                // Sized exactly: a challenge is remembered as long as its
-                // nonce may be answered, and `collect` would reserve room
-                // for four.
-                let list = p.text_cow();
-                let offered = || list.split(',').map(str::trim).filter(|s| !s.is_empty());
-                let mut qop = Vec::with_capacity(offered().count());
-                qop.extend(offered().map(Text::new));
-                self.qop = qop;
-            }
+            DigestParam::Qop => self.qop = QopList::parse(&p.text_cow()),
             DigestParam::Stale => self.stale = p.text_cow().eq_ignore_ascii_case("true"),
             DigestParam::Domain => self.domain = Some(p.text()),
             _ => self
@@ -725,7 +771,8 @@ mod tests {
         assert!(c.is_digest());
         assert_eq!(c.realm.as_deref(), Some("domain.xyz"));
         assert_eq!(c.nonce.as_deref(), Some("abc"));
-        assert_eq!(c.qop, vec!["auth", "auth-int"]);
+        assert_eq!(c.qop.iter().collect::<Vec<_>>(), ["auth", "auth-int"]);
+        assert_eq!(c.qop.as_str(), "auth,auth-int");
         assert_eq!(c.algorithm.as_deref(), Some("md5"));
         assert_eq!(c.algorithm_or_default(), "MD5");
         assert!(c.stale);
