@@ -194,8 +194,8 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 qop: QopList::parse(&qop.join(",")),
                 stale,
                 domain: domain.map(Text::from),
-                other,
-                problems: Vec::new(),
+                other: other.into(),
+                problems: Default::default(),
             },
         )
 }
@@ -260,8 +260,8 @@ fn credentials() -> impl Strategy<Value = Credentials> {
                     qop: qop.map(Text::from),
                     nc: nc.map(Text::from),
                     userhash,
-                    other,
-                    problems: Vec::new(),
+                    other: other.into(),
+                    problems: Default::default(),
                 }
             },
         )

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use thin_vec::ThinVec;
 
 /// Which header carried the challenge or the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -492,8 +493,9 @@ pub struct Challenge {
     pub qop: QopList,
     pub stale: bool,
     pub domain: Option<Text>,
-    pub other: Vec<(String, String)>,
-    pub problems: Vec<Problem>,
+    /// Rare: thin (8 bytes while empty) to keep the struct small.
+    pub other: ThinVec<(String, String)>,
+    pub problems: ThinVec<Problem>,
 }
 
 impl Challenge {
@@ -621,8 +623,9 @@ pub struct Credentials {
     pub qop: Option<Text>,
     pub nc: Option<Text>,
     pub userhash: bool,
-    pub other: Vec<(String, String)>,
-    pub problems: Vec<Problem>,
+    /// Rare: thin (8 bytes while empty) to keep the struct small.
+    pub other: ThinVec<(String, String)>,
+    pub problems: ThinVec<Problem>,
 }
 
 impl Credentials {
