@@ -224,7 +224,7 @@ fn evicted_challenged_exchange_keeps_its_outcome() {
     let ex = a
         .exchanges
         .iter()
-        .find(|e| e.call_ids == ["flood-0"])
+        .find(|e| e.call_ids[..] == ["flood-0"])
         .expect("challenged exchange kept");
     assert_eq!(ex.outcome.as_str(), "failed");
     assert_eq!(ex.failure.as_deref(), Some("challenge never answered"));

@@ -26,6 +26,7 @@ use crate::sip::{
 use crate::sip::{Text, WideText};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -121,7 +122,8 @@ pub struct ResponseInfo {
     pub ts: Ts,
     pub status: u16,
     pub reason: Text,
-    pub challenges: Vec<IssuedChallenge>,
+    /// Nearly always one: inline, no allocation per 401/407.
+    pub challenges: SmallVec<[IssuedChallenge; 1]>,
     pub warning: Option<String>,
     pub retransmissions: u32,
     pub retransmission_frames: Vec<u64>,
@@ -143,7 +145,8 @@ pub struct Round {
     pub response: Option<ResponseInfo>,
     /// For each credentials header of the request (same order), the
     /// challenge it answers, if it was seen.
-    pub answers: Vec<Option<AnsweredChallenge>>,
+    /// One per credentials header: nearly always one, inline.
+    pub answers: SmallVec<[Option<AnsweredChallenge>; 1]>,
 }
 
 impl Round {
@@ -165,15 +168,16 @@ pub struct AuthExchange {
     pub id: usize,
     pub input: u16,
     pub method: Text,
-    pub call_ids: Vec<WideText>,
+    /// Nearly always one: inline.
+    pub call_ids: SmallVec<[WideText; 1]>,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub transport: Transport,
     pub from_uri: Text,
     pub to_uri: Text,
     pub from_tag: Text,
-    pub user_agent: Option<String>,
-    pub server_agent: Option<String>,
+    pub user_agent: Option<WideText>,
+    pub server_agent: Option<WideText>,
     pub rounds: Vec<Round>,
     pub outcome: Outcome,
     pub final_status: Option<u16>,
@@ -1088,7 +1092,7 @@ impl Correlator {
                     self.next_id += 1;
                     self.next_id - 1
                 });
-                let user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
+                let user_agent = msg.header(HeaderKind::UserAgent).map(wide);
                 self.order.push_back(id);
                 self.live.insert(
                     id,
@@ -1097,7 +1101,7 @@ impl Correlator {
                             id,
                             input: meta.input,
                             method: text(method),
-                            call_ids: Vec::with_capacity(1),
+                            call_ids: SmallVec::new(),
                             client: meta.src,
                             server: meta.dst,
                             transport: meta.transport,
@@ -1140,7 +1144,7 @@ impl Correlator {
             ex.call_ids.push(wide(call_id));
         }
         if ex.user_agent.is_none() {
-            ex.user_agent = msg.header(HeaderKind::UserAgent).map(lossy);
+            ex.user_agent = msg.header(HeaderKind::UserAgent).map(wide);
         }
         ex.frames.push(meta.frame);
         ex.last_ts = ex.last_ts.max(meta.ts);
@@ -1178,7 +1182,7 @@ impl Correlator {
         idx: usize,
         meta: &MessageMeta,
         creds: &[SentCredentials],
-    ) -> Vec<Option<AnsweredChallenge>> {
+    ) -> SmallVec<[Option<AnsweredChallenge>; 1]> {
         let ex = &self.live[&idx].ex;
         creds
             .iter()
@@ -1319,7 +1323,7 @@ impl Correlator {
         let ex = &mut l.ex;
         ex.last_ts = ex.last_ts.max(meta.ts);
         if ex.server_agent.is_none() {
-            ex.server_agent = msg.header(HeaderKind::Server).map(lossy);
+            ex.server_agent = msg.header(HeaderKind::Server).map(wide);
         }
         let is_last_round = t.round + 1 == ex.rounds.len();
         let round = &mut ex.rounds[t.round];
@@ -1344,7 +1348,7 @@ impl Correlator {
             return;
         }
         ex.frames.push(meta.frame);
-        let mut challenges = Vec::with_capacity(
+        let mut challenges = SmallVec::with_capacity(
             msg.headers()
                 .iter()
                 .filter(|h| {

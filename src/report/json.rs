@@ -541,7 +541,7 @@ mod tests {
             ex.client = None;
             ex.server = Some("[2001:db8::1]:5061".parse().unwrap());
             ex.frames.clear();
-            ex.user_agent = Some(format!("agent \u{1b}[31m {i}"));
+            ex.user_agent = Some(format!("agent \u{1b}[31m {i}").into());
             ex.failure = None;
             ex.final_status = None;
             exchanges.push(ex);
