@@ -507,6 +507,9 @@ fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) 
     a
 }
 
+/// Where finished exchanges go, a batch at a time.
+type Hand<'h> = dyn FnMut(&mut dyn Iterator<Item = AuthExchange>) + 'h;
+
 /// Batches of finished exchanges (one per hand-over of the correlator)
 /// the correlating thread may have waiting for the rules.
 const HAND_OVERS_AHEAD: usize = 2;
@@ -519,7 +522,7 @@ const HAND_OVERS_AHEAD: usize = 2;
 fn in_two_stages(
     inputs: Vec<Input>,
     opts: &Options,
-    hand: &mut dyn FnMut(&mut dyn Iterator<Item = AuthExchange>),
+    hand: &mut Hand<'_>,
 ) -> (Analysis, Vec<crate::correlate::AgentSighting>) {
     // Taken by the thread once it runs; still here if it never does.
     let waiting = std::sync::Mutex::new(Some(inputs));
@@ -564,7 +567,7 @@ fn in_two_stages(
 fn read_and_correlate(
     inputs: Vec<Input>,
     opts: &Options,
-    hand: &mut dyn FnMut(&mut dyn Iterator<Item = AuthExchange>),
+    hand: &mut Hand<'_>,
 ) -> (Analysis, Vec<crate::correlate::AgentSighting>) {
     let mut correlator = Correlator::new(opts.correlate);
     let mut sip = SipStats::default();

@@ -201,6 +201,16 @@ pub fn endpoint(a: Option<SocketAddr>) -> String {
     }
 }
 
+/// [`endpoint`], inline (an IPv4 address and port always fits).
+pub fn endpoint_text(a: Option<SocketAddr>) -> Text {
+    let mut buf = [0u8; 21];
+    match a {
+        Some(SocketAddr::V4(v4)) => Text::new(endpoint_v4(v4, &mut buf)),
+        Some(a) => compact_str::format_compact!("{a}"),
+        None => Text::const_new("?"),
+    }
+}
+
 /// `a.b.c.d:port` written digit by digit into `buf` (the formatting
 /// machinery of `Display` costs more than the rest of a report line).
 pub fn endpoint_v4(a: std::net::SocketAddrV4, buf: &mut [u8; 21]) -> &str {
@@ -1726,8 +1736,10 @@ mod tests {
         }
         for a in cases {
             assert_eq!(endpoint(Some(a)), a.to_string());
+            assert_eq!(endpoint_text(Some(a)), a.to_string());
         }
         assert_eq!(endpoint(None), "?");
+        assert_eq!(endpoint_text(None), "?");
     }
     use crate::sip::{Framing, Message, Status};
 

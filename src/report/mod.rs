@@ -379,7 +379,7 @@ impl AccountBook {
                             || Text::new("?"),
                             |ip| compact_str::format_compact!("{ip}"),
                         ),
-                        server: Text::new(endpoint(server)),
+                        server: crate::correlate::endpoint_text(server),
                         exchanges: 0,
                         attempts: 0,
                         failures: 0,
