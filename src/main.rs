@@ -1,6 +1,6 @@
 use clap::Parser;
 
-// mimalloc, set up before main to give memory back at once
+// mimalloc, set up before main to give memory back promptly
 // (sipauth_diag::allocator).
 sipauth_diag::install_allocator!();
 
