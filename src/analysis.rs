@@ -499,7 +499,11 @@ fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) 
         match &opts.capture_findings {
             Some(known) => a.findings.extend(known.iter().cloned()),
             None => {
-                capture.finish(&agents, &opts.rules, &mut a.findings);
+                if opts.single_thread {
+                    capture.finish(&agents, &opts.rules, &mut a.findings);
+                } else {
+                    capture.finish_on_two_threads(&agents, &opts.rules, &mut a.findings);
+                }
                 a.findings.extend(rules::evaluate_net(&a.net, &opts.rules));
             }
         }

@@ -395,6 +395,52 @@ impl CaptureRules {
         self.brute_force.finish(config, out);
         self.scanners.finish(agents, config, out);
     }
+
+    /// [`CaptureRules::finish`] with nonce-count reuse on a thread of its
+    /// own: at the end of a capture both it and brute force take what
+    /// waits in their reorder buffers (minutes of events), while the other
+    /// core would be idle. Same findings in the same order; on one thread
+    /// when no other can be had.
+    pub fn finish_on_two_threads(
+        self,
+        agents: &[AgentSighting],
+        config: &RuleConfig,
+        out: &mut Vec<Finding>,
+    ) {
+        let CaptureRules {
+            nc_reuse,
+            brute_force,
+            scanners,
+        } = self;
+        // Still here if the thread cannot be started.
+        let waiting = std::sync::Mutex::new(Some(nc_reuse));
+        let take = || waiting.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut rest = Vec::new();
+        let nonce = std::thread::scope(|s| {
+            let helper = std::thread::Builder::new()
+                .name("nonce-rules".into())
+                .spawn_scoped(s, || {
+                    let mut found = Vec::new();
+                    if let Some(n) = take() {
+                        n.finish(config, &mut found);
+                    }
+                    found
+                });
+            brute_force.finish(config, &mut rest);
+            scanners.finish(agents, config, &mut rest);
+            match helper {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => Vec::new(),
+            }
+        });
+        if let Some(n) = take() {
+            n.finish(config, out);
+        }
+        out.extend(nonce);
+        out.append(&mut rest);
+    }
 }
 
 /// Runs every per-exchange rule over every exchange, then the
@@ -445,7 +491,89 @@ pub(crate) mod testutil;
 
 #[cfg(test)]
 mod tests {
-    use super::RULES;
+    use super::testutil::*;
+    use super::{CaptureRules, RULES};
+
+    #[test]
+    fn capture_rules_finish_alike_on_two_threads() {
+        // A phone replaying a nonce count (nc-reuse), then a dictionary
+        // attack from another address (brute-force): findings of both
+        // rules, in the order one thread gives them.
+        let auth = |nc: &str, cnonce: &str, response: &str| {
+            format!("Authorization: Digest username=\"alice\", realm=\"lab.example\", nonce=\"n1\", uri=\"sip:lab.example\", response=\"{response}\", qop=auth, cnonce=\"{cnonce}\", nc={nc}")
+        };
+        let www = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"n1\", qop=\"auth\"";
+        let mut m = vec![
+            (PHONE, 0.0, register(1, "a", None)),
+            (PBX, 0.1, response(401, "Unauthorized", 1, "a", Some(www))),
+            (
+                PHONE,
+                0.2,
+                register(2, "b", Some(&auth("00000001", "c1", "00"))),
+            ),
+            (PBX, 0.3, response(200, "OK", 2, "b", None)),
+            (
+                PHONE,
+                60.0,
+                register(3, "c", Some(&auth("00000001", "c2", "01"))),
+            ),
+            (PBX, 60.1, response(200, "OK", 3, "c", None)),
+        ];
+        // The attacker's own dialog: user 1000, its own Call-ID and nonce.
+        let theirs = |text: String| text.replace("alice@", "1000@").replace("cid-1", "c9");
+        let www_n = "WWW-Authenticate: Digest realm=\"lab.example\", nonce=\"N\"";
+        m.push(("10.9.9.9:5067", 200.0, theirs(register(1, "a0", None))));
+        m.push((
+            PBX,
+            200.001,
+            theirs(response(401, "Unauthorized", 1, "a0", Some(www_n))),
+        ));
+        for i in 1..=30u32 {
+            let t = 200.0 + f64::from(i) * 0.01;
+            let b = format!("g{i}");
+            let guess = format!("Authorization: Digest username=\"1000\", realm=\"lab.example\", nonce=\"N\", uri=\"sip:lab.example\", response=\"{i:032x}\"");
+            m.push(("10.9.9.9:5067", t, theirs(register(2, &b, Some(&guess)))));
+            m.push((
+                PBX,
+                t + 0.001,
+                theirs(response(401, "Unauthorized", 2, &b, Some(www_n))),
+            ));
+        }
+        let msgs: Vec<(&str, &str, f64, &str)> = m
+            .iter()
+            .enumerate()
+            .map(|(i, (src, t, text))| {
+                // Responses go back to whoever sent the request before.
+                let dst = match *src {
+                    PBX => m[i - 1].0,
+                    _ => PBX,
+                };
+                (*src, dst, *t, text.as_str())
+            })
+            .collect();
+        let (exs, agents) = capture(&msgs);
+        let config = Default::default();
+        let finish = |two: bool| {
+            let mut rules = CaptureRules::new(&config);
+            for ex in &exs {
+                rules.add(ex);
+            }
+            let mut out = Vec::new();
+            if two {
+                rules.finish_on_two_threads(&agents, &config, &mut out);
+            } else {
+                rules.finish(&agents, &config, &mut out);
+            }
+            out.iter()
+                .map(|f| format!("{} {:?} {}", f.rule, f.frames, f.message))
+                .collect::<Vec<_>>()
+        };
+        let one = finish(false);
+        let fired: Vec<&str> = one.iter().map(|f| f.split(' ').next().unwrap()).collect();
+        assert!(fired.contains(&"nc-reuse"), "{one:#?}");
+        assert!(fired.contains(&"brute-force"), "{one:#?}");
+        assert_eq!(finish(true), one);
+    }
 
     #[test]
     fn every_rule_has_a_docs_section() {
