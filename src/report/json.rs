@@ -235,13 +235,6 @@ impl Array {
     }
 }
 
-/// One element of a top-level array, laid out as serde_json's pretty
-/// printer does: on its own line, indented two levels.
-fn write_element(out: &mut Vec<u8>, first: bool, v: &impl Serialize) -> io::Result<()> {
-    out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-    writer::write_pretty(out, 2, v).map_err(io::Error::from)
-}
-
 /// The JSON report, written as exchanges and findings arrive: exchanges
 /// and findings wait in temporary files, the summary and the accounts
 /// table are counted as they pass, and [`JsonDoc::finish`] writes the
@@ -405,7 +398,8 @@ impl JsonDoc {
         } else {
             buf.push(b'[');
             for (i, row) in rows.iter().enumerate() {
-                write_element(&mut buf, i == 0, row)?;
+                buf.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+                direct::account_row(&mut buf, row);
                 if buf.len() >= CHUNK {
                     out.write_all(&buf)?;
                     buf.clear();
@@ -557,6 +551,34 @@ mod tests {
             fix: Cow::Owned("\\ back\"slash\r\n".into()),
         });
         (exchanges, findings)
+    }
+
+    #[test]
+    fn account_rows_are_written_as_serde_writes_them() {
+        let (exchanges, findings) = samples();
+        let mut book = AccountBook::new(false);
+        for ex in &exchanges {
+            let fields = ExchangeFields::new(ex, None);
+            book.exchange_named(ex, fields.user.as_deref(), fields.auth_user, fields.realm);
+        }
+        for f in &findings {
+            book.finding(f);
+        }
+        let rows = book.rows();
+        assert!(rows.len() > 5, "{} rows", rows.len());
+        assert!(rows.iter().any(|r| r.root_cause.is_some()));
+        assert!(rows.iter().any(|r| r.root_cause.is_none()));
+        let (mut direct, mut serde) = (Vec::new(), Vec::new());
+        for row in &rows {
+            direct.clear();
+            serde.clear();
+            direct::account_row(&mut direct, row);
+            writer::write_pretty(&mut serde, 2, row).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&serde)
+            );
+        }
     }
 
     #[test]

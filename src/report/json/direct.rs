@@ -1,5 +1,6 @@
-//! The two objects the reports write by the thousand, exchanges and
-//! findings, written straight into the buffer instead of through serde.
+//! The objects the reports write by the thousand, exchanges, findings
+//! and the rows of the accounts table, written straight into the buffer
+//! instead of through serde.
 //! Every key, with the comma, newline and indentation before it, is one
 //! constant (a few stores), where the serde path pushed the comma, the
 //! newline, the indentation, the quoted key and the colon one at a time:
@@ -13,6 +14,7 @@
 
 use super::writer::{write_string, write_u64};
 use super::ExchangeFields;
+use crate::report::AccountRow;
 use crate::rules::{Evidence, Finding};
 use std::net::SocketAddr;
 
@@ -183,4 +185,46 @@ fn evidence<const PRETTY: bool>(out: &mut Vec<u8>, e: &Evidence) {
         write_string(out, value);
     }
     out.extend_from_slice(if PRETTY { b"\n      }" } else { b"}" });
+}
+
+/// A row of the accounts table, as an element of the JSON report's
+/// `accounts` array (a large capture has tens of thousands, written at the
+/// end of the run, when nothing else runs beside it).
+pub(super) fn account_row(out: &mut Vec<u8>, r: &AccountRow) {
+    out.extend_from_slice(first_key!(true, "user"));
+    write_string(out, &r.user);
+    out.extend_from_slice(key!(true, "auth_user"));
+    write_string(out, &r.auth_user);
+    out.extend_from_slice(key!(true, "realm"));
+    write_string(out, &r.realm);
+    out.extend_from_slice(key!(true, "client"));
+    write_string(out, &r.client);
+    out.extend_from_slice(key!(true, "server"));
+    write_string(out, &r.server);
+    for (key, n) in [
+        (key!(true, "exchanges"), r.exchanges),
+        (key!(true, "attempts"), r.attempts),
+        (key!(true, "failures"), r.failures),
+        (key!(true, "successes"), r.successes),
+        (key!(true, "rounds"), r.rounds),
+    ] {
+        out.extend_from_slice(key);
+        write_u64(out, n as u64);
+    }
+    out.extend_from_slice(key!(true, "last_outcome"));
+    write_string(out, r.last_outcome.as_str());
+    out.extend_from_slice(key!(true, "root_cause"));
+    match &r.root_cause {
+        None => out.extend_from_slice(b"null"),
+        Some(c) => {
+            out.extend_from_slice(b"{\n        \"rule\": ");
+            write_string(out, c.rule);
+            out.extend_from_slice(b",\n        \"severity\": ");
+            write_string(out, c.severity.as_str());
+            out.extend_from_slice(b",\n        \"phrase\": ");
+            write_string(out, c.phrase);
+            out.extend_from_slice(b"\n      }");
+        }
+    }
+    out.extend_from_slice(b"\n    }");
 }
