@@ -35,7 +35,7 @@ extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
 }
 
-/// Freed memory goes back to the system after [`PURGE_DELAY_MS`]
+/// Freed memory goes back to the system after `PURGE_DELAY_MS` (2 ms)
 /// (`purge_delay`), counted from the first free of the pages purged
 /// together (`purge_extend_delay` 0: by default each further free there
 /// postpones the purge, which under a steady stream of frees held 4-8
