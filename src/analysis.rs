@@ -528,21 +528,10 @@ fn in_two_stages(
     opts: &Options,
     hand: &mut Hand<'_>,
 ) -> (Analysis, Vec<crate::correlate::AgentSighting>) {
-    // Taken by the thread once it runs; still here if it never does.
-    let waiting = std::sync::Mutex::new(Some(inputs));
-    let take = || {
-        waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default()
-    };
     std::thread::scope(|s| {
         let (to, from) = std::sync::mpsc::sync_channel::<Vec<AuthExchange>>(HAND_OVERS_AHEAD);
-        let correlating = std::thread::Builder::new()
-            .name("correlate".into())
-            .spawn_scoped(s, || {
-                let to = to;
+        let correlating =
+            crate::threads::spawn_or_give_back(s, "correlate", inputs, move |inputs| {
                 let mut send = |finished: &mut dyn Iterator<Item = AuthExchange>| {
                     let batch: Vec<AuthExchange> = finished.collect();
                     // The receiver goes away only if the rules panicked.
@@ -550,7 +539,7 @@ fn in_two_stages(
                         let _ = to.send(batch);
                     }
                 };
-                read_and_correlate(take(), opts, &mut send)
+                read_and_correlate(inputs, opts, &mut send)
             });
         match correlating {
             Ok(thread) => {
@@ -561,7 +550,7 @@ fn in_two_stages(
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             }
-            Err(_) => read_and_correlate(take(), opts, hand),
+            Err(inputs) => read_and_correlate(inputs, opts, hand),
         }
     })
 }

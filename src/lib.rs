@@ -17,3 +17,4 @@ pub mod net;
 pub mod report;
 pub mod rules;
 pub mod sip;
+mod threads;

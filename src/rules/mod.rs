@@ -412,34 +412,27 @@ impl CaptureRules {
             brute_force,
             scanners,
         } = self;
-        // Still here if the thread cannot be started.
-        let waiting = std::sync::Mutex::new(Some(nc_reuse));
-        let take = || waiting.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let mut rest = Vec::new();
-        let nonce = std::thread::scope(|s| {
-            let helper = std::thread::Builder::new()
-                .name("nonce-rules".into())
-                .spawn_scoped(s, || {
-                    let mut found = Vec::new();
-                    if let Some(n) = take() {
-                        n.finish(config, &mut found);
-                    }
-                    found
-                });
+        let nonce_finish = |n: nonce::NcReuse| {
+            let mut found = Vec::new();
+            n.finish(config, &mut found);
+            found
+        };
+        let (nonce, rest) = std::thread::scope(|s| {
+            let helper =
+                crate::threads::spawn_or_give_back(s, "nonce-rules", nc_reuse, nonce_finish);
+            let mut rest = Vec::new();
             brute_force.finish(config, &mut rest);
             scanners.finish(agents, config, &mut rest);
-            match helper {
+            let nonce = match helper {
                 Ok(h) => h
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => Vec::new(),
-            }
+                Err(n) => nonce_finish(n),
+            };
+            (nonce, rest)
         });
-        if let Some(n) = take() {
-            n.finish(config, out);
-        }
         out.extend(nonce);
-        out.append(&mut rest);
+        out.extend(rest);
     }
 }
 
