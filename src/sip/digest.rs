@@ -64,11 +64,36 @@ pub struct RawParam<'a> {
 impl<'a> RawParam<'a> {
     /// The value with quoted-pair escapes resolved, as text (lossy for
     /// invalid UTF-8, which is reported separately).
+    #[inline]
     pub fn text(&self) -> Text {
-        match self.text_cow() {
-            Cow::Borrowed(b) => Text::new(b),
-            Cow::Owned(o) => Text::from(o),
+        match self.plain() {
+            Some(s) => Text::new(s),
+            None => match self.text_cow() {
+                Cow::Borrowed(b) => Text::new(b),
+                Cow::Owned(o) => Text::from(o),
+            },
         }
+    }
+
+    /// [`RawParam::text`] as a [`WideText`].
+    #[inline]
+    fn wide_text(&self) -> WideText {
+        match self.plain() {
+            Some(s) => WideText::new(s),
+            None => WideText::from(self.text_cow()),
+        }
+    }
+
+    /// The value as it is, when that is its text: ASCII (nearly every
+    /// value; checked a word at a time) without escapes. The quick way to
+    /// the same text as [`RawParam::text_cow`].
+    #[inline(always)]
+    fn plain(&self) -> Option<&'a str> {
+        if self.escaped || !self.value.is_ascii() {
+            return None;
+        }
+        // SAFETY: ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(self.value) })
     }
 
     /// Like [`RawParam::text`], borrowed when there is nothing to resolve.
@@ -355,27 +380,53 @@ enum DigestParam {
 }
 
 impl DigestParam {
-    /// By length first: one comparison (case-insensitive) for most names,
-    /// where a chain of them tried every name before `nc`.
+    /// By length first, then the name with its letters folded to lower
+    /// case compared as a whole with each known name of that length (a few
+    /// integer compares where `eq_ignore_ascii_case` went byte by byte).
     fn of(name: &[u8]) -> DigestParam {
-        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        use DigestParam::*;
         match name.len() {
-            2 if is("nc") => DigestParam::Nc,
-            3 if is("uri") => DigestParam::Uri,
-            3 if is("qop") => DigestParam::Qop,
-            5 if is("realm") => DigestParam::Realm,
-            5 if is("nonce") => DigestParam::Nonce,
-            5 if is("stale") => DigestParam::Stale,
-            6 if is("cnonce") => DigestParam::Cnonce,
-            6 if is("opaque") => DigestParam::Opaque,
-            6 if is("domain") => DigestParam::Domain,
-            8 if is("username") => DigestParam::Username,
-            8 if is("response") => DigestParam::Response,
-            8 if is("userhash") => DigestParam::Userhash,
-            9 if is("algorithm") => DigestParam::Algorithm,
-            _ => DigestParam::Other,
+            2 if &folded::<2>(name) == b"nc" => Nc,
+            3 => match &folded::<3>(name) {
+                b"uri" => Uri,
+                b"qop" => Qop,
+                _ => Other,
+            },
+            5 => match &folded::<5>(name) {
+                b"realm" => Realm,
+                b"nonce" => Nonce,
+                b"stale" => Stale,
+                _ => Other,
+            },
+            6 => match &folded::<6>(name) {
+                b"cnonce" => Cnonce,
+                b"opaque" => Opaque,
+                b"domain" => Domain,
+                _ => Other,
+            },
+            8 => match &folded::<8>(name) {
+                b"username" => Username,
+                b"response" => Response,
+                b"userhash" => Userhash,
+                _ => Other,
+            },
+            9 if &folded::<9>(name) == b"algorithm" => Algorithm,
+            _ => Other,
         }
     }
+}
+
+/// The first `N` bytes of `name` (zeros past its end) with bit 0x20 set.
+/// For a name of lower-case letters only, as every known parameter is,
+/// comparing this is comparing without regard to case: a byte ORed with
+/// 0x20 is a lower-case letter only if it was that letter in either case.
+#[inline(always)]
+fn folded<const N: usize>(name: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, &b) in out.iter_mut().zip(name) {
+        *o = b | 0x20;
+    }
+    out
 }
 
 /// A value shared by the places that show it instead of copied into each
@@ -435,6 +486,10 @@ impl QopList {
     /// The values of a quoted list: split at commas, trimmed, empty ones
     /// dropped.
     pub fn parse(list: &str) -> QopList {
+        // One value (nearly every challenge): the same as splitting.
+        if !list.contains(',') {
+            return QopList(Text::new(list.trim()));
+        }
         let mut joined = Text::default();
         for v in list.split(',').map(str::trim).filter(|v| !v.is_empty()) {
             if !joined.is_empty() {
@@ -526,8 +581,8 @@ impl Challenge {
     fn apply(&mut self, p: &RawParam<'_>) {
         match DigestParam::of(p.name) {
             DigestParam::Realm => self.realm = Some(p.text()),
-            DigestParam::Nonce => self.nonce = Some(WideText::from(p.text_cow())),
-            DigestParam::Opaque => self.opaque = Some(WideText::from(p.text_cow())),
+            DigestParam::Nonce => self.nonce = Some(p.wide_text()),
+            DigestParam::Opaque => self.opaque = Some(p.wide_text()),
             DigestParam::Algorithm => self.algorithm = Some(p.text()),
             DigestParam::Qop => self.qop = QopList::parse(&p.text_cow()),
             DigestParam::Stale => self.stale = p.text_cow().eq_ignore_ascii_case("true"),
@@ -682,7 +737,7 @@ impl Credentials {
 
     fn apply(&mut self, p: &RawParam<'_>) {
         let v = || Some(p.text());
-        let wide = || Some(WideText::from(p.text_cow()));
+        let wide = || Some(p.wide_text());
         match DigestParam::of(p.name) {
             DigestParam::Username => self.username = v(),
             DigestParam::Realm => self.realm = v(),
@@ -718,6 +773,55 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// Every name [`DigestParam::of`] knows, with what it is.
+    const KNOWN: [(&str, DigestParam); 13] = [
+        ("nc", DigestParam::Nc),
+        ("uri", DigestParam::Uri),
+        ("qop", DigestParam::Qop),
+        ("realm", DigestParam::Realm),
+        ("nonce", DigestParam::Nonce),
+        ("stale", DigestParam::Stale),
+        ("cnonce", DigestParam::Cnonce),
+        ("opaque", DigestParam::Opaque),
+        ("domain", DigestParam::Domain),
+        ("username", DigestParam::Username),
+        ("response", DigestParam::Response),
+        ("userhash", DigestParam::Userhash),
+        ("algorithm", DigestParam::Algorithm),
+    ];
+
+    proptest::proptest! {
+        /// Known names with bytes changed in one bit or another (0x20 is
+        /// the other case of a letter; 0x40 and 0x60 make control and
+        /// punctuation bytes that become the letter again if ORed with
+        /// 0x20 or 0x60): known exactly when `eq_ignore_ascii_case` says
+        /// so, and a byte short or long is not known.
+        #[test]
+        fn parameter_names_compare_as_eq_ignore_ascii_case(
+            known in 0..KNOWN.len(),
+            edits in proptest::collection::vec(
+                (0..10usize, proptest::sample::select(vec![0x20u8, 0x40, 0x60, 0x80, 0x01, 0x21])),
+                0..4,
+            ),
+            cut in 0..3usize,
+        ) {
+            let mut name = KNOWN[known].0.as_bytes().to_vec();
+            for (at, flip) in edits {
+                if let Some(b) = name.get_mut(at) {
+                    *b ^= flip;
+                }
+            }
+            if cut == 2 {
+                name.push(b'x');
+            }
+            name.truncate(name.len() - usize::from(cut == 1));
+            let want = KNOWN
+                .iter()
+                .find(|(k, _)| name.eq_ignore_ascii_case(k.as_bytes()))
+                .map_or(DigestParam::Other, |&(_, p)| p);
+            proptest::prop_assert_eq!(DigestParam::of(&name), want, "{:?}", String::from_utf8_lossy(&name));
+        }
+    }
 
     #[test]
     fn parameter_names_are_known_in_any_case() {
