@@ -214,6 +214,14 @@ pub fn endpoint_text(a: Option<SocketAddr>) -> Text {
 /// `a.b.c.d:port` written digit by digit into `buf` (the formatting
 /// machinery of `Display` costs more than the rest of a report line).
 pub fn endpoint_v4(a: std::net::SocketAddrV4, buf: &mut [u8; 21]) -> &str {
+    let n = endpoint_v4_bytes(a, buf);
+    // Only ASCII digits, dots and a colon were written.
+    std::str::from_utf8(&buf[..n]).unwrap_or("?")
+}
+
+/// [`endpoint_v4`] as bytes: how many of `buf` it wrote (only digits,
+/// dots and a colon; for writers that need no `str`).
+pub fn endpoint_v4_bytes(a: std::net::SocketAddrV4, buf: &mut [u8; 21]) -> usize {
     /// Each octet's digits, left-aligned, and how many there are.
     const OCTETS: [([u8; 3], u8); 256] = {
         let mut t = [([0u8; 3], 0u8); 256];
@@ -257,9 +265,7 @@ pub fn endpoint_v4(a: std::net::SocketAddrV4, buf: &mut [u8; 21]) -> &str {
         }
     }
     buf[at..at + n].copy_from_slice(&port[5 - n..]);
-    at += n;
-    // Only ASCII digits, dots and a colon were written.
-    std::str::from_utf8(&buf[..at]).unwrap_or("?")
+    at + n
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -268,12 +274,27 @@ fn lossy(b: &[u8]) -> String {
 
 /// [`lossy`] for a value that is usually 25-38 bytes (a Call-ID), inline.
 fn wide(b: &[u8]) -> WideText {
-    WideText::from(crate::sip::digest::lossy_text(b))
+    match ascii(b) {
+        Some(s) => WideText::new(s),
+        None => WideText::from(crate::sip::digest::lossy_text(b)),
+    }
 }
 
 /// [`lossy`], inline when short.
 fn text(b: &[u8]) -> Text {
-    Text::new(crate::sip::digest::lossy_text(b))
+    match ascii(b) {
+        Some(s) => Text::new(s),
+        None => Text::new(crate::sip::digest::lossy_text(b)),
+    }
+}
+
+/// The bytes as text when they are ASCII (nearly always: checked a word
+/// at a time): the quick way to what `lossy_text` gives them.
+#[inline(always)]
+fn ascii(b: &[u8]) -> Option<&str> {
+    // SAFETY: ASCII is valid UTF-8.
+    b.is_ascii()
+        .then(|| unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 impl AuthExchange {
@@ -1737,6 +1758,11 @@ mod tests {
         for a in cases {
             assert_eq!(endpoint(Some(a)), a.to_string());
             assert_eq!(endpoint_text(Some(a)), a.to_string());
+            if let SocketAddr::V4(v4) = a {
+                let mut buf = [0u8; 21];
+                let n = endpoint_v4_bytes(v4, &mut buf);
+                assert_eq!(&buf[..n], a.to_string().as_bytes());
+            }
         }
         assert_eq!(endpoint(None), "?");
         assert_eq!(endpoint_text(None), "?");

@@ -13,6 +13,9 @@ use std::mem::MaybeUninit;
 
 /// Most headers one message may carry; the rest are counted, not kept.
 pub const MAX_HEADERS: usize = 96;
+/// How many [`HeaderKind`]s there are (`Other` is the last).
+const KINDS: usize = HeaderKind::Other as usize + 1;
+const _: () = assert!(MAX_HEADERS <= u8::MAX as usize, "slots are kept as u8");
 /// Largest header section (start line and headers) accepted on a stream.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// On a stream, how far into a body that is shorter than its
@@ -68,6 +71,10 @@ pub struct Message<'a> {
     /// `Header` is `Copy`, so nothing needs dropping either.
     headers: [MaybeUninit<Header<'a>>; MAX_HEADERS],
     header_count: usize,
+    /// Per kind, 1 + the slot of its first header (0: none), so that
+    /// [`Message::header`] is a lookup, not a walk over every header (a
+    /// request is asked for about ten kinds).
+    first_of_kind: [u8; KINDS],
     pub body: &'a [u8],
     /// The whole message as it stood in the input.
     pub raw: &'a [u8],
@@ -547,6 +554,7 @@ impl<'a> Message<'a> {
             },
             headers: [const { MaybeUninit::uninit() }; MAX_HEADERS],
             header_count: 0,
+            first_of_kind: [0; KINDS],
             body: b"",
             raw: b"",
             notes: ParseNotes::default(),
@@ -592,6 +600,7 @@ impl<'a> Message<'a> {
         let msg = self;
         msg.start = start;
         msg.header_count = 0;
+        msg.first_of_kind = [0; KINDS];
         msg.body = b"";
         msg.raw = b"";
         msg.notes = ParseNotes::default();
@@ -749,6 +758,11 @@ impl<'a> Message<'a> {
             Some(slot) => {
                 slot.write(h);
                 self.header_count += 1;
+                let first = &mut self.first_of_kind[kind as usize];
+                if *first == 0 {
+                    // At most MAX_HEADERS (96): fits.
+                    *first = self.header_count as u8;
+                }
             }
             None => self.notes.headers_dropped += 1,
         }
@@ -788,15 +802,17 @@ impl<'a> Message<'a> {
         unsafe { std::slice::from_raw_parts(init.as_ptr().cast::<Header<'a>>(), init.len()) }
     }
 
+    /// The first header of `kind`.
     pub fn header(&self, kind: HeaderKind) -> Option<&'a [u8]> {
-        self.headers()
-            .iter()
-            .find(|h| h.kind == kind)
-            .map(|h| h.value)
+        let first = usize::from(self.first_of_kind[kind as usize]);
+        self.headers().get(first.checked_sub(1)?).map(|h| h.value)
     }
 
+    /// Every header of `kind`, in order.
     pub fn headers_of(&self, kind: HeaderKind) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.headers()
+        let first = usize::from(self.first_of_kind[kind as usize]);
+        let from = first.checked_sub(1).unwrap_or(self.header_count);
+        self.headers()[from..]
             .iter()
             .filter(move |h| h.kind == kind)
             .map(|h| h.value)
@@ -1565,7 +1581,28 @@ mod tests {
             msg.parse_into(buf, framing)
         };
         match result {
-            Ok(Status::Complete(())) => format!("{msg:?} raw {}", msg.raw.len()),
+            Ok(Status::Complete(())) => {
+                // The headers of each kind: through the accessors (which
+                // look up the first of a kind), and by walking every
+                // header, their definition, for the reference.
+                let kinds = HeaderKind::KNOWN.into_iter().chain([HeaderKind::Other]);
+                /// The first header of a kind and all of them.
+                type OfKind<'m> = (Option<&'m [u8]>, Vec<&'m [u8]>);
+                let of_kind: Vec<OfKind<'_>> = kinds
+                    .map(|k| {
+                        if by_reference {
+                            let mut all = msg.headers().iter().filter(|h| h.kind == k);
+                            (
+                                all.clone().next().map(|h| h.value),
+                                all.by_ref().map(|h| h.value).collect(),
+                            )
+                        } else {
+                            (msg.header(k), msg.headers_of(k).collect())
+                        }
+                    })
+                    .collect();
+                format!("{msg:?} raw {} by kind {of_kind:?}", msg.raw.len())
+            }
             other => format!("{other:?}"),
         }
     }

@@ -86,7 +86,12 @@ fn opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
 fn endpoint(out: &mut Vec<u8>, a: Option<SocketAddr>) {
     match a {
         Some(SocketAddr::V4(v4)) => {
-            write_string(out, crate::correlate::endpoint_v4(v4, &mut [0u8; 21]))
+            // Digits, dots and a colon: a JSON string as they are.
+            let mut buf = [0u8; 21];
+            let n = crate::correlate::endpoint_v4_bytes(v4, &mut buf);
+            out.push(b'"');
+            out.extend_from_slice(&buf[..n]);
+            out.push(b'"');
         }
         Some(a) => write_string(out, &a.to_string()),
         None => out.extend_from_slice(b"\"?\""),

@@ -101,16 +101,62 @@ fn byte_is_plain(b: u8) -> bool {
 }
 
 /// Whether `s` goes into a JSON string as is: no byte to escape, no
-/// non-ASCII character (which might be a C1 or bidi control). Eight bytes
-/// at a time; the last (partial) word is checked as the last eight bytes,
-/// overlapping the word before it.
+/// non-ASCII character (which might be a C1 or bidi control). Sixteen
+/// bytes at a time (eight below that); the last partial block is checked
+/// as the last sixteen bytes, overlapping the block before it.
 #[inline]
 fn is_plain(s: &[u8]) -> bool {
+    let Some(last) = s.last_chunk::<16>() else {
+        return is_plain_short(s);
+    };
+    // Every block is looked at (no early exit): strings are nearly
+    // always plain, and the loop stays branch-free.
+    s.chunks_exact(16).fold(block_is_plain(last), |plain, b| {
+        plain & b.first_chunk::<16>().is_some_and(block_is_plain)
+    })
+}
+
+/// [`is_plain`] of fewer than sixteen bytes.
+#[inline]
+fn is_plain_short(s: &[u8]) -> bool {
     let Some(last) = s.last_chunk::<8>() else {
         return s.iter().all(|&b| byte_is_plain(b));
     };
-    let mut words = s.chunks_exact(8);
-    words.all(|w| w.first_chunk::<8>().is_some_and(word_is_plain)) && word_is_plain(last)
+    s.first_chunk::<8>().is_some_and(word_is_plain) && word_is_plain(last)
+}
+
+/// Whether sixteen bytes are all printable ASCII other than `"` and `\`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_is_plain(block: &[u8; 16]) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: the load reads exactly the array's 16 bytes and needs no
+    // alignment; the intrinsics are SSE2, always enabled on x86_64.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        // A signed compare: below 0x20, and 0x80 and above (negative).
+        let control_or_high = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        let delete = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+        let escape = _mm_or_si128(
+            _mm_or_si128(control_or_high, quote),
+            _mm_or_si128(backslash, delete),
+        );
+        _mm_movemask_epi8(escape) == 0
+    }
+}
+
+/// [`block_is_plain`] without SIMD, for other targets.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn block_is_plain(block: &[u8; 16]) -> bool {
+    let (a, b) = block.split_at(8);
+    a.first_chunk::<8>().is_some_and(word_is_plain)
+        && b.first_chunk::<8>().is_some_and(word_is_plain)
 }
 
 /// The slow path of [`write_string`]: what serde_json escapes as
@@ -973,7 +1019,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_block_test_agrees_with_the_byte_test() {
+        for b in 0..=255u8 {
+            for at in 0..16 {
+                let mut block = *b"abcdefghijklmnop";
+                block[at] = b;
+                assert_eq!(
+                    block_is_plain(&block),
+                    byte_is_plain(b),
+                    "byte {b:#x} at {at}"
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// Strings of every length around the 8- and 16-byte steps, plain
+        /// or with one byte to escape anywhere.
+        #[test]
+        fn is_plain_is_every_byte_plain(
+            len in 0..70usize,
+            odd in proptest::option::of((0..70usize, proptest::sample::select(vec![0u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc3, 0xff]))),
+        ) {
+            let mut s: Vec<u8> = (0..len).map(|i| b"abcdefghijklmnopqrstuvwxyz 0123456789~!#"[i % 40]).collect();
+            if let Some((at, b)) = odd {
+                if let Some(c) = s.get_mut(at) {
+                    *c = b;
+                }
+            }
+            proptest::prop_assert_eq!(is_plain(&s), s.iter().all(|&b| byte_is_plain(b)));
+        }
+
         #[test]
         fn any_string_is_escaped_as_before(
             chars in proptest::collection::vec(
