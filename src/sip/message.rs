@@ -832,11 +832,7 @@ impl<'a> Message<'a> {
 
     /// CSeq number and method.
     pub fn cseq(&self) -> Option<(u32, &'a [u8])> {
-        let v = self.header(HeaderKind::CSeq)?;
-        let v = trim(v);
-        let sp = v.iter().position(|c| c.is_ascii_whitespace())?;
-        let n = parse_usize(&v[..sp]).and_then(|n| u32::try_from(n).ok())?;
-        Some((n, trim(&v[sp..])))
+        cseq_of(self.header(HeaderKind::CSeq)?)
     }
 
     /// The top Via value (first header, first comma-separated entry).
@@ -892,6 +888,26 @@ fn could_start_sip(buf: &[u8]) -> bool {
         Some(sp) => sp > 0 && head[..sp].iter().all(|&c| is_token(c)),
         None => head.iter().all(|&c| is_token(c)),
     }
+}
+
+/// A CSeq value's number and method: digits (at most 12, as
+/// [`parse_usize`] takes them), white space, then a method. Read in one
+/// pass (it is asked for twice per message); the same answers as
+/// splitting the trimmed value at its first white space.
+fn cseq_of(value: &[u8]) -> Option<(u32, &[u8])> {
+    let v = trim_start(value);
+    let digits = v.iter().take(13).take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 12 || !v.get(digits)?.is_ascii_whitespace() {
+        return None;
+    }
+    let n = v[..digits]
+        .iter()
+        .fold(0u64, |a, d| a * 10 + u64::from(d - b'0'));
+    let method = trim(&v[digits..]);
+    if method.is_empty() {
+        return None;
+    }
+    Some((u32::try_from(n).ok()?, method))
 }
 
 pub(crate) fn parse_usize(s: &[u8]) -> Option<usize> {
@@ -1569,6 +1585,53 @@ mod tests {
                 pos += line_end + 1;
             }
         }
+    }
+
+    /// How [`cseq_of`] was defined before it was one pass.
+    fn cseq_by_split(v: &[u8]) -> Option<(u32, &[u8])> {
+        let v = trim(v);
+        let sp = v.iter().position(|c| c.is_ascii_whitespace())?;
+        let n = parse_usize(&v[..sp]).and_then(|n| u32::try_from(n).ok())?;
+        Some((n, trim(&v[sp..])))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cseq_in_one_pass_is_cseq_by_split(
+            v in proptest::collection::vec(
+                proptest::sample::select(b"0123456789 \t\r\n\x0c\x0bINVITE9-".to_vec()),
+                0..24,
+            )
+        ) {
+            proptest::prop_assert_eq!(cseq_of(&v), cseq_by_split(&v));
+        }
+    }
+
+    #[test]
+    fn cseq_edges() {
+        for v in [
+            &b"1 REGISTER"[..],
+            b"  42\tINVITE  ",
+            b"123",
+            b"123   ",
+            b"12a INVITE",
+            b"4294967295 X",
+            b"4294967296 X",
+            b"999999999999 X",
+            b"1000000000000 X",
+            b"0000000000001 X",
+            b"",
+            b" ",
+            b"1  \r\n X",
+        ] {
+            assert_eq!(
+                cseq_of(v),
+                cseq_by_split(v),
+                "{:?}",
+                String::from_utf8_lossy(v)
+            );
+        }
+        assert_eq!(cseq_of(b" 7 ACK "), Some((7, &b"ACK"[..])));
     }
 
     /// Everything a parse tells: the result, and for a complete message its
