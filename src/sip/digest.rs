@@ -416,6 +416,14 @@ impl DigestParam {
     }
 }
 
+/// Whether an authentication scheme is Digest, in any case: asked by
+/// nearly every rule of every exchange, so a length check and one folded
+/// compare ([`folded`]) rather than a byte-by-byte case-insensitive one.
+#[inline]
+fn is_digest_scheme(scheme: &str) -> bool {
+    scheme.len() == 6 && &folded::<6>(scheme.as_bytes()) == b"digest"
+}
+
 /// The first `N` bytes of `name` (zeros past its end) with bit 0x20 set.
 /// For a name of lower-case letters only, as every known parameter is,
 /// comparing this is comparing without regard to case: a byte ORed with
@@ -555,7 +563,7 @@ pub struct Challenge {
 
 impl Challenge {
     pub fn is_digest(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("digest")
+        is_digest_scheme(&self.scheme)
     }
 
     /// Parses every challenge in one header value.
@@ -685,7 +693,7 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn is_digest(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("digest")
+        is_digest_scheme(&self.scheme)
     }
 
     /// Parses the (first) credentials in one header value, noting what is
@@ -820,6 +828,37 @@ mod tests {
                 .find(|(k, _)| name.eq_ignore_ascii_case(k.as_bytes()))
                 .map_or(DigestParam::Other, |&(_, p)| p);
             proptest::prop_assert_eq!(DigestParam::of(&name), want, "{:?}", String::from_utf8_lossy(&name));
+        }
+    }
+
+    proptest::proptest! {
+        /// "Digest" with bytes changed in one bit or another, one byte
+        /// short or long: Digest exactly when `eq_ignore_ascii_case` says.
+        #[test]
+        fn the_digest_scheme_is_known_as_eq_ignore_ascii_case_knows_it(
+            edits in proptest::collection::vec(
+                (0..7usize, proptest::sample::select(vec![0x20u8, 0x40, 0x60, 0x80, 0x01, 0x21])),
+                0..4,
+            ),
+            cut in 0..3usize,
+        ) {
+            let mut scheme = b"Digest".to_vec();
+            for (at, flip) in edits {
+                if let Some(b) = scheme.get_mut(at) {
+                    *b ^= flip;
+                }
+            }
+            if cut == 2 {
+                scheme.push(b't');
+            }
+            scheme.truncate(scheme.len() - usize::from(cut == 1));
+            let scheme = String::from_utf8_lossy(&scheme);
+            proptest::prop_assert_eq!(
+                is_digest_scheme(&scheme),
+                scheme.eq_ignore_ascii_case("digest"),
+                "{:?}",
+                scheme
+            );
         }
     }
 
