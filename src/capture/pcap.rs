@@ -150,12 +150,11 @@ impl PcapReader {
     }
 
     fn u32_at(&self, at: usize, big_endian: bool) -> u32 {
-        let b = [
-            self.buf[at],
-            self.buf[at + 1],
-            self.buf[at + 2],
-            self.buf[at + 3],
-        ];
+        // One bounds check and one load (callers filled the buffer first).
+        let b = self.buf[at..]
+            .first_chunk::<4>()
+            .copied()
+            .unwrap_or_default();
         if big_endian {
             u32::from_be_bytes(b)
         } else {
