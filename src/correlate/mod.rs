@@ -274,7 +274,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// [`lossy`] for a value that is usually 25-38 bytes (a Call-ID), inline.
 fn wide(b: &[u8]) -> WideText {
-    match ascii(b) {
+    match crate::sip::digest::ascii_text(b) {
         Some(s) => WideText::new(s),
         None => WideText::from(crate::sip::digest::lossy_text(b)),
     }
@@ -282,19 +282,10 @@ fn wide(b: &[u8]) -> WideText {
 
 /// [`lossy`], inline when short.
 fn text(b: &[u8]) -> Text {
-    match ascii(b) {
+    match crate::sip::digest::ascii_text(b) {
         Some(s) => Text::new(s),
         None => Text::new(crate::sip::digest::lossy_text(b)),
     }
-}
-
-/// The bytes as text when they are ASCII (nearly always: checked a word
-/// at a time): the quick way to what `lossy_text` gives them.
-#[inline(always)]
-fn ascii(b: &[u8]) -> Option<&str> {
-    // SAFETY: ASCII is valid UTF-8.
-    b.is_ascii()
-        .then(|| unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 impl AuthExchange {

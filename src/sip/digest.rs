@@ -7,6 +7,7 @@
 //! header. What it could not make sense of is recorded as a [`Problem`] so
 //! the `malformed-credentials` rule can name it instead of failing.
 
+use super::header::eq_known_name;
 use super::message::trim;
 use super::{Text, WideText};
 use memchr::{memchr, memchr2};
@@ -84,16 +85,14 @@ impl<'a> RawParam<'a> {
         }
     }
 
-    /// The value as it is, when that is its text: ASCII (nearly every
-    /// value; checked a word at a time) without escapes. The quick way to
-    /// the same text as [`RawParam::text_cow`].
+    /// The value as it is, when that is its text (ASCII without escapes):
+    /// the quick way to the same text as [`RawParam::text_cow`].
     #[inline(always)]
     fn plain(&self) -> Option<&'a str> {
-        if self.escaped || !self.value.is_ascii() {
+        if self.escaped {
             return None;
         }
-        // SAFETY: ASCII is valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(self.value) })
+        ascii_text(self.value)
     }
 
     /// Like [`RawParam::text`], borrowed when there is nothing to resolve.
@@ -120,14 +119,22 @@ impl<'a> RawParam<'a> {
 /// value: checked a word at a time) and other valid UTF-8 (the standard
 /// validation is quicker than the lossy chunk iterator). Same result.
 pub fn lossy_text(b: &[u8]) -> Cow<'_, str> {
-    if b.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8.
-        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) });
+    if let Some(s) = ascii_text(b) {
+        return Cow::Borrowed(s);
     }
     match std::str::from_utf8(b) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(b),
     }
+}
+
+/// The bytes as text when they are ASCII (nearly every value: checked a
+/// word at a time), the quick way to what [`lossy_text`] gives them.
+#[inline(always)]
+pub(crate) fn ascii_text(b: &[u8]) -> Option<&str> {
+    // SAFETY: ASCII is valid UTF-8.
+    b.is_ascii()
+        .then(|| unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 /// Something the scanner had to work around.
@@ -380,61 +387,42 @@ enum DigestParam {
 }
 
 impl DigestParam {
-    /// By length first, then the name with its letters folded to lower
-    /// case compared as a whole with each known name of that length (a few
-    /// integer compares where `eq_ignore_ascii_case` went byte by byte).
+    /// By length first, then one compare per known name of that length
+    /// that needs no branch per byte ([`eq_known_name`]; a chain of
+    /// `eq_ignore_ascii_case` tried every name before `nc`).
     fn of(name: &[u8]) -> DigestParam {
         use DigestParam::*;
         match name.len() {
-            2 if &folded::<2>(name) == b"nc" => Nc,
-            3 => match &folded::<3>(name) {
-                b"uri" => Uri,
-                b"qop" => Qop,
-                _ => Other,
-            },
-            5 => match &folded::<5>(name) {
-                b"realm" => Realm,
-                b"nonce" => Nonce,
-                b"stale" => Stale,
-                _ => Other,
-            },
-            6 => match &folded::<6>(name) {
-                b"cnonce" => Cnonce,
-                b"opaque" => Opaque,
-                b"domain" => Domain,
-                _ => Other,
-            },
-            8 => match &folded::<8>(name) {
-                b"username" => Username,
-                b"response" => Response,
-                b"userhash" => Userhash,
-                _ => Other,
-            },
-            9 if &folded::<9>(name) == b"algorithm" => Algorithm,
+            2 if is_known(name, b"nc") => Nc,
+            3 if is_known(name, b"uri") => Uri,
+            3 if is_known(name, b"qop") => Qop,
+            5 if is_known(name, b"realm") => Realm,
+            5 if is_known(name, b"nonce") => Nonce,
+            5 if is_known(name, b"stale") => Stale,
+            6 if is_known(name, b"cnonce") => Cnonce,
+            6 if is_known(name, b"opaque") => Opaque,
+            6 if is_known(name, b"domain") => Domain,
+            8 if is_known(name, b"username") => Username,
+            8 if is_known(name, b"response") => Response,
+            8 if is_known(name, b"userhash") => Userhash,
+            9 if is_known(name, b"algorithm") => Algorithm,
             _ => Other,
         }
     }
 }
 
 /// Whether an authentication scheme is Digest, in any case: asked by
-/// nearly every rule of every exchange, so a length check and one folded
-/// compare ([`folded`]) rather than a byte-by-byte case-insensitive one.
+/// nearly every rule of every exchange.
 #[inline]
 fn is_digest_scheme(scheme: &str) -> bool {
-    scheme.len() == 6 && &folded::<6>(scheme.as_bytes()) == b"digest"
+    is_known(scheme.as_bytes(), b"digest")
 }
 
-/// The first `N` bytes of `name` (zeros past its end) with bit 0x20 set.
-/// For a name of lower-case letters only, as every known parameter is,
-/// comparing this is comparing without regard to case: a byte ORed with
-/// 0x20 is a lower-case letter only if it was that letter in either case.
+/// `name` is `known` (lower-case letters) in any case: [`eq_known_name`]
+/// when the lengths match.
 #[inline(always)]
-fn folded<const N: usize>(name: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    for (o, &b) in out.iter_mut().zip(name) {
-        *o = b | 0x20;
-    }
-    out
+fn is_known<const N: usize>(name: &[u8], known: &[u8; N]) -> bool {
+    <&[u8; N]>::try_from(name).is_ok_and(|name| eq_known_name(name, known))
 }
 
 /// A value shared by the places that show it instead of copied into each
@@ -798,60 +786,58 @@ mod tests {
         ("algorithm", DigestParam::Algorithm),
     ];
 
+    /// Changes to a known word: bytes XORed with one bit or another (0x20
+    /// is the other case of a letter; 0x40 and 0x60 make control and
+    /// punctuation bytes that would become the letter again if a compare
+    /// ORed more than 0x20 into them), then a byte cut (1) or added (2).
+    fn bit_edits() -> impl proptest::strategy::Strategy<Value = (Vec<(usize, u8)>, usize)> {
+        (
+            proptest::collection::vec(
+                (
+                    0..10usize,
+                    proptest::sample::select(vec![0x20u8, 0x40, 0x60, 0x80, 0x01, 0x21]),
+                ),
+                0..4,
+            ),
+            0..3usize,
+        )
+    }
+
+    fn edited(word: &str, (edits, cut): &(Vec<(usize, u8)>, usize)) -> Vec<u8> {
+        let mut out = word.as_bytes().to_vec();
+        for &(at, flip) in edits {
+            if let Some(b) = out.get_mut(at) {
+                *b ^= flip;
+            }
+        }
+        match cut {
+            1 => {
+                out.pop();
+            }
+            2 => out.push(b'x'),
+            _ => {}
+        }
+        out
+    }
+
     proptest::proptest! {
-        /// Known names with bytes changed in one bit or another (0x20 is
-        /// the other case of a letter; 0x40 and 0x60 make control and
-        /// punctuation bytes that become the letter again if ORed with
-        /// 0x20 or 0x60): known exactly when `eq_ignore_ascii_case` says
-        /// so, and a byte short or long is not known.
+        /// Known exactly when `eq_ignore_ascii_case` says so.
         #[test]
         fn parameter_names_compare_as_eq_ignore_ascii_case(
             known in 0..KNOWN.len(),
-            edits in proptest::collection::vec(
-                (0..10usize, proptest::sample::select(vec![0x20u8, 0x40, 0x60, 0x80, 0x01, 0x21])),
-                0..4,
-            ),
-            cut in 0..3usize,
+            edits in bit_edits(),
         ) {
-            let mut name = KNOWN[known].0.as_bytes().to_vec();
-            for (at, flip) in edits {
-                if let Some(b) = name.get_mut(at) {
-                    *b ^= flip;
-                }
-            }
-            if cut == 2 {
-                name.push(b'x');
-            }
-            name.truncate(name.len() - usize::from(cut == 1));
+            let name = edited(KNOWN[known].0, &edits);
             let want = KNOWN
                 .iter()
                 .find(|(k, _)| name.eq_ignore_ascii_case(k.as_bytes()))
                 .map_or(DigestParam::Other, |&(_, p)| p);
             proptest::prop_assert_eq!(DigestParam::of(&name), want, "{:?}", String::from_utf8_lossy(&name));
         }
-    }
 
-    proptest::proptest! {
-        /// "Digest" with bytes changed in one bit or another, one byte
-        /// short or long: Digest exactly when `eq_ignore_ascii_case` says.
         #[test]
-        fn the_digest_scheme_is_known_as_eq_ignore_ascii_case_knows_it(
-            edits in proptest::collection::vec(
-                (0..7usize, proptest::sample::select(vec![0x20u8, 0x40, 0x60, 0x80, 0x01, 0x21])),
-                0..4,
-            ),
-            cut in 0..3usize,
-        ) {
-            let mut scheme = b"Digest".to_vec();
-            for (at, flip) in edits {
-                if let Some(b) = scheme.get_mut(at) {
-                    *b ^= flip;
-                }
-            }
-            if cut == 2 {
-                scheme.push(b't');
-            }
-            scheme.truncate(scheme.len() - usize::from(cut == 1));
+        fn the_digest_scheme_is_known_as_eq_ignore_ascii_case_knows_it(edits in bit_edits()) {
+            let scheme = edited("Digest", &edits);
             let scheme = String::from_utf8_lossy(&scheme);
             proptest::prop_assert_eq!(
                 is_digest_scheme(&scheme),

@@ -258,11 +258,12 @@ fn named<const N: usize>(name: &[u8], known: &[u8; N], kind: HeaderKind) -> Head
 }
 
 /// `name == known` ignoring ASCII case, where `known` is a lower-case
-/// header name (letters and '-'). OR-ing 0x20 lower-cases a letter and
-/// makes no other byte one, so letters compare that way and '-' exactly;
-/// no branch per byte (`eq_ignore_ascii_case` cost twice as much).
+/// name (letters and '-': header names, digest parameters, schemes).
+/// OR-ing 0x20 lower-cases a letter and makes no other byte one, so
+/// letters compare that way and '-' exactly; no branch per byte
+/// (`eq_ignore_ascii_case` cost twice as much).
 #[inline(always)]
-fn eq_known_name<const N: usize>(name: &[u8; N], known: &[u8; N]) -> bool {
+pub(crate) fn eq_known_name<const N: usize>(name: &[u8; N], known: &[u8; N]) -> bool {
     let case_bit = |k: u8| (k & 0x40) >> 1; // 0x20 for a letter, 0 for '-'
     name.iter()
         .zip(known)
