@@ -487,8 +487,8 @@ fn hand_over(
 /// and the consumer on the caller's (docs/performance.md, "Two threads").
 fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) -> Analysis {
     let mut capture = rules::CaptureRules::new(&opts.rules);
-    let mut hand = |finished: &mut dyn Iterator<Item = AuthExchange>| {
-        hand_over(finished, opts, &mut capture, consumer);
+    let mut hand = |finished: &mut Vec<AuthExchange>| {
+        hand_over(finished.drain(..), opts, &mut capture, consumer);
     };
     let (mut a, agents) = if opts.single_thread {
         read_and_correlate(inputs, opts, &mut hand)
@@ -511,8 +511,10 @@ fn run(inputs: Vec<Input>, opts: &Options, consumer: &mut ExchangeConsumer<'_>) 
     a
 }
 
-/// Where finished exchanges go, a batch at a time.
-type Hand<'h> = dyn FnMut(&mut dyn Iterator<Item = AuthExchange>) + 'h;
+/// Where finished exchanges go, a batch at a time: it takes them out of
+/// the vector (its buffer may be swapped for another; the caller goes on
+/// with whatever buffer is left).
+type Hand<'h> = dyn FnMut(&mut Vec<AuthExchange>) + 'h;
 
 /// Batches of finished exchanges (one per hand-over of the correlator)
 /// the correlating thread may have waiting for the rules.
@@ -530,21 +532,28 @@ fn in_two_stages(
 ) -> (Analysis, Vec<crate::correlate::AgentSighting>) {
     std::thread::scope(|s| {
         let (to, from) = std::sync::mpsc::sync_channel::<Vec<AuthExchange>>(HAND_OVERS_AHEAD);
+        // Emptied batches go back, so that their buffers take the next
+        // exchanges: no allocation and no copy of an exchange per batch.
+        let (give_back, given_back) = std::sync::mpsc::channel::<Vec<AuthExchange>>();
         let correlating =
             crate::threads::spawn_or_give_back(s, "correlate", inputs, move |inputs| {
-                let mut send = |finished: &mut dyn Iterator<Item = AuthExchange>| {
-                    let batch: Vec<AuthExchange> = finished.collect();
-                    // The receiver goes away only if the rules panicked.
-                    if !batch.is_empty() {
-                        let _ = to.send(batch);
+                let mut send = |finished: &mut Vec<AuthExchange>| {
+                    if finished.is_empty() {
+                        return;
                     }
+                    let empty = given_back.try_recv().unwrap_or_default();
+                    let batch = std::mem::replace(finished, empty);
+                    // The receiver goes away only if the rules panicked.
+                    let _ = to.send(batch);
                 };
                 read_and_correlate(inputs, opts, &mut send)
             });
         match correlating {
             Ok(thread) => {
-                for batch in from {
-                    hand(&mut batch.into_iter());
+                for mut batch in from {
+                    hand(&mut batch);
+                    // Gone only once the correlating thread is done.
+                    let _ = give_back.send(batch);
                 }
                 thread
                     .join()
@@ -567,9 +576,10 @@ fn read_and_correlate(
     let mut runs: Vec<InputRun> = inputs.into_iter().map(InputRun::new).collect();
     let mut records = 0u64;
     let mut messages = Vec::new();
+    let mut batch = Vec::new();
     while let Some(at) = next_input(&mut runs) {
-        if records % STREAM_EVERY_PACKETS == 0 {
-            hand(&mut correlator.drain_finished());
+        if records % STREAM_EVERY_PACKETS == 0 && correlator.swap_finished(&mut batch) {
+            hand(&mut batch);
         }
         records += 1;
         let idx = u16::try_from(at).unwrap_or(u16::MAX);
@@ -667,8 +677,8 @@ fn read_and_correlate(
         first.warnings.extend(given_up);
     }
     let agents = correlator.take_agents();
-    let (exchanges, correlate) = correlator.finish();
-    hand(&mut exchanges.into_iter());
+    let (mut exchanges, correlate) = correlator.finish();
+    hand(&mut exchanges);
     let a = Analysis {
         inputs: summaries,
         exchanges: Vec::new(),

@@ -797,11 +797,30 @@ impl Correlator {
     /// Like [`Correlator::take_finished`], but keeps the queue's buffer
     /// for the next ones (no large allocation per hand-over).
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, AuthExchange> {
+        self.number_finished();
+        self.finished.drain(..)
+    }
+
+    /// Like [`Correlator::take_finished`], but the exchanges stay in the
+    /// queue's buffer, which is swapped with `batch` (emptied first; its
+    /// buffer takes the next ones): a batch goes to another thread without
+    /// its exchanges being moved one by one. False, and nothing swapped,
+    /// when none finished.
+    pub fn swap_finished(&mut self, batch: &mut Vec<AuthExchange>) -> bool {
+        if self.finished.is_empty() {
+            return false;
+        }
+        self.number_finished();
+        batch.clear();
+        std::mem::swap(&mut self.finished, batch);
+        true
+    }
+
+    fn number_finished(&mut self) {
         for e in &mut self.finished {
             self.handed_out += 1;
             e.id = self.handed_out;
         }
-        self.finished.drain(..)
     }
 
     fn tx_key(branch: &[u8], cseq: u32, method: &[u8], call_id: &[u8]) -> u64 {
@@ -1784,6 +1803,69 @@ mod tests {
         format!(
             "{method} sip:r SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK{n}\r\nFrom: <sip:u{n}@r>;tag=f{n}\r\nTo: <sip:u{n}@r>\r\nCall-ID: c{n}\r\nCSeq: 1 {method}\r\n{auth}Content-Length: 0\r\n\r\n"
         )
+    }
+
+    /// Batches swapped out of the queue are numbered as drained ones are,
+    /// on from the ones taken before; the buffer given in takes the next
+    /// exchanges, and what it held is dropped, not handed out.
+    #[test]
+    fn swapped_batches_are_numbered_like_drained_ones() {
+        let mut drained = Correlator::new(CorrelateConfig::default());
+        let mut swapped = Correlator::new(CorrelateConfig::default());
+        let (mut by_drain, mut by_swap) = (Vec::new(), Vec::new());
+        let mut batch = Vec::new();
+        let (mut swaps, mut junk_dropped) = (0, false);
+        for n in 0..30_000u64 {
+            // REGISTERs (kept: they involve authentication) at 100/s that
+            // are never answered: they flow out after the idle limit.
+            let t = n as f64 * 0.01;
+            let src = format!("10.9.{}.{}:5060", (n >> 8) & 255, n & 255);
+            let text = request("REGISTER", n, n % 2 == 0);
+            feed(&mut drained, t, &src, &text);
+            feed(&mut swapped, t, &src, &text);
+            if n % 1000 == 999 {
+                by_drain.extend(drained.drain_finished().map(|e| (e.id, e.first_ts)));
+                if n == 19_999 {
+                    // Someone else's exchange in the buffer given in.
+                    batch = junk_batch();
+                }
+                let had_junk = batch.iter().any(|e| e.id == usize::MAX);
+                if swapped.swap_finished(&mut batch) {
+                    swaps += 1;
+                    junk_dropped |= had_junk;
+                    by_swap.extend(batch.iter().map(|e| (e.id, e.first_ts)));
+                } else {
+                    // Nothing finished: the buffer is left as it was.
+                    assert_eq!(batch.iter().any(|e| e.id == usize::MAX), had_junk);
+                }
+            }
+        }
+        assert!(swaps >= 3, "{swaps}");
+        assert!(junk_dropped);
+        assert!(by_drain.len() > 10_000, "{}", by_drain.len());
+        assert_eq!(by_swap, by_drain);
+        let ids: Vec<usize> = by_swap.iter().map(|&(id, _)| id).collect();
+        assert_eq!(ids, (1..=ids.len()).collect::<Vec<_>>());
+        // Nothing finished since the last swap: nothing is swapped.
+        let mut none = Vec::new();
+        assert!(!swapped.swap_finished(&mut none));
+        assert!(none.is_empty());
+    }
+
+    /// A batch holding exchanges that are not the correlator's: another
+    /// correlator's, renumbered.
+    fn junk_batch() -> Vec<AuthExchange> {
+        let mut other = Correlator::new(CorrelateConfig::default());
+        feed(
+            &mut other,
+            0.0,
+            "10.8.0.1:5060",
+            &request("REGISTER", 1, false),
+        );
+        let (mut junk, _) = other.finish();
+        assert_eq!(junk.len(), 1);
+        junk[0].id = usize::MAX;
+        junk
     }
 
     /// A flood of requests with distinct Call-IDs that are never answered
