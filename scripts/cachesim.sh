@@ -19,7 +19,11 @@
 # What it cannot see: the kernel's copies (read(), page faults), and the
 # traffic between two cores: the simulation is one cache for all threads,
 # so run with --threads 1 and read its numbers as the work of both
-# threads. A 20 MB capture takes about a minute per build, 200 MB ten.
+# threads. The same build twice differs by under 0.1 % (where its memory
+# lands changes which cache sets it uses). Both builds together take about
+# 10 s on a 20 MB capture and 80 s on 200 MB; the 20 MB numbers are
+# mostly the capture's first minutes, before the state reaches its size,
+# and can mislead.
 #
 # Needs valgrind (Debian package 'valgrind'). docs/performance.md,
 # "Method".
