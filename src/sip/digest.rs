@@ -10,7 +10,7 @@
 use super::header::eq_known_name;
 use super::message::trim;
 use super::{Text, WideText};
-use memchr::{memchr, memchr2};
+use memchr::memchr;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -238,6 +238,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
     let mut started = false;
     let mut i = 0;
     let n = value.len();
+    let quote_or_escape = crate::sip::message::TwoByteFinder::new(b'\\', b'"');
     let skip_lws = |i: &mut usize| {
         while *i < n && (is_lws(value[*i]) || value[*i] == b',') {
             *i += 1;
@@ -291,7 +292,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                 let mut escaped = false;
                 // To the closing quote, stepping over quoted pairs.
                 while k < n {
-                    match memchr2(b'\\', b'"', &value[k..]) {
+                    match quote_or_escape.find(&value[k..]) {
                         Some(d) if value[k + d] == b'"' => {
                             k += d;
                             closed = true;
@@ -984,6 +985,48 @@ mod tests {
         let schemes: Vec<_> = seen.iter().map(|c| c.scheme.as_str()).collect();
         assert_eq!(schemes, ["Digest", "Basic", "Digest"]);
         assert_eq!(seen[2].nonce.as_deref(), Some("3"));
+    }
+
+    /// A quoted value ends at the first '"' that no backslash escapes,
+    /// found byte by byte; its text resolves each backslash pair.
+    fn quoted_by_hand(rest: &[u8]) -> (&[u8], bool, Vec<u8>) {
+        let (mut i, mut escaped, mut text) = (0, false, Vec::new());
+        while i < rest.len() {
+            match rest[i] {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    text.extend(rest.get(i + 1));
+                    i += 2;
+                }
+                c => {
+                    text.push(c);
+                    i += 1;
+                }
+            }
+        }
+        (&rest[..i.min(rest.len())], escaped, text)
+    }
+
+    proptest::proptest! {
+        /// Quoted values with backslashes and quotes anywhere, shorter and
+        /// longer than one 16-byte block of the vectorised search.
+        #[test]
+        fn quoted_values_end_where_a_byte_by_byte_scan_ends_them(
+            body in proptest::collection::vec(
+                proptest::sample::select(b"ab\\\"\\, =".to_vec()), 0..48),
+        ) {
+            let header = [&b"Digest realm=\""[..], &body, b"\", nonce=\"n1\""].concat();
+            let rest = &header[b"Digest realm=\"".len()..];
+            let (value, escaped, text) = quoted_by_hand(rest);
+            let auths = scan(&header);
+            let first = &auths[0].params[0];
+            proptest::prop_assert_eq!(first.name, &b"realm"[..]);
+            proptest::prop_assert_eq!(first.value, value);
+            proptest::prop_assert_eq!(first.escaped, escaped);
+            let got = first.text();
+            proptest::prop_assert_eq!(got.as_str(), String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]

@@ -321,6 +321,36 @@ impl ByteFinder {
     }
 }
 
+/// [`ByteFinder`] for either of two bytes, like `memchr2`: the digest
+/// scanner looks for the end of every quoted value (a quote, or a
+/// backslash that escapes the next byte), each a few dozen bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct TwoByteFinder {
+    needles: (u8, u8),
+    #[cfg(target_arch = "x86_64")]
+    sse2: Option<memchr::arch::x86_64::sse2::memchr::Two>,
+}
+
+impl TwoByteFinder {
+    #[inline(always)]
+    pub(crate) fn new(a: u8, b: u8) -> TwoByteFinder {
+        TwoByteFinder {
+            needles: (a, b),
+            #[cfg(target_arch = "x86_64")]
+            sse2: memchr::arch::x86_64::sse2::memchr::Two::new(a, b),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(sse2) = &self.sse2 {
+            return sse2.find(haystack);
+        }
+        memchr::memchr2(self.needles.0, self.needles.1, haystack)
+    }
+}
+
 /// Bit `i` set where `block[i]` is '\n'.
 ///
 /// Four SSE2 compares of 16 bytes (SSE2 is part of every x86_64 CPU, so
