@@ -10,7 +10,6 @@
 use super::header::eq_known_name;
 use super::message::trim;
 use super::{Text, WideText};
-use memchr::memchr;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -239,6 +238,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
     let mut i = 0;
     let n = value.len();
     let quote_or_escape = crate::sip::message::TwoByteFinder::new(b'\\', b'"');
+    let comma = crate::sip::message::ByteFinder::new(b',');
     let skip_lws = |i: &mut usize| {
         while *i < n && (is_lws(value[*i]) || value[*i] == b',') {
             *i += 1;
@@ -323,7 +323,7 @@ fn scan_into<'a>(value: &'a [u8], out: &mut impl ScanSink<'a>) {
                 i = (k + 1).min(n);
             } else {
                 let vstart = j;
-                let k = memchr(b',', &value[j..]).map_or(n, |d| j + d);
+                let k = comma.find(&value[j..]).map_or(n, |d| j + d);
                 let raw = trim(&value[vstart..k]);
                 if !raw.is_ascii() {
                     out.problem(Problem {

@@ -295,7 +295,7 @@ fn split_at_colon(line: &[u8], name_len: usize) -> Option<(&[u8], &[u8])> {
 /// ~40-byte header line or a Via; SSE2 is part of every x86_64 CPU, so its
 /// searcher is made once and inlined.
 #[derive(Clone, Copy)]
-struct ByteFinder {
+pub(crate) struct ByteFinder {
     needle: u8,
     #[cfg(target_arch = "x86_64")]
     sse2: Option<memchr::arch::x86_64::sse2::memchr::One>,
@@ -303,7 +303,7 @@ struct ByteFinder {
 
 impl ByteFinder {
     #[inline(always)]
-    fn new(needle: u8) -> ByteFinder {
+    pub(crate) fn new(needle: u8) -> ByteFinder {
         ByteFinder {
             needle,
             #[cfg(target_arch = "x86_64")]
@@ -312,7 +312,7 @@ impl ByteFinder {
     }
 
     #[inline(always)]
-    fn find(&self, haystack: &[u8]) -> Option<usize> {
+    pub(crate) fn find(&self, haystack: &[u8]) -> Option<usize> {
         #[cfg(target_arch = "x86_64")]
         if let Some(sse2) = &self.sse2 {
             return sse2.find(haystack);
@@ -1087,8 +1087,8 @@ impl<'a> NameAddr<'a> {
     /// Only the URI of [`NameAddr::parse`], without looking for the tag.
     pub fn uri_of(value: &'a [u8]) -> &'a [u8] {
         let value = trim(value);
-        if let Some(lt) = memchr(b'<', value) {
-            let gt = memchr(b'>', &value[lt..]).map(|g| lt + g);
+        if let Some(lt) = ByteFinder::new(b'<').find(value) {
+            let gt = ByteFinder::new(b'>').find(&value[lt..]).map(|g| lt + g);
             let uri = match gt {
                 Some(g) => &value[lt + 1..g],
                 None => &value[lt + 1..],
@@ -1096,7 +1096,7 @@ impl<'a> NameAddr<'a> {
             return trim(uri);
         }
         // addr-spec form: the URI ends at the first ';' (header params).
-        let end = memchr(b';', value).unwrap_or(value.len());
+        let end = ByteFinder::new(b';').find(value).unwrap_or(value.len());
         trim(&value[..end])
     }
 }
