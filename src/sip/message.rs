@@ -874,7 +874,7 @@ impl<'a> Message<'a> {
 
     /// The branch parameter of the top Via.
     pub fn via_branch(&self) -> Option<&'a [u8]> {
-        param(self.top_via()?, b"branch")
+        known_param(self.top_via()?, b"branch")
     }
 }
 
@@ -949,10 +949,31 @@ pub(crate) fn parse_usize(s: &[u8]) -> Option<usize> {
 
 /// A `;name=value` parameter of a header value (Via, From, To, Contact).
 pub fn param<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    param_where(value, name.len(), |n| n.eq_ignore_ascii_case(name))
+}
+
+/// [`param`] for a name of lower-case letters known when compiling (the
+/// Via's branch, a From's tag: asked for every message), compared the
+/// way header names are ([`super::header::eq_known_name`]: without a
+/// branch per byte, where `eq_ignore_ascii_case` folds and compares byte
+/// by byte).
+pub(crate) fn known_param<'a, const N: usize>(value: &'a [u8], name: &[u8; N]) -> Option<&'a [u8]> {
+    param_where(value, N, |n| {
+        <&[u8; N]>::try_from(n).is_ok_and(|n| super::header::eq_known_name(n, name))
+    })
+}
+
+/// The parameter whose name is the `name_len` bytes `is_name` accepts.
+#[inline(always)]
+fn param_where(
+    value: &[u8],
+    name_len: usize,
+    is_name: impl Fn(&[u8]) -> bool + Copy,
+) -> Option<&[u8]> {
     if value.len() <= SHORT_VALUE {
-        return param_in_short(value, name);
+        return param_in_short(value, name_len, is_name);
     }
-    param_in_long(value, name)
+    param_in_long(value, name_len, is_name)
 }
 
 /// Values up to this long (nearly every Via, From and To) are searched as
@@ -988,7 +1009,11 @@ fn eq_mask(block: &[u8; 16], b: u8) -> u16 {
 /// of the whole value in two 128-bit masks, made a 16-byte block at a time
 /// from a zero-padded copy (zeros match neither), then the pieces walked
 /// bit by bit.
-fn param_in_short<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+fn param_in_short(
+    value: &[u8],
+    name_len: usize,
+    is_name: impl Fn(&[u8]) -> bool + Copy,
+) -> Option<&[u8]> {
     let mut padded = [0u8; SHORT_VALUE];
     padded[..value.len()].copy_from_slice(value);
     let (mut gt, mut semi) = (0u128, 0u128);
@@ -1019,7 +1044,7 @@ fn param_in_short<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         } else {
             semi.trailing_zeros() as usize
         };
-        if let Some(v) = value_if_named(&value[from..end], name) {
+        if let Some(v) = value_if_named(&value[from..end], name_len, is_name) {
             return Some(v);
         }
         if semi == 0 {
@@ -1031,7 +1056,11 @@ fn param_in_short<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// [`param`] of a longer value.
-fn param_in_long<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+fn param_in_long(
+    value: &[u8],
+    name_len: usize,
+    is_name: impl Fn(&[u8]) -> bool + Copy,
+) -> Option<&[u8]> {
     // Parameters after a name-addr's '>' or anywhere in a Via.
     let start = ByteFinder::new(b'>').find(value).map_or(0, |i| i + 1);
     let rest = &value[start..];
@@ -1043,7 +1072,7 @@ fn param_in_long<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         let end = semicolon
             .find(&rest[from..])
             .map_or(rest.len(), |i| from + i);
-        if let Some(v) = value_if_named(&rest[from..end], name) {
+        if let Some(v) = value_if_named(&rest[from..end], name_len, is_name) {
             return Some(v);
         }
         if end == rest.len() {
@@ -1056,13 +1085,14 @@ fn param_in_long<'a>(value: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 /// The value of one `name=value` (or bare `name`) parameter when it is
 /// called `name`. Most pieces are some other parameter: they are turned
 /// down on their first bytes, before any search for the '='.
-fn value_if_named<'a>(piece: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+#[inline(always)]
+fn value_if_named(piece: &[u8], name_len: usize, is_name: impl Fn(&[u8]) -> bool) -> Option<&[u8]> {
     let p = trim_start(piece);
-    if !p.get(..name.len())?.eq_ignore_ascii_case(name) {
+    if !is_name(p.get(..name_len)?) {
         return None;
     }
     // `name` has no '=' or white space: what follows it decides.
-    match trim_start(&p[name.len()..]).split_first() {
+    match trim_start(&p[name_len..]).split_first() {
         None => Some(b""),
         Some((b'=', value)) => Some(trim(value)),
         Some(_) => None,
@@ -1080,7 +1110,7 @@ impl<'a> NameAddr<'a> {
     pub fn parse(value: &'a [u8]) -> NameAddr<'a> {
         NameAddr {
             uri: NameAddr::uri_of(value),
-            tag: param(trim(value), b"tag"),
+            tag: known_param(trim(value), b"tag"),
         }
     }
 
@@ -1288,6 +1318,24 @@ mod tests {
             name in proptest::sample::select(vec![&b"tag"[..], b"a", b"", b"branch", b"b"]),
         ) {
             proptest::prop_assert_eq!(param(&value, name), param_by_split(&value, name));
+        }
+
+        /// The branch and tag as the correlator asks for them: the same
+        /// answers, in any case, around and past the short-value limit.
+        #[test]
+        fn known_names_find_what_param_finds(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"tag"[..], b"TAG", b"Tag", b"tAg", b"ta", b"tagg", b"branch",
+                    b"BRANCH", b"Branch", b"brancH", b"branc", b"branchx", b"z9hG4bK",
+                    b";", b"=", b" ", b"\t", b">", b"<", b"-", b"sip:a@b",
+                ]),
+                0..40),
+        ) {
+            let value = pieces.concat();
+            proptest::prop_assert_eq!(known_param(&value, b"tag"), param(&value, b"tag"));
+            proptest::prop_assert_eq!(known_param(&value, b"branch"), param(&value, b"branch"));
+            proptest::prop_assert_eq!(known_param(&value, b"tag"), param_by_split(&value, b"tag"));
         }
 
         /// Around and past the short-value limit, and with the bytes the
