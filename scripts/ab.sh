@@ -15,40 +15,25 @@
 # Needs /usr/bin/time (Debian package 'time'). docs/performance.md, "Method".
 set -euo pipefail
 
-runs=10
-if [ "${1:-}" = "-n" ]; then
-    runs=$2
-    shift 2
-fi
-if [ $# -lt 4 ] || [ "$3" != "--" ]; then
-    echo "usage: scripts/ab.sh [-n RUNS] OLD_BINARY NEW_BINARY -- ARGS..." >&2
-    exit 2
-fi
-old=$1
-new=$2
-shift 3
+# shellcheck source=scripts/two-builds.sh
+. "$(dirname "$0")/two-builds.sh"
+two_builds ab.sh -n 10 "$@"
+runs=$opt
 if [ ! -x /usr/bin/time ]; then
     echo "ab.sh: /usr/bin/time is needed (Debian package 'time')" >&2
     exit 2
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
 # Same report from both?
-"$old" "$@" >"$work/old.out" 2>/dev/null || true
-"$new" "$@" >"$work/new.out" 2>/dev/null || true
-if cmp -s "$work/old.out" "$work/new.out"; then
-    echo "reports: the same ($(wc -c <"$work/new.out") bytes)"
-else
-    echo "reports: DIFFERENT (cmp $work/old.out $work/new.out)"
-fi
+"$old" "${args[@]}" >"$work/old.out" 2>/dev/null || true
+"$new" "${args[@]}" >"$work/new.out" 2>/dev/null || true
+same_reports "$work/old.out" "$work/new.out"
 
 for _ in $(seq "$runs"); do
     for which in old new; do
         bin=$old
         [ "$which" = new ] && bin=$new
-        /usr/bin/time -o "$work/t" -f "%e %U %S %R %M" "$bin" "$@" >/dev/null 2>&1 || true
+        /usr/bin/time -o "$work/t" -f "%e %U %S %R %M" "$bin" "${args[@]}" >/dev/null 2>&1 || true
         echo "$which $(tail -1 "$work/t")" >>"$work/runs"
     done
 done

@@ -29,40 +29,25 @@
 # "Method".
 set -euo pipefail
 
-ll=1048576
-if [ "${1:-}" = "-l" ]; then
-    ll=$2
-    shift 2
-fi
-if [ $# -lt 4 ] || [ "$3" != "--" ]; then
-    echo "usage: scripts/cachesim.sh [-l LL_BYTES] OLD_BINARY NEW_BINARY -- ARGS..." >&2
-    exit 2
-fi
-old=$1
-new=$2
-shift 3
+# shellcheck source=scripts/two-builds.sh
+. "$(dirname "$0")/two-builds.sh"
+two_builds cachesim.sh -l 1048576 "$@"
+ll=$opt
 if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
     echo "cachesim.sh: valgrind is needed (Debian package 'valgrind')" >&2
     exit 2
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
 for which in old new; do
     bin=$old
     [ "$which" = new ] && bin=$new
     valgrind --tool=callgrind --cache-sim=yes --LL="$ll,16,64" \
-        --callgrind-out-file="$work/$which.cg" "$bin" "$@" \
+        --callgrind-out-file="$work/$which.cg" "$bin" "${args[@]}" \
         >"$work/$which.out" 2>"$work/$which.err" &
 done
 wait
 
-if cmp -s "$work/old.out" "$work/new.out"; then
-    echo "reports: the same ($(wc -c <"$work/new.out") bytes)"
-else
-    echo "reports: DIFFERENT"
-fi
+same_reports "$work/old.out" "$work/new.out"
 
 # The program totals: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw.
 totals() {
