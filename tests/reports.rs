@@ -901,11 +901,121 @@ fn streamed_details_and_ladders_equal_the_kept_ones() {
     }
 }
 
+/// `--details` alone is written in one read (`DetailsSpool::in_one_read`):
+/// the findings about the whole capture come at the end and join groups
+/// already spooled. Byte for byte the kept view, in colour and not, on
+/// every capture, the nc-reuse replays and generated captures (brute
+/// force found at the end, naming the accounts' exchanges), which between
+/// them have every way a late finding joins: a group without findings of
+/// its own, one moved to a more severe bucket, and one with a finding of
+/// the same severity (its own first).
+#[test]
+fn details_in_one_read_equal_the_kept_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let replays = dir.path().join("nc-replays.pcap");
+    std::fs::write(&replays, nc_replay_capture()).unwrap();
+    let mixed = dir.path().join("nc-replays-mixed.pcap");
+    std::fs::write(&mixed, nc_replays(true)).unwrap();
+    let plain = sipauth_diag::analysis::Options::default();
+    let mut runs: Vec<(PathBuf, sipauth_diag::analysis::Options)> = every_readable_capture()
+        .into_iter()
+        .chain([replays, mixed])
+        .map(|p| (p, plain.clone()))
+        .collect();
+    for seed in [1, 2] {
+        let (pcap, [plain, known]) = generated_runs(dir.path(), seed);
+        runs.push((pcap.clone(), plain));
+        runs.push((pcap, known));
+    }
+    let mut joins = JoinCases::default();
+    for (p, opts) in &runs {
+        compare_details(p, opts, &mut joins);
+    }
+    println!("{} runs compared; joins: {joins:?}", runs.len());
+    assert!(
+        joins.quiet > 0,
+        "a late finding about an exchange without findings: {joins:?}"
+    );
+    assert!(
+        joins.raised > 0,
+        "a late finding more severe than the group's: {joins:?}"
+    );
+    assert!(
+        joins.tied > 0,
+        "a late finding as severe as one of the group's: {joins:?}"
+    );
+}
+
+/// How the capture-wide findings about one exchange met its own.
+#[derive(Debug, Default)]
+struct JoinCases {
+    quiet: usize,
+    raised: usize,
+    tied: usize,
+}
+
+fn compare_details(p: &Path, opts: &sipauth_diag::analysis::Options, joins: &mut JoinCases) {
+    use sipauth_diag::analysis::{analyze, analyze_streaming};
+    use sipauth_diag::report::text::{self, DetailsSpool, TextOptions, TextStream};
+    use sipauth_diag::report::Report;
+    use sipauth_diag::rules::Severity;
+    let Some(input) = open_input(p) else {
+        return;
+    };
+    let kept = Report::plain(analyze(vec![input], opts));
+    for color in [false, true] {
+        let o = TextOptions {
+            color,
+            width: 100,
+            ladder: false,
+            details: true,
+        };
+        let mut expected = Vec::new();
+        text::write(&kept, &o, &mut expected).unwrap();
+        let spool = DetailsSpool::in_one_read(&o).expect("a temporary file");
+        let mut view = TextStream::keeping(0).spooling(spool);
+        let mut own: std::collections::HashMap<usize, Vec<Severity>> = Default::default();
+        let input = open_input(p).expect("opened before");
+        let streamed = analyze_streaming(vec![input], opts, &mut |ex, f| {
+            own.insert(ex.id, f.iter().map(|f| f.severity).collect());
+            view.exchange(ex, f)
+        });
+        view.findings(&streamed.findings);
+        if !color {
+            for f in &streamed.findings {
+                let Some(mine) = f.exchange.and_then(|e| own.get(&e)) else {
+                    continue;
+                };
+                joins.quiet += usize::from(mine.is_empty());
+                joins.raised +=
+                    usize::from(mine.iter().all(|&s| s < f.severity) && !mine.is_empty());
+                joins.tied += usize::from(mine.contains(&f.severity));
+            }
+        }
+        let mut got = Vec::new();
+        view.finish(streamed, &o, &mut got).unwrap();
+        assert!(
+            expected == got,
+            "{} (colour {color}): --details in one read differs from the kept view:\n{}",
+            p.display(),
+            first_difference(&expected, &got)
+        );
+    }
+}
+
 /// 100 phones register once each, two seconds apart; every even one is
 /// refused (403), every odd one accepted and, 30 s later, registers again
 /// with the same nonce and nonce count (nc-reuse: a warning about that
 /// exchange, found at the end of the capture).
 fn nc_replay_capture() -> Vec<u8> {
+    nc_replays(false)
+}
+
+/// [`nc_replay_capture`]; `mixed`: every fourth phone, from the second,
+/// authenticates as another user than its From (auth-user-split, info),
+/// and every fourth, from the fourth, signs another URI than the
+/// Request-URI (uri-mismatch, a warning like nc-reuse).
+fn nc_replays(mixed: bool) -> Vec<u8> {
     let pbx = [10, 0, 0, 1];
     let mut msgs: Vec<(u32, Datagram)> = Vec::new();
     for i in 0..100u8 {
@@ -936,9 +1046,14 @@ CSeq: {cseq} REGISTER\r\n",
             )
             .into_bytes()
         };
+        let (auth_user, uri) = match (mixed, i % 4) {
+            (true, 1) => (format!("auth{i}"), "sip:lab.example"),
+            (true, 3) => (format!("user{i}"), "sip:10.0.0.1"),
+            _ => (format!("user{i}"), "sip:lab.example"),
+        };
         let creds = |cnonce: &str| {
             format!(
-                "Authorization: Digest username=\"user{i}\", realm=\"lab.example\", nonce=\"nonce{i}\", uri=\"sip:lab.example\", response=\"{i:02x}{cnonce}456789abcdef0123456789abcdef\", qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n"
+                "Authorization: Digest username=\"{auth_user}\", realm=\"lab.example\", nonce=\"nonce{i}\", uri=\"{uri}\", response=\"{i:02x}{cnonce}456789abcdef0123456789abcdef\", qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n"
             )
         };
         let www = format!(

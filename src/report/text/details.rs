@@ -13,9 +13,10 @@ use crate::report::endpoint;
 use crate::report::ladder;
 use crate::report::sanitize::term;
 use crate::rules::{Finding, Severity};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Seek, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::ops::Range;
 
 pub(super) fn write(a: &Analysis, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let mut groups: Vec<(Option<usize>, Vec<&Finding>)> = Vec::new();
@@ -50,45 +51,53 @@ fn write_group(
     p: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    match ex {
-        Some(ex) => {
-            writeln!(
-                out,
-                "{} #{} {} {} {} -> {}  {} rounds, {}{}",
-                p.bold("Exchange"),
-                ex.id,
-                term(&ex.method),
-                term(&ex.user().unwrap_or_else(|| "?".into())),
-                endpoint(ex.client),
-                endpoint(ex.server),
-                ex.rounds.len(),
-                p.outcome(ex.outcome),
-                ex.failure
-                    .as_deref()
-                    .map(|f| format!(" ({})", term(f)))
-                    .unwrap_or_default()
-            )?;
-        }
-        None => writeln!(out, "{}", p.bold("Across exchanges"))?,
-    }
+    write_group_head(ex, p, out)?;
     for f in fs {
-        let tag = format!("{:<8}", f.severity.as_str());
-        writeln!(
-            out,
-            "  {} {} {}",
-            p.sev(f.severity, &tag),
-            p.bold(f.rule),
-            term(&f.message)
-        )?;
-        let width = f.evidence.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        for (k, v) in &f.evidence.0 {
-            let k = term(k);
-            writeln!(out, "      {}  {}", p.dim(&format!("{k:<width$}")), term(v))?;
-        }
-        writeln!(out, "      {} {}", p.dim("frames"), frames(&f.frames))?;
-        writeln!(out, "      {} {}", p.bold("fix:"), term(&f.fix))?;
+        write_finding(f, p, out)?;
     }
     writeln!(out)
+}
+
+/// The first line of a group.
+fn write_group_head(ex: Option<&AuthExchange>, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    match ex {
+        Some(ex) => writeln!(
+            out,
+            "{} #{} {} {} {} -> {}  {} rounds, {}{}",
+            p.bold("Exchange"),
+            ex.id,
+            term(&ex.method),
+            term(&ex.user().unwrap_or_else(|| "?".into())),
+            endpoint(ex.client),
+            endpoint(ex.server),
+            ex.rounds.len(),
+            p.outcome(ex.outcome),
+            ex.failure
+                .as_deref()
+                .map(|f| format!(" ({})", term(f)))
+                .unwrap_or_default()
+        ),
+        None => writeln!(out, "{}", p.bold("Across exchanges")),
+    }
+}
+
+/// One finding of a group: its line, evidence, frames and fix.
+fn write_finding(f: &Finding, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let tag = format!("{:<8}", f.severity.as_str());
+    writeln!(
+        out,
+        "  {} {} {}",
+        p.sev(f.severity, &tag),
+        p.bold(f.rule),
+        term(&f.message)
+    )?;
+    let width = f.evidence.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in &f.evidence.0 {
+        let k = term(k);
+        writeln!(out, "      {}  {}", p.dim(&format!("{k:<width$}")), term(v))?;
+    }
+    writeln!(out, "      {} {}", p.dim("frames"), frames(&f.frames))?;
+    writeln!(out, "      {} {}", p.bold("fix:"), term(&f.fix))
 }
 
 /// Severities, most severe first: one temporary file each.
@@ -103,20 +112,33 @@ const BUCKETS: [Severity; 4] = [
 /// group of findings goes, as it finishes, to the temporary file of its
 /// most severe finding, and its ladder to another; the view then copies
 /// them after its head. Exchanges finish in id order, so each file is in
-/// the order the kept view prints. The findings of the capture-wide rules
-/// come from a first read of the capture ([`Spool::new`]): an exchange's
-/// group and ladder are complete when it is written.
+/// the order the kept view prints.
+///
+/// The findings of the capture-wide rules can name an exchange long after
+/// it finished. With `--ladder` they come from a first read of the capture
+/// ([`Spool::new`]), so that each group and ladder is complete when it is
+/// written. `--details` alone needs no first read ([`Spool::in_one_read`]):
+/// each group is kept as its head and its findings apart, also the head of
+/// an exchange without findings of its own, and the few groups a
+/// capture-wide finding joins are put together again at the end, in the
+/// file of their new most severe finding.
 pub struct Spool {
     details: bool,
     ladder: bool,
     paint: Paint,
     width: usize,
+    /// When the capture-wide findings come.
+    late_from: LateFrom,
     /// Capture-wide findings about one exchange, by exchange.
     late: HashMap<usize, Vec<Finding>>,
     /// Capture-wide findings about no single exchange.
     across: Vec<Finding>,
     buckets: Vec<BufWriter<File>>,
+    /// In one read: the heads of exchanges without findings of their own.
+    quiet: Option<BufWriter<File>>,
     ladders: Option<BufWriter<File>>,
+    /// Reused to render one group's parts.
+    scratch: Vec<u8>,
     /// The first write error; later writes are not attempted.
     error: Option<io::Error>,
 }
@@ -126,6 +148,27 @@ impl Spool {
     /// first read of the same capture; the error when no temporary file
     /// can be made.
     pub fn new(o: &TextOptions, capture_wide: Vec<Finding>) -> io::Result<Spool> {
+        let mut spool = Spool::empty(o)?;
+        spool.late_from = LateFrom::FirstRead;
+        spool.sort_late(capture_wide.into_iter());
+        Ok(spool)
+    }
+
+    /// `--details` without `--ladder` in one read: the capture-wide
+    /// findings are given at the end, to [`Spool::findings_at_end`].
+    pub fn in_one_read(o: &TextOptions) -> io::Result<Spool> {
+        if o.ladder || !o.details {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only --details without --ladder is spooled in one read",
+            ));
+        }
+        let mut spool = Spool::empty(o)?;
+        spool.quiet = Some(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?));
+        Ok(spool)
+    }
+
+    fn empty(o: &TextOptions) -> io::Result<Spool> {
         let mut buckets = Vec::new();
         if o.details {
             for _ in BUCKETS {
@@ -136,30 +179,49 @@ impl Spool {
             true => Some(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
             false => None,
         };
-        let mut late: HashMap<usize, Vec<Finding>> = HashMap::new();
-        let mut across = Vec::new();
-        for f in capture_wide {
-            match f.exchange {
-                Some(id) => late.entry(id).or_default().push(f),
-                None => across.push(f),
-            }
-        }
         Ok(Spool {
             details: o.details,
             ladder: o.ladder,
             paint: Paint { on: o.color },
             width: usize::from(o.width.clamp(40, MAX_WIDTH)),
-            late,
-            across,
+            late_from: LateFrom::End,
+            late: HashMap::new(),
+            across: Vec::new(),
             buckets,
+            quiet: None,
             ladders,
+            scratch: Vec::new(),
             error: None,
         })
+    }
+
+    fn sort_late(&mut self, capture_wide: impl Iterator<Item = Finding>) {
+        for f in capture_wide {
+            match f.exchange {
+                Some(id) => self.late.entry(id).or_default().push(f),
+                None => self.across.push(f),
+            }
+        }
     }
 
     /// A finished exchange with the findings of the per-exchange rules.
     pub fn exchange(&mut self, ex: &AuthExchange, findings: &[Finding]) {
         if self.error.is_some() {
+            return;
+        }
+        if self.late_from != LateFrom::FirstRead {
+            let mut fs: Vec<&Finding> = findings.iter().collect();
+            fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            let file = match fs.first() {
+                Some(f) => self.buckets.get_mut(bucket_of(f.severity)),
+                None => self.quiet.as_mut(),
+            };
+            if let Some(file) = file {
+                let written = write_parts(ex, &fs, &self.paint, &mut self.scratch, file);
+                if let Err(e) = written {
+                    self.error = Some(e);
+                }
+            }
             return;
         }
         let late = self.late.remove(&ex.id).unwrap_or_default();
@@ -170,7 +232,7 @@ impl Spool {
         let mut written = Ok(());
         if self.details {
             if let Some(worst) = fs.first().map(|f| f.severity) {
-                let b = BUCKETS.iter().position(|&s| s == worst).unwrap_or(3);
+                let b = bucket_of(worst);
                 written = write_group(Some(ex), &fs, &self.paint, &mut self.buckets[b]);
             }
         }
@@ -186,6 +248,15 @@ impl Spool {
         }
     }
 
+    /// The findings about the capture as a whole, once the capture is
+    /// read (ignored when [`Spool::new`] had them already).
+    pub fn findings_at_end(&mut self, capture_wide: &[Finding]) {
+        if self.late_from == LateFrom::End {
+            self.late_from = LateFrom::Given;
+            self.sort_late(capture_wide.iter().cloned());
+        }
+    }
+
     /// The groups of `--details`, most severe first.
     pub fn write_details(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if let Some(e) = self.error.take() {
@@ -194,11 +265,55 @@ impl Spool {
         let mut across: Vec<&Finding> = self.across.iter().collect();
         across.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let across_at = across.first().map(|f| f.severity);
-        for (i, bucket) in std::mem::take(&mut self.buckets).into_iter().enumerate() {
+        if self.late_from == LateFrom::FirstRead {
+            for (i, bucket) in std::mem::take(&mut self.buckets).into_iter().enumerate() {
+                if across_at == Some(BUCKETS[i]) {
+                    write_group(None, &across, &self.paint, out)?;
+                }
+                copy_back(bucket, out)?;
+            }
+            return Ok(());
+        }
+        // One read: the groups a capture-wide finding joins are put
+        // together first (from every file, the heads without findings
+        // too), each for the file of its most severe finding; then each
+        // file is written with those merged in by exchange id.
+        let mut files = Vec::new();
+        for f in std::mem::take(&mut self.buckets)
+            .into_iter()
+            .chain(self.quiet.take())
+        {
+            files.push(read_back(f)?);
+        }
+        let mut joined: BTreeMap<(usize, usize), Vec<u8>> = BTreeMap::new();
+        let mut part = Parts::default();
+        if !self.late.is_empty() {
+            for file in &mut files {
+                while part.read(file)? {
+                    if let Some(late) = self.late.get(&part.id) {
+                        let (bucket, group) = part.joined(late, &self.paint)?;
+                        joined.insert((bucket, part.id), group);
+                    }
+                }
+                file.rewind()?;
+            }
+        }
+        for (i, file) in files.iter_mut().take(BUCKETS.len()).enumerate() {
             if across_at == Some(BUCKETS[i]) {
                 write_group(None, &across, &self.paint, out)?;
             }
-            copy_back(bucket, out)?;
+            let mut extra = joined.range((i, 0)..(i + 1, 0)).peekable();
+            while part.read(file)? {
+                while let Some((_, group)) = extra.next_if(|((_, id), _)| *id < part.id) {
+                    out.write_all(group)?;
+                }
+                if !self.late.contains_key(&part.id) {
+                    part.write(out)?;
+                }
+            }
+            for (_, group) in extra {
+                out.write_all(group)?;
+            }
         }
         Ok(())
     }
@@ -213,6 +328,153 @@ impl Spool {
             None => Ok(()),
         }
     }
+}
+
+/// Where the capture-wide findings come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LateFrom {
+    /// A first read, before any exchange ([`Spool::new`]).
+    FirstRead,
+    /// The end of the one read, still to come ([`Spool::in_one_read`]).
+    End,
+    /// The end of the one read, given.
+    Given,
+}
+
+fn bucket_of(s: Severity) -> usize {
+    BUCKETS
+        .iter()
+        .position(|&b| b == s)
+        .unwrap_or(BUCKETS.len() - 1)
+}
+
+/// One group as [`Parts`] reads it back: the exchange id, the lengths of
+/// its head and the number of findings (eight and twice four bytes,
+/// little-endian), the head, and each finding as its severity's bucket (a
+/// byte), its length (four bytes) and its text. The blank line that ends
+/// a group is not stored.
+fn write_parts(
+    ex: &AuthExchange,
+    fs: &[&Finding],
+    p: &Paint,
+    scratch: &mut Vec<u8>,
+    file: &mut BufWriter<File>,
+) -> io::Result<()> {
+    let len = |n: usize| {
+        u32::try_from(n)
+            .map(u32::to_le_bytes)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a group's part over 4 GiB"))
+    };
+    scratch.clear();
+    write_group_head(Some(ex), p, scratch)?;
+    file.write_all(&(ex.id as u64).to_le_bytes())?;
+    file.write_all(&len(scratch.len())?)?;
+    file.write_all(&len(fs.len())?)?;
+    file.write_all(scratch)?;
+    for f in fs {
+        scratch.clear();
+        write_finding(f, p, scratch)?;
+        file.write_all(&[bucket_of(f.severity) as u8])?;
+        file.write_all(&len(scratch.len())?)?;
+        file.write_all(scratch)?;
+    }
+    Ok(())
+}
+
+/// A group written by [`write_parts`], read back (buffers reused).
+#[derive(Default)]
+struct Parts {
+    id: usize,
+    /// The head, then each finding's text.
+    text: Vec<u8>,
+    head: usize,
+    findings: Vec<(Severity, Range<usize>)>,
+}
+
+impl Parts {
+    /// The next group of `file`; false at its end.
+    fn read(&mut self, file: &mut BufReader<File>) -> io::Result<bool> {
+        if file.fill_buf()?.is_empty() {
+            return Ok(false);
+        }
+        let mut fixed = [0u8; 16];
+        file.read_exact(&mut fixed)?;
+        let [id, head, n] = [&fixed[..8], &fixed[8..12], &fixed[12..]].map(|b| {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(w)
+        });
+        self.id = usize::try_from(id).unwrap_or(usize::MAX);
+        self.text.clear();
+        self.findings.clear();
+        Parts::append(file, head, &mut self.text)?;
+        self.head = self.text.len();
+        for _ in 0..n {
+            let mut fixed = [0u8; 5];
+            file.read_exact(&mut fixed)?;
+            let len = u32::from_le_bytes([fixed[1], fixed[2], fixed[3], fixed[4]]);
+            let start = self.text.len();
+            Parts::append(file, u64::from(len), &mut self.text)?;
+            let severity = BUCKETS[usize::from(fixed[0]).min(BUCKETS.len() - 1)];
+            self.findings.push((severity, start..self.text.len()));
+        }
+        Ok(true)
+    }
+
+    /// Appends `len` bytes of `file` (only those that are there: no
+    /// allocation from a length read back).
+    fn append(file: &mut BufReader<File>, len: u64, to: &mut Vec<u8>) -> io::Result<()> {
+        let got = file.take(len).read_to_end(to)?;
+        if got as u64 != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a temporary file of --details ends inside a group",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The group as the view prints it.
+    fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.text[..self.head])?;
+        for (_, r) in &self.findings {
+            out.write_all(&self.text[r.clone()])?;
+        }
+        writeln!(out)
+    }
+
+    /// The group with the capture-wide findings `late` about it, as the
+    /// kept view prints it (its own findings, then those, most severe
+    /// first by a stable sort), and the bucket of the most severe.
+    fn joined(&self, late: &[Finding], p: &Paint) -> io::Result<(usize, Vec<u8>)> {
+        let mut rendered = Vec::new();
+        let mut late_parts = Vec::with_capacity(late.len());
+        for f in late {
+            let start = rendered.len();
+            write_finding(f, p, &mut rendered)?;
+            late_parts.push((f.severity, start..rendered.len()));
+        }
+        let mut all: Vec<(Severity, &[u8])> = (self.findings.iter())
+            .map(|(s, r)| (*s, &self.text[r.clone()]))
+            .chain(late_parts.iter().map(|(s, r)| (*s, &rendered[r.clone()])))
+            .collect();
+        all.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+        let mut group = self.text[..self.head].to_vec();
+        for (_, t) in &all {
+            group.extend_from_slice(t);
+        }
+        group.push(b'\n');
+        let bucket = all
+            .first()
+            .map_or(BUCKETS.len() - 1, |(s, _)| bucket_of(*s));
+        Ok((bucket, group))
+    }
+}
+
+fn read_back(file: BufWriter<File>) -> io::Result<BufReader<File>> {
+    let mut file = file.into_inner().map_err(|e| e.into_error())?;
+    file.rewind()?;
+    Ok(BufReader::with_capacity(1 << 16, file))
 }
 
 fn copy_back(file: BufWriter<File>, out: &mut dyn Write) -> io::Result<()> {

@@ -180,6 +180,9 @@ impl TextStream {
     /// Counts the findings about the capture as a whole (some name
     /// exchanges already counted).
     pub fn findings(&mut self, findings: &[Finding]) {
+        if let Some(spool) = &mut self.spool {
+            spool.findings_at_end(findings);
+        }
         for f in findings {
             self.finding(f, None);
         }
