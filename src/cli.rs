@@ -56,8 +56,8 @@ Rules and what they mean: docs/rules.md, or --list-rules.";
 pub enum OutputFormat {
     /// Summary, accounts and findings for a person at a terminal;
     /// without filters it is collected from exchanges as they finish, in
-    /// bounded memory, on captures of any size (--ladder, and --details
-    /// with --redact, read the capture twice for it).
+    /// bounded memory, on captures of any size (--details and --ladder
+    /// with --redact read the capture twice for it).
     Text,
     /// The full report as one JSON document (docs/report-schema.md);
     /// without filters it is written from exchanges as they finish, in
@@ -660,12 +660,10 @@ pub fn run(args: Args) -> i32 {
     // Runs that read their inputs twice (see below).
     let redacts_in_two_reads = redaction != redact::Level::None && filter.is_empty();
     let text_details = args.format == OutputFormat::Text && (args.ladder || args.details);
-    // --details alone is written in one read: the groups that findings
-    // about the whole capture join are put together at the end. Ladders
-    // are marked with those findings as they are drawn, and masking needs
-    // its tables first: those read twice.
-    let details_in_one_read =
-        text_details && !args.ladder && filter.is_empty() && redaction == redact::Level::None;
+    // --details and --ladder are written in one read: the groups and
+    // ladders that findings about the whole capture name are put together
+    // again at the end. Masking needs its tables first: that reads twice.
+    let details_in_one_read = text_details && filter.is_empty() && redaction == redact::Level::None;
     let details_in_two_reads = text_details && filter.is_empty() && !details_in_one_read;
     // What a finding filter or a time of day shows is known only at the
     // end: a first read finds it (an exchange filter alone may still keep
@@ -754,8 +752,8 @@ pub fn run(args: Args) -> i32 {
         // to learn every value to mask (which numbers the labels and
         // pseudonyms), once to write the report masked. Memory holds the
         // tables, one entry per distinct value, instead of the whole
-        // analysis. The same first read gives --ladder (and --details
-        // when masked) the findings about the whole capture, so that each
+        // analysis. The same first read gives masked --details and
+        // --ladder the findings about the whole capture, so that each
         // exchange can be written complete as it finishes.
         let mut r = (redaction != redact::Level::None).then(|| redact::Redactor::new(redaction));
         // Findings are learned from only for the addresses they write.

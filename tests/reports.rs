@@ -858,10 +858,10 @@ fn streamed_markdown_and_html_reports_equal_the_kept_ones() {
     );
 }
 
-/// `--details` and `--ladder` without a filter stream (two reads: the
-/// capture-wide findings come from the first): the same text as the view
-/// of the kept analysis (standard input without a temporary directory),
-/// also when a capture-wide rule names single exchanges (nc-reuse).
+/// `--details` and `--ladder` without a filter stream (one read: the
+/// capture-wide findings join at the end): the same text as the view of
+/// the kept analysis (standard input without a temporary directory), also
+/// when a capture-wide rule names single exchanges (nc-reuse).
 #[test]
 fn streamed_details_and_ladders_equal_the_kept_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -901,14 +901,15 @@ fn streamed_details_and_ladders_equal_the_kept_ones() {
     }
 }
 
-/// `--details` alone is written in one read (`DetailsSpool::in_one_read`):
-/// the findings about the whole capture come at the end and join groups
-/// already spooled. Byte for byte the kept view, in colour and not, on
-/// every capture, the nc-reuse replays and generated captures (brute
-/// force found at the end, naming the accounts' exchanges), which between
-/// them have every way a late finding joins: a group without findings of
-/// its own, one moved to a more severe bucket, and one with a finding of
-/// the same severity (its own first).
+/// `--details` and `--ladder` are written in one read
+/// (`DetailsSpool::in_one_read`): the findings about the whole capture
+/// come at the end and join groups already spooled, and mark ladders
+/// already drawn. Byte for byte the kept view, each alone and both, in
+/// colour and not, on every capture, the nc-reuse replays and generated
+/// captures (brute force found at the end, naming the accounts'
+/// exchanges), which between them have every way a late finding joins: a
+/// group without findings of its own, one moved to a more severe bucket,
+/// and one with a finding of the same severity (its own first).
 #[test]
 fn details_in_one_read_equal_the_kept_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -963,12 +964,16 @@ fn compare_details(p: &Path, opts: &sipauth_diag::analysis::Options, joins: &mut
         return;
     };
     let kept = Report::plain(analyze(vec![input], opts));
-    for color in [false, true] {
+    let views = [(true, false), (false, true), (true, true)];
+    for (color, (details, ladder)) in [false, true]
+        .into_iter()
+        .flat_map(|c| views.map(|v| (c, v)))
+    {
         let o = TextOptions {
             color,
             width: 100,
-            ladder: false,
-            details: true,
+            ladder,
+            details,
         };
         let mut expected = Vec::new();
         text::write(&kept, &o, &mut expected).unwrap();
@@ -981,7 +986,7 @@ fn compare_details(p: &Path, opts: &sipauth_diag::analysis::Options, joins: &mut
             view.exchange(ex, f)
         });
         view.findings(&streamed.findings);
-        if !color {
+        if !color && details && !ladder {
             for f in &streamed.findings {
                 let Some(mine) = f.exchange.and_then(|e| own.get(&e)) else {
                     continue;
@@ -996,7 +1001,7 @@ fn compare_details(p: &Path, opts: &sipauth_diag::analysis::Options, joins: &mut
         view.finish(streamed, &o, &mut got).unwrap();
         assert!(
             expected == got,
-            "{} (colour {color}): --details in one read differs from the kept view:\n{}",
+            "{} (colour {color}, details {details}, ladder {ladder}): one read differs from the kept view:\n{}",
             p.display(),
             first_difference(&expected, &got)
         );

@@ -1,9 +1,11 @@
 //! Runs that read a file twice: redacted reports (learn what to mask,
-//! then write as exchanges finish), the text view's `--details` and
-//! `--ladder` (the first read gives the capture-wide findings, the second
-//! writes each exchange complete as it finishes) and reports filtered by
-//! finding or time of day (find what is shown, then keep only that). They must be byte for
-//! byte the reports of the kept analysis, which standard input still takes.
+//! then write as exchanges finish; with the text view's `--details` and
+//! `--ladder` the first read also gives the capture-wide findings, so
+//! that the second writes each exchange complete as it finishes) and
+//! reports filtered by finding or time of day (find what is shown, then
+//! keep only that). They must be byte for byte the reports of the kept
+//! analysis, which standard input still takes. (Unmasked `--details` and
+//! `--ladder`, compared here too, now read once.)
 
 mod common;
 use common::{bin, every_readable_capture};

@@ -115,13 +115,15 @@ const BUCKETS: [Severity; 4] = [
 /// the order the kept view prints.
 ///
 /// The findings of the capture-wide rules can name an exchange long after
-/// it finished. With `--ladder` they come from a first read of the capture
-/// ([`Spool::new`]), so that each group and ladder is complete when it is
-/// written. `--details` alone needs no first read ([`Spool::in_one_read`]):
-/// each group is kept as its head and its findings apart, also the head of
-/// an exchange without findings of its own, and the few groups a
+/// it finished. They come either from a first read of the capture
+/// ([`Spool::new`]: each group and ladder is complete when it is written)
+/// or at the end of the one read ([`Spool::in_one_read`]): then each group
+/// is kept as its head and its findings apart, also the head of an
+/// exchange without findings of its own, and the few groups a
 /// capture-wide finding joins are put together again at the end, in the
-/// file of their new most severe finding.
+/// file of their new most severe finding; each ladder is kept drawn and
+/// also encoded ([`ladder::Ladder::encode`]), and the few that a
+/// capture-wide finding names are decoded, marked and drawn again.
 pub struct Spool {
     details: bool,
     ladder: bool,
@@ -136,6 +138,9 @@ pub struct Spool {
     buckets: Vec<BufWriter<File>>,
     /// In one read: the heads of exchanges without findings of their own.
     quiet: Option<BufWriter<File>>,
+    /// In one read: the ladders [`ladder::Ladder::encode`] could not
+    /// write, by exchange.
+    unencoded: HashMap<usize, ladder::Ladder>,
     ladders: Option<BufWriter<File>>,
     /// Reused to render one group's parts.
     scratch: Vec<u8>,
@@ -154,17 +159,13 @@ impl Spool {
         Ok(spool)
     }
 
-    /// `--details` without `--ladder` in one read: the capture-wide
-    /// findings are given at the end, to [`Spool::findings_at_end`].
+    /// For one read: the capture-wide findings are given at the end, to
+    /// [`Spool::findings_at_end`].
     pub fn in_one_read(o: &TextOptions) -> io::Result<Spool> {
-        if o.ladder || !o.details {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "only --details without --ladder is spooled in one read",
-            ));
-        }
         let mut spool = Spool::empty(o)?;
-        spool.quiet = Some(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?));
+        if o.details {
+            spool.quiet = Some(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?));
+        }
         Ok(spool)
     }
 
@@ -189,6 +190,7 @@ impl Spool {
             across: Vec::new(),
             buckets,
             quiet: None,
+            unencoded: HashMap::new(),
             ladders,
             scratch: Vec::new(),
             error: None,
@@ -210,17 +212,33 @@ impl Spool {
             return;
         }
         if self.late_from != LateFrom::FirstRead {
-            let mut fs: Vec<&Finding> = findings.iter().collect();
-            fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
-            let file = match fs.first() {
-                Some(f) => self.buckets.get_mut(bucket_of(f.severity)),
-                None => self.quiet.as_mut(),
-            };
-            if let Some(file) = file {
-                let written = write_parts(ex, &fs, &self.paint, &mut self.scratch, file);
-                if let Err(e) = written {
-                    self.error = Some(e);
+            let mut written = Ok(());
+            if self.details {
+                let mut fs: Vec<&Finding> = findings.iter().collect();
+                fs.sort_by_key(|f| std::cmp::Reverse(f.severity));
+                let file = match fs.first() {
+                    Some(f) => self.buckets.get_mut(bucket_of(f.severity)),
+                    None => self.quiet.as_mut(),
+                };
+                if let Some(file) = file {
+                    written = write_parts(ex, &fs, &self.paint, &mut self.scratch, file);
                 }
+            }
+            if let (true, Some(file)) = (self.ladder, &mut self.ladders) {
+                // Marked with the exchange's own findings in their order,
+                // as the kept view marks them (the late ones after).
+                let mut l = ladder::unmarked(ex);
+                ladder::mark(&mut l, findings);
+                let drawn = DrawnLadder {
+                    paint: &self.paint,
+                    width: self.width,
+                };
+                written = written.and_then(|_| {
+                    drawn.spool(ex, &l, &mut self.scratch, &mut self.unencoded, file)
+                });
+            }
+            if let Err(e) = written {
+                self.error = Some(e);
             }
             return;
         }
@@ -323,11 +341,136 @@ impl Spool {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        match self.ladders.take() {
-            Some(l) => copy_back(l, out),
-            None => Ok(()),
+        let Some(file) = self.ladders.take() else {
+            return Ok(());
+        };
+        if self.late_from == LateFrom::FirstRead {
+            return copy_back(file, out);
         }
+        let mut file = read_back(file)?;
+        let drawn = DrawnLadder {
+            paint: &self.paint,
+            width: self.width,
+        };
+        let mut record = SpooledLadder::default();
+        while record.read(&mut file)? {
+            match self.late.get(&record.id) {
+                Some(late) => {
+                    let mut l = match record.encoded {
+                        true => ladder::Ladder::decode(&record.ladder).ok_or_else(|| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "a ladder of --ladder read back is not one",
+                            )
+                        })?,
+                        false => match self.unencoded.remove(&record.id) {
+                            Some(l) => l,
+                            None => continue,
+                        },
+                    };
+                    ladder::mark(&mut l, late);
+                    out.write_all(&record.title)?;
+                    drawn.body(&l, out)?;
+                }
+                None => {
+                    out.write_all(&record.title)?;
+                    out.write_all(&record.drawn)?;
+                }
+            }
+        }
+        Ok(())
     }
+}
+
+/// How ladders are drawn in this view.
+struct DrawnLadder<'p> {
+    paint: &'p Paint,
+    width: usize,
+}
+
+impl DrawnLadder<'_> {
+    /// The ladder's lines and the blank line after them.
+    fn body(&self, l: &ladder::Ladder, out: &mut dyn Write) -> io::Result<()> {
+        let style = ladder_style(self.paint.on);
+        for line in ladder::ascii(l, self.width, &style) {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out)
+    }
+
+    /// One exchange's ladder as [`SpooledLadder`] reads it back: the
+    /// exchange id (eight bytes), then the title line, the drawing and the
+    /// encoded ladder, each as its length (eight bytes) and its bytes; an
+    /// encoded length of `u64::MAX` says the ladder could not be encoded
+    /// and waits in `unencoded`.
+    fn spool(
+        &self,
+        ex: &AuthExchange,
+        l: &ladder::Ladder,
+        scratch: &mut Vec<u8>,
+        unencoded: &mut HashMap<usize, ladder::Ladder>,
+        file: &mut BufWriter<File>,
+    ) -> io::Result<()> {
+        let style = ladder_style(self.paint.on);
+        scratch.clear();
+        write_ladder(ex, l, self.paint, self.width, &style, scratch)?;
+        let title = scratch
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        file.write_all(&(ex.id as u64).to_le_bytes())?;
+        for part in [&scratch[..title], &scratch[title..]] {
+            file.write_all(&(part.len() as u64).to_le_bytes())?;
+            file.write_all(part)?;
+        }
+        scratch.clear();
+        if l.encode(scratch).is_some() {
+            file.write_all(&(scratch.len() as u64).to_le_bytes())?;
+            file.write_all(scratch)?;
+        } else {
+            file.write_all(&u64::MAX.to_le_bytes())?;
+            unencoded.insert(ex.id, l.clone());
+        }
+        Ok(())
+    }
+}
+
+/// A ladder written by [`DrawnLadder::spool`], read back (buffers reused).
+#[derive(Default)]
+struct SpooledLadder {
+    id: usize,
+    title: Vec<u8>,
+    drawn: Vec<u8>,
+    encoded: bool,
+    ladder: Vec<u8>,
+}
+
+impl SpooledLadder {
+    /// The next ladder of `file`; false at its end.
+    fn read(&mut self, file: &mut BufReader<File>) -> io::Result<bool> {
+        if file.fill_buf()?.is_empty() {
+            return Ok(false);
+        }
+        self.id = usize::try_from(read_u64(file)?).unwrap_or(usize::MAX);
+        for part in [&mut self.title, &mut self.drawn] {
+            part.clear();
+            let len = read_u64(file)?;
+            Parts::append(file, len, part)?;
+        }
+        self.ladder.clear();
+        let len = read_u64(file)?;
+        self.encoded = len != u64::MAX;
+        if self.encoded {
+            Parts::append(file, len, &mut self.ladder)?;
+        }
+        Ok(true)
+    }
+}
+
+fn read_u64(file: &mut BufReader<File>) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    file.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
 }
 
 /// Where the capture-wide findings come from.
