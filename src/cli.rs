@@ -663,8 +663,9 @@ pub fn run(args: Args) -> i32 {
     // --details and --ladder are written in one read: the groups and
     // ladders that findings about the whole capture name are put together
     // again at the end. Masking needs its tables first: that reads twice.
-    let details_in_one_read = text_details && filter.is_empty() && redaction == redact::Level::None;
-    let details_in_two_reads = text_details && filter.is_empty() && !details_in_one_read;
+    let text_details_in_one_read =
+        text_details && filter.is_empty() && redaction == redact::Level::None;
+    let details_in_two_reads = text_details && filter.is_empty() && !text_details_in_one_read;
     // What a finding filter or a time of day shows is known only at the
     // end: a first read finds it (an exchange filter alone may still keep
     // nearly everything, say the address of the only PBX).
@@ -921,7 +922,9 @@ pub fn run(args: Args) -> i32 {
             }
             Some(report::text::DetailsSpool::new(&text_options, wide))
         }
-        _ if details_in_one_read => Some(report::text::DetailsSpool::in_one_read(&text_options)),
+        _ if text_details_in_one_read => {
+            Some(report::text::DetailsSpool::in_one_read(&text_options))
+        }
         _ => None,
     };
     let details = match spool {

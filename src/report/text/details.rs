@@ -399,10 +399,9 @@ impl DrawnLadder<'_> {
     }
 
     /// One exchange's ladder as [`SpooledLadder`] reads it back: the
-    /// exchange id (eight bytes), then the title line, the drawing and the
-    /// encoded ladder, each as its length (eight bytes) and its bytes; an
-    /// encoded length of `u64::MAX` says the ladder could not be encoded
-    /// and waits in `unencoded`.
+    /// exchange id, the title line, the drawing, and whether the ladder
+    /// is encoded, then the encoded ladder (or it waits in `unencoded`);
+    /// numbers and parts as [`put_u64`] and [`put_part`] write them.
     fn spool(
         &self,
         ex: &AuthExchange,
@@ -418,17 +417,15 @@ impl DrawnLadder<'_> {
             .iter()
             .position(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        file.write_all(&(ex.id as u64).to_le_bytes())?;
-        for part in [&scratch[..title], &scratch[title..]] {
-            file.write_all(&(part.len() as u64).to_le_bytes())?;
-            file.write_all(part)?;
-        }
+        put_u64(file, ex.id as u64)?;
+        put_part(file, &scratch[..title])?;
+        put_part(file, &scratch[title..])?;
         scratch.clear();
-        if l.encode(scratch).is_some() {
-            file.write_all(&(scratch.len() as u64).to_le_bytes())?;
-            file.write_all(scratch)?;
+        let encoded = l.encode(scratch).is_some();
+        put_u64(file, u64::from(encoded))?;
+        if encoded {
+            put_part(file, scratch)?;
         } else {
-            file.write_all(&u64::MAX.to_le_bytes())?;
             unencoded.insert(ex.id, l.clone());
         }
         Ok(())
@@ -452,25 +449,48 @@ impl SpooledLadder {
             return Ok(false);
         }
         self.id = usize::try_from(read_u64(file)?).unwrap_or(usize::MAX);
-        for part in [&mut self.title, &mut self.drawn] {
-            part.clear();
-            let len = read_u64(file)?;
-            Parts::append(file, len, part)?;
-        }
+        self.title.clear();
+        read_part(file, &mut self.title)?;
+        self.drawn.clear();
+        read_part(file, &mut self.drawn)?;
+        self.encoded = read_u64(file)? != 0;
         self.ladder.clear();
-        let len = read_u64(file)?;
-        self.encoded = len != u64::MAX;
         if self.encoded {
-            Parts::append(file, len, &mut self.ladder)?;
+            read_part(file, &mut self.ladder)?;
         }
         Ok(true)
     }
+}
+
+/// The spools' numbers: eight bytes, little-endian.
+fn put_u64(file: &mut BufWriter<File>, n: u64) -> io::Result<()> {
+    file.write_all(&n.to_le_bytes())
 }
 
 fn read_u64(file: &mut BufReader<File>) -> io::Result<u64> {
     let mut b = [0u8; 8];
     file.read_exact(&mut b)?;
     Ok(u64::from_le_bytes(b))
+}
+
+/// The spools' texts: their length, then their bytes.
+fn put_part(file: &mut BufWriter<File>, part: &[u8]) -> io::Result<()> {
+    put_u64(file, part.len() as u64)?;
+    file.write_all(part)
+}
+
+/// Appends the next part of `file` to `to`: only the bytes that are
+/// there (no allocation from a length read back).
+fn read_part(file: &mut BufReader<File>, to: &mut Vec<u8>) -> io::Result<()> {
+    let len = read_u64(file)?;
+    let got = file.take(len).read_to_end(to)?;
+    if got as u64 != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "a temporary file of --details or --ladder ends inside a part",
+        ));
+    }
+    Ok(())
 }
 
 /// Where the capture-wide findings come from.
@@ -491,11 +511,10 @@ fn bucket_of(s: Severity) -> usize {
         .unwrap_or(BUCKETS.len() - 1)
 }
 
-/// One group as [`Parts`] reads it back: the exchange id, the lengths of
-/// its head and the number of findings (eight and twice four bytes,
-/// little-endian), the head, and each finding as its severity's bucket (a
-/// byte), its length (four bytes) and its text. The blank line that ends
-/// a group is not stored.
+/// One group as [`Parts`] reads it back: the exchange id, the number of
+/// findings and the head, then each finding as its severity's bucket and
+/// its text (numbers and parts as [`put_u64`] and [`put_part`] write
+/// them). The blank line that ends a group is not stored.
 fn write_parts(
     ex: &AuthExchange,
     fs: &[&Finding],
@@ -503,23 +522,16 @@ fn write_parts(
     scratch: &mut Vec<u8>,
     file: &mut BufWriter<File>,
 ) -> io::Result<()> {
-    let len = |n: usize| {
-        u32::try_from(n)
-            .map(u32::to_le_bytes)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a group's part over 4 GiB"))
-    };
     scratch.clear();
     write_group_head(Some(ex), p, scratch)?;
-    file.write_all(&(ex.id as u64).to_le_bytes())?;
-    file.write_all(&len(scratch.len())?)?;
-    file.write_all(&len(fs.len())?)?;
-    file.write_all(scratch)?;
+    put_u64(file, ex.id as u64)?;
+    put_u64(file, fs.len() as u64)?;
+    put_part(file, scratch)?;
     for f in fs {
         scratch.clear();
         write_finding(f, p, scratch)?;
-        file.write_all(&[bucket_of(f.severity) as u8])?;
-        file.write_all(&len(scratch.len())?)?;
-        file.write_all(scratch)?;
+        put_u64(file, bucket_of(f.severity) as u64)?;
+        put_part(file, scratch)?;
     }
     Ok(())
 }
@@ -540,41 +552,20 @@ impl Parts {
         if file.fill_buf()?.is_empty() {
             return Ok(false);
         }
-        let mut fixed = [0u8; 16];
-        file.read_exact(&mut fixed)?;
-        let [id, head, n] = [&fixed[..8], &fixed[8..12], &fixed[12..]].map(|b| {
-            let mut w = [0u8; 8];
-            w[..b.len()].copy_from_slice(b);
-            u64::from_le_bytes(w)
-        });
-        self.id = usize::try_from(id).unwrap_or(usize::MAX);
+        self.id = usize::try_from(read_u64(file)?).unwrap_or(usize::MAX);
+        let n = read_u64(file)?;
         self.text.clear();
         self.findings.clear();
-        Parts::append(file, head, &mut self.text)?;
+        read_part(file, &mut self.text)?;
         self.head = self.text.len();
         for _ in 0..n {
-            let mut fixed = [0u8; 5];
-            file.read_exact(&mut fixed)?;
-            let len = u32::from_le_bytes([fixed[1], fixed[2], fixed[3], fixed[4]]);
+            let bucket = usize::try_from(read_u64(file)?).unwrap_or(usize::MAX);
             let start = self.text.len();
-            Parts::append(file, u64::from(len), &mut self.text)?;
-            let severity = BUCKETS[usize::from(fixed[0]).min(BUCKETS.len() - 1)];
+            read_part(file, &mut self.text)?;
+            let severity = BUCKETS[bucket.min(BUCKETS.len() - 1)];
             self.findings.push((severity, start..self.text.len()));
         }
         Ok(true)
-    }
-
-    /// Appends `len` bytes of `file` (only those that are there: no
-    /// allocation from a length read back).
-    fn append(file: &mut BufReader<File>, len: u64, to: &mut Vec<u8>) -> io::Result<()> {
-        let got = file.take(len).read_to_end(to)?;
-        if got as u64 != len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "a temporary file of --details ends inside a group",
-            ));
-        }
-        Ok(())
     }
 
     /// The group as the view prints it.
